@@ -1,0 +1,223 @@
+// Package app is FedWave's composition root: it builds every service from
+// the configuration, wires them together, runs them and stops them. The
+// command line and the integration tests both start FedWave through it.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/channels"
+	"github.com/fedwave/fedwave/internal/config"
+	"github.com/fedwave/fedwave/internal/store"
+	"github.com/fedwave/fedwave/internal/web"
+)
+
+// Core is the part of FedWave that works on the data directory without
+// serving anything: the command-line tools use it directly.
+type Core struct {
+	Store store.Store
+	Keys  *auth.KeyRing
+	Auth  *auth.Service
+}
+
+// OpenCore opens the database and token keys in cfg's data directory.
+func OpenCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*Core, error) {
+	st, err := store.OpenSQLite(ctx, cfg.DatabasePath())
+	if err != nil {
+		return nil, err
+	}
+	keys, err := auth.LoadKeyRing(filepath.Join(cfg.DataDir, "keys"))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a, err := auth.New(auth.Deps{Store: st, Keys: keys, Guests: cfg.Guests, Log: log})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &Core{Store: st, Keys: keys, Auth: a}, nil
+}
+
+// Close releases the database.
+func (c *Core) Close() error { return c.Store.Close() }
+
+// App is a running FedWave site.
+type App struct {
+	cfg     config.Config
+	log     *slog.Logger
+	out     io.Writer // where the setup link is printed
+	core    *Core
+	servers []*http.Server
+	lns     []net.Listener
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New binds the listening sockets (so that a port of 0 gets its real number
+// before the public URL is derived) and builds every service. cfg must have
+// been validated.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) (*App, error) {
+	a := &App{cfg: cfg, log: log, out: out}
+	if err := a.listen(); err != nil {
+		return nil, err
+	}
+	if cfg.PublicURL == config.DerivePublicURL(cfg.HTTPAddr) && cfg.Domain == "" {
+		a.cfg.PublicURL = config.DerivePublicURL(a.lns[0].Addr().String())
+	}
+	core, err := OpenCore(ctx, a.cfg, log)
+	if err != nil {
+		a.closeListeners()
+		return nil, err
+	}
+	a.core = core
+	reg := prometheus.NewRegistry()
+	chans := channels.New(channels.Deps{Store: core.Store, PublicURL: a.cfg.PublicURL})
+	site, err := web.New(web.Deps{
+		Auth:      core.Auth,
+		Channels:  chans,
+		Ready:     []web.Pinger{core.Store},
+		PublicURL: a.cfg.PublicURL,
+		AuthRate:  cfg.AuthRate,
+		Log:       log,
+		Registry:  reg,
+	})
+	if err != nil {
+		core.Close()
+		a.closeListeners()
+		return nil, err
+	}
+	a.buildServers(site)
+	return a, nil
+}
+
+func (a *App) listen() error {
+	addrs := []string{a.cfg.HTTPAddr}
+	if a.cfg.Domain != "" {
+		addrs = []string{":443", ":80"}
+	}
+	for _, addr := range addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			a.closeListeners()
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		a.lns = append(a.lns, ln)
+	}
+	return nil
+}
+
+func (a *App) closeListeners() {
+	for _, ln := range a.lns {
+		ln.Close()
+	}
+}
+
+func (a *App) buildServers(site http.Handler) {
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+		}
+	}
+	if a.cfg.Domain == "" {
+		a.servers = []*http.Server{newServer(site)}
+		return
+	}
+	// Automatic HTTPS: certificates from an ACME CA, cached in the data dir;
+	// port 80 answers the HTTP-01 challenge and redirects everything else.
+	m := &autocert.Manager{
+		Prompt:     autocert.AcceptTOS,
+		HostPolicy: autocert.HostWhitelist(a.cfg.Domain),
+		Cache:      autocert.DirCache(filepath.Join(a.cfg.DataDir, "acme")),
+	}
+	tlsSrv := newServer(site)
+	tlsSrv.TLSConfig = m.TLSConfig()
+	tlsSrv.TLSConfig.MinVersion = tls.VersionTLS12
+	a.lns[0] = tls.NewListener(a.lns[0], tlsSrv.TLSConfig)
+	a.servers = []*http.Server{tlsSrv, newServer(m.HTTPHandler(nil))}
+}
+
+// URL is the site's public URL.
+func (a *App) URL() string { return a.cfg.PublicURL }
+
+// Addr is the address the main listener is bound to.
+func (a *App) Addr() string { return a.lns[0].Addr().String() }
+
+// Core gives access to the services, for tests and tools.
+func (a *App) Core() *Core { return a.core }
+
+// Start serves in the background, prints the setup link when there is no
+// admin yet, and starts periodic cleanup.
+func (a *App) Start(ctx context.Context) error {
+	ctx, a.stop = context.WithCancel(ctx)
+	for i, srv := range a.servers {
+		ln := a.lns[i]
+		a.wg.Go(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("web server stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		})
+	}
+	a.log.Info("FedWave is serving", "url", a.cfg.PublicURL, "listen", a.Addr(), "data", a.cfg.DataDir)
+	tok, err := a.core.Auth.SetupLinkToken(ctx)
+	if err != nil {
+		return fmt.Errorf("setup link: %w", err)
+	}
+	if tok != "" {
+		// Printed, not logged: it is a secret meant for the operator's eyes.
+		fmt.Fprintf(a.out, "\nNo admin account yet. Open this link within 1 hour to create it:\n\n    %s/setup?token=%s\n\n", a.cfg.PublicURL, tok)
+	}
+	a.wg.Go(func() { a.cleanupLoop(ctx) })
+	return nil
+}
+
+func (a *App) cleanupLoop(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if err := a.core.Auth.Cleanup(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("cleanup", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Shutdown stops accepting requests, lets running ones finish (until ctx
+// ends), then closes the database.
+func (a *App) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, srv := range a.servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.closeListeners() // in case Start never ran
+	if a.stop != nil {
+		a.stop()
+	}
+	a.wg.Wait()
+	errs = append(errs, a.core.Close())
+	return errors.Join(errs...)
+}

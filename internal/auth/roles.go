@@ -1,0 +1,57 @@
+package auth
+
+import (
+	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/store"
+)
+
+// Role is what a user may do. Roles are ordered: each one may do everything
+// the ones below it may.
+type Role string
+
+// The roles, lowest first.
+const (
+	RoleGuest     Role = "guest"
+	RoleUser      Role = "user"
+	RoleStreamer  Role = "streamer"
+	RoleModerator Role = "moderator"
+	RoleAdmin     Role = "admin"
+)
+
+var roleRank = map[Role]int{RoleGuest: 0, RoleUser: 1, RoleStreamer: 2, RoleModerator: 3, RoleAdmin: 4}
+
+// ParseRole validates a role name.
+func ParseRole(s string) (Role, error) {
+	if _, ok := roleRank[Role(s)]; !ok || s == string(RoleGuest) {
+		return "", fail.New(fail.Invalid, "invalid_role", "role must be admin, moderator, streamer or user")
+	}
+	return Role(s), nil
+}
+
+// AtLeast reports whether r ranks at or above min. Unknown roles rank below
+// everything.
+func (r Role) AtLeast(min Role) bool {
+	rank, ok := roleRank[r]
+	return ok && rank >= roleRank[min]
+}
+
+// HasChannel reports whether a user of this role owns a channel: every
+// approved streamer does, and so do the roles above.
+func (r Role) HasChannel() bool { return r.AtLeast(RoleStreamer) }
+
+// This file is the one place that says who may do what.
+
+// CanManageChannel: the channel's owner, or an admin.
+func CanManageChannel(u *store.User, ch *store.Channel) bool {
+	return u != nil && (u.ID == ch.OwnerID || Role(u.Role).AtLeast(RoleAdmin))
+}
+
+// CanStream: the channel's owner, while still an approved streamer.
+func CanStream(u *store.User, ch *store.Channel) bool {
+	return u != nil && u.ID == ch.OwnerID && Role(u.Role).HasChannel()
+}
+
+// CanAdminister: instance administration (metrics, roles, settings).
+func CanAdminister(u *store.User) bool {
+	return u != nil && Role(u.Role).AtLeast(RoleAdmin)
+}

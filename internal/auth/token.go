@@ -1,0 +1,100 @@
+package auth
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"strconv"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/fedwave/fedwave/internal/fail"
+)
+
+// Token lifetimes.
+const (
+	UserTokenTTL  = 24 * time.Hour
+	GuestTokenTTL = 2 * time.Hour
+)
+
+// tokenIssuer and tokenAudience do not depend on the listening address, so
+// tokens survive a restart on another port or behind a new proxy.
+const (
+	tokenIssuer   = "fedwave"
+	tokenAudience = "fedwave-api"
+)
+
+// allowedAlgs is the explicit list of accepted algorithms: EdDSA only, so
+// "none" and algorithm-confusion tokens are refused before any key is used.
+var allowedAlgs = []jose.SignatureAlgorithm{jose.EdDSA}
+
+// Issued is a signed token and when it expires.
+type Issued struct {
+	Token   string
+	Expires time.Time
+}
+
+// Claims are the verified claims of a token.
+type Claims struct {
+	UserID  int64
+	ID      string // jti
+	Expires time.Time
+}
+
+var errBadToken = fail.New(fail.Unauthorized, "invalid_token", "the token is invalid or has expired; log in again")
+
+// issue signs a token for user id, valid for ttl.
+func (kr *KeyRing) issue(userID int64, now time.Time, ttl time.Duration) (Issued, error) {
+	kid, key := kr.signing()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid))
+	if err != nil {
+		return Issued{}, err
+	}
+	jti := make([]byte, 16)
+	rand.Read(jti)
+	exp := now.Add(ttl).Truncate(time.Second)
+	claims := jwt.Claims{
+		Issuer:   tokenIssuer,
+		Audience: jwt.Audience{tokenAudience},
+		Subject:  strconv.FormatInt(userID, 10),
+		Expiry:   jwt.NewNumericDate(exp),
+		IssuedAt: jwt.NewNumericDate(now),
+		ID:       base64.RawURLEncoding.EncodeToString(jti),
+	}
+	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return Issued{}, err
+	}
+	return Issued{Token: raw, Expires: exp}, nil
+}
+
+// verify checks the signature, algorithm, issuer, audience and times of raw.
+// It does not check revocation.
+func (kr *KeyRing) verify(raw string, now time.Time) (Claims, error) {
+	if len(raw) > 4096 {
+		return Claims{}, errBadToken
+	}
+	tok, err := jwt.ParseSigned(raw, allowedAlgs)
+	if err != nil || len(tok.Headers) != 1 {
+		return Claims{}, errBadToken
+	}
+	pub, ok := kr.public(tok.Headers[0].KeyID)
+	if !ok {
+		return Claims{}, errBadToken
+	}
+	var c jwt.Claims
+	if err := tok.Claims(pub, &c); err != nil {
+		return Claims{}, errBadToken
+	}
+	err = c.ValidateWithLeeway(jwt.Expected{Issuer: tokenIssuer, AnyAudience: jwt.Audience{tokenAudience}, Time: now}, 30*time.Second)
+	if err != nil || c.Expiry == nil || c.ID == "" || c.IssuedAt == nil {
+		return Claims{}, errBadToken
+	}
+	id, err := strconv.ParseInt(c.Subject, 10, 64)
+	if err != nil || id <= 0 {
+		return Claims{}, errBadToken
+	}
+	return Claims{UserID: id, ID: c.ID, Expires: c.Expiry.Time()}, nil
+}

@@ -1,0 +1,264 @@
+// Package config holds FedWave's settings: one struct, filled from flags,
+// FEDWAVE_* environment variables and an optional config file (in that order
+// of precedence), and validated once at start.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Config is every setting of `fedwave serve`.
+type Config struct {
+	DataDir   string // --data
+	HTTPAddr  string // --http
+	PublicURL string // --public-url
+	Domain    string // --domain: automatic HTTPS for this name
+	MediaPort int    // --media-port: UDP (and TCP fallback) for WebRTC media
+	TURNPort  int    // --turn-port: 0 turns the embedded TURN server off
+	Database  string // --database: empty means SQLite in DataDir
+	Bus       string // --bus: empty means in-process
+	Guests    bool   // --guests: allow guest identities
+	AuthRate  int    // --auth-rate: login/register attempts per minute per IP
+	LogLevel  string // --log-level
+}
+
+// Default returns the settings used when nothing is given.
+func Default() Config {
+	return Config{
+		DataDir:   "./data",
+		HTTPAddr:  "127.0.0.1:8080",
+		MediaPort: 8189,
+		TURNPort:  3478,
+		Guests:    true,
+		AuthRate:  30,
+		LogLevel:  "info",
+	}
+}
+
+// ErrHelp is returned when the user asked for -h/--help.
+var ErrHelp = flag.ErrHelp
+
+// Register defines every setting as a flag on fs, writing into c.
+func (c *Config) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory: database, keys, uploads")
+	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "address the web server listens on")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL people use to reach this site (default derived from --http or --domain)")
+	fs.StringVar(&c.Domain, "domain", c.Domain, "domain name; turns on automatic HTTPS on ports 80 and 443")
+	fs.IntVar(&c.MediaPort, "media-port", c.MediaPort, "UDP port for all WebRTC media, and the same TCP port as fallback")
+	fs.IntVar(&c.TURNPort, "turn-port", c.TURNPort, "port of the embedded TURN server (0 turns it off)")
+	fs.StringVar(&c.Database, "database", c.Database, "database URL (default: SQLite file in the data directory)")
+	fs.StringVar(&c.Bus, "bus", c.Bus, "message bus URL (default: in-process)")
+	fs.BoolVar(&c.Guests, "guests", c.Guests, "allow guest identities")
+	fs.IntVar(&c.AuthRate, "auth-rate", c.AuthRate, "login and register attempts allowed per minute per IP address")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+}
+
+// Load parses args into a Config. Precedence: flags, then FEDWAVE_<FLAG>
+// environment variables (getenv), then the file named by --config (or
+// FEDWAVE_CONFIG), then defaults. extra lets a command add flags of its own.
+// It returns the arguments left after the flags.
+func Load(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (Config, []string, error) {
+	c := Default()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var configFile string
+	fs.StringVar(&configFile, "config", "", "optional config file of `key = value` lines")
+	c.Register(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stderr)
+			fs.PrintDefaults()
+		}
+		return c, nil, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["config"] {
+		configFile = getenv("FEDWAVE_CONFIG")
+	}
+
+	// Lowest first: the file, then the environment; explicit flags win.
+	if configFile != "" {
+		values, err := readFile(configFile)
+		if err != nil {
+			return c, nil, err
+		}
+		for k, v := range values {
+			if k == "config" || fs.Lookup(k) == nil {
+				return c, nil, fmt.Errorf("config file %s: unknown setting %q", configFile, k)
+			}
+			if set[k] || getenv(envName(k)) != "" {
+				continue
+			}
+			if err := fs.Set(k, v); err != nil {
+				return c, nil, fmt.Errorf("config file %s: %s: %w", configFile, k, err)
+			}
+		}
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		v := getenv(envName(f.Name))
+		if v == "" || set[f.Name] || f.Name == "config" || envErr != nil {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			envErr = fmt.Errorf("%s: %w", envName(f.Name), err)
+		}
+	})
+	if envErr != nil {
+		return c, nil, envErr
+	}
+	return c, fs.Args(), nil
+}
+
+func envName(flagName string) string {
+	return "FEDWAVE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// readFile reads `key = value` lines; blank lines and lines starting with #
+// are ignored. Values may be quoted.
+func readFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	values := map[string]string{}
+	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("config file %s:%d: want `key = value`", path, n)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if uq, err := strconv.Unquote(v); err == nil {
+			v = uq
+		}
+		values[k] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return values, nil
+}
+
+// Validate checks every setting and fills the derived ones (PublicURL).
+// Its errors are one readable line each.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("--data must not be empty")
+	}
+	if err := checkWritableDir(c.DataDir); err != nil {
+		return err
+	}
+	_, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("--http %q: want host:port, e.g. 127.0.0.1:8080", c.HTTPAddr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("--http %q: port must be a number from 0 to 65535", c.HTTPAddr)
+	}
+	if err := checkPort("--media-port", c.MediaPort, false); err != nil {
+		return err
+	}
+	if err := checkPort("--turn-port", c.TURNPort, true); err != nil {
+		return err
+	}
+	if c.Domain != "" && (strings.ContainsAny(c.Domain, "/: ") || !strings.Contains(c.Domain, ".")) {
+		return fmt.Errorf("--domain %q: want a bare domain name such as live.example.org", c.Domain)
+	}
+	switch {
+	case c.Database == "", strings.HasPrefix(c.Database, "sqlite:"):
+	case strings.HasPrefix(c.Database, "postgres://"), strings.HasPrefix(c.Database, "postgresql://"):
+		return errors.New("--database: PostgreSQL is not supported by this build yet; leave it empty for SQLite")
+	default:
+		return fmt.Errorf("--database: unknown kind of URL (want empty, sqlite:PATH or postgres://…)")
+	}
+	switch {
+	case c.Bus == "", c.Bus == "inprocess":
+	case strings.HasPrefix(c.Bus, "nats://"):
+		return errors.New("--bus: NATS is not supported by this build yet; leave it empty for the in-process bus")
+	default:
+		return fmt.Errorf("--bus %q: unknown kind of URL", c.Bus)
+	}
+	if c.AuthRate < 1 {
+		return errors.New("--auth-rate must be at least 1")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.PublicURL == "" {
+		if c.Domain != "" {
+			c.PublicURL = "https://" + c.Domain
+		} else {
+			c.PublicURL = DerivePublicURL(c.HTTPAddr)
+		}
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("--public-url %q: want an http or https URL without a path", c.PublicURL)
+	}
+	c.PublicURL = u.Scheme + "://" + u.Host
+	return nil
+}
+
+// DerivePublicURL is the URL of a plain HTTP server listening on addr, for
+// when no --public-url or --domain is given.
+func DerivePublicURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// DatabasePath is the SQLite file to use.
+func (c *Config) DatabasePath() string {
+	if p, ok := strings.CutPrefix(c.Database, "sqlite:"); ok && p != "" {
+		return p
+	}
+	return filepath.Join(c.DataDir, "fedwave.db")
+}
+
+func checkPort(name string, p int, zeroOK bool) error {
+	if (p == 0 && zeroOK) || (p > 0 && p <= 65535) {
+		return nil
+	}
+	return fmt.Errorf("%s %d: must be a port number from 1 to 65535", name, p)
+}
+
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--data %s: cannot create the data directory: %v", dir, errors.Unwrap(err))
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("--data %s: the data directory is not writable", dir)
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	return nil
+}

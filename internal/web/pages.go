@@ -1,0 +1,262 @@
+package web
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/channels"
+	"github.com/fedwave/fedwave/internal/fail"
+	assets "github.com/fedwave/fedwave/web"
+)
+
+var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status"}
+
+// parsePages parses each page together with the shared layout.
+func parsePages() (map[string]*template.Template, error) {
+	pages := map[string]*template.Template{}
+	for _, name := range pageNames {
+		t, err := template.New("layout.html").ParseFS(assets.FS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, err
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// page is what every template gets: the signed-in user (or nil), the page
+// title and the page's own data.
+type page struct {
+	Title string
+	User  *userView
+	Data  any
+}
+
+// render executes a page into a buffer first, so a template error becomes a
+// clean 500 instead of half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	if p.User == nil {
+		if sess, _ := s.session(r); sess != nil {
+			u := viewUser(sess.User)
+			p.User = &u
+		}
+	}
+	var buf bytes.Buffer
+	if err := s.pages[name].Execute(&buf, p); err != nil {
+		s.log.Error("render page", "page", name, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "the page could not be rendered")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+type statusData struct{ Heading, Text string }
+
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int, heading, text string) {
+	s.render(w, r, status, "status", page{Title: heading, Data: statusData{heading, text}})
+}
+
+func (s *Server) pageHome(w http.ResponseWriter, r *http.Request) {
+	list, err := s.channels.List(r.Context())
+	if err != nil {
+		st, _, msg := s.statusOf(r, err)
+		s.renderStatus(w, r, st, "Something went wrong", msg)
+		return
+	}
+	s.render(w, r, http.StatusOK, "home", page{Title: "Live", Data: list})
+}
+
+type channelData struct {
+	Channel channels.View
+	CanEdit bool
+	IsOwner bool
+}
+
+func (s *Server) pageChannel(w http.ResponseWriter, r *http.Request) {
+	ch, err := s.channels.Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		st, _, msg := s.statusOf(r, err)
+		s.renderStatus(w, r, st, "No such channel", msg)
+		return
+	}
+	d := channelData{Channel: ch}
+	p := page{Title: ch.Name, Data: &d}
+	if sess, _ := s.session(r); sess != nil {
+		u := viewUser(sess.User)
+		p.User = &u
+		d.IsOwner = u.Handle == ch.Owner
+		d.CanEdit = d.IsOwner || auth.CanAdminister(sess.User)
+	}
+	s.render(w, r, http.StatusOK, "channel", p)
+}
+
+// formData is what the login, register, setup and reset forms show again
+// after a failed attempt.
+type formData struct {
+	Name  string
+	Next  string
+	Token string
+	Error string
+}
+
+// localNext keeps a post-login redirect on this site.
+func localNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || len(next) > 512 {
+		return "/"
+	}
+	return next
+}
+
+func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: formData{Next: localNext(r.URL.Query().Get("next"))}})
+}
+
+func (s *Server) pageRegister(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "register", page{Title: "Create an account", Data: formData{Next: localNext(r.URL.Query().Get("next"))}})
+}
+
+// formFailed re-renders a form with the error a user can act on.
+func (s *Server) formFailed(w http.ResponseWriter, r *http.Request, name, title string, d formData, err error) {
+	st, _, msg := s.statusOf(r, err)
+	d.Error = msg
+	s.render(w, r, st, name, page{Title: title, Data: d})
+}
+
+// parseForm reads a small urlencoded form.
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
+	return r.ParseForm() == nil
+}
+
+var errBadForm = fail.New(fail.Invalid, "invalid_form", "the form could not be read; reload the page and try again")
+
+func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, tok auth.Issued, next string) {
+	s.setSessionCookie(w, tok)
+	http.Redirect(w, r, localNext(next), http.StatusSeeOther)
+}
+
+func (s *Server) formLogin(w http.ResponseWriter, r *http.Request) {
+	ok := parseForm(w, r)
+	d := formData{Name: r.PostFormValue("name"), Next: localNext(r.PostFormValue("next"))}
+	if !ok {
+		s.formFailed(w, r, "login", "Log in", d, errBadForm)
+		return
+	}
+	if err := s.allowAuthAttempt(r); err != nil {
+		s.formFailed(w, r, "login", "Log in", d, err)
+		return
+	}
+	_, tok, err := s.auth.Login(r.Context(), d.Name, r.PostFormValue("password"))
+	if err != nil {
+		s.formFailed(w, r, "login", "Log in", d, err)
+		return
+	}
+	s.loggedIn(w, r, tok, d.Next)
+}
+
+func (s *Server) formRegister(w http.ResponseWriter, r *http.Request) {
+	ok := parseForm(w, r)
+	d := formData{Name: r.PostFormValue("name"), Next: localNext(r.PostFormValue("next"))}
+	if !ok {
+		s.formFailed(w, r, "register", "Create an account", d, errBadForm)
+		return
+	}
+	if r.PostFormValue("password") != r.PostFormValue("password2") {
+		s.formFailed(w, r, "register", "Create an account", d,
+			fail.New(fail.Invalid, "password_mismatch", "the two passwords are not the same"))
+		return
+	}
+	if err := s.allowAuthAttempt(r); err != nil {
+		s.formFailed(w, r, "register", "Create an account", d, err)
+		return
+	}
+	_, tok, err := s.auth.Register(r.Context(), d.Name, r.PostFormValue("password"))
+	if err != nil {
+		s.formFailed(w, r, "register", "Create an account", d, err)
+		return
+	}
+	s.loggedIn(w, r, tok, d.Next)
+}
+
+func (s *Server) formLogout(w http.ResponseWriter, r *http.Request) {
+	if sess, _ := s.session(r); sess != nil {
+		if err := s.auth.Logout(r.Context(), sess); err != nil {
+			s.log.Error("logout", "err", err)
+		}
+	}
+	s.clearSessionCookie(w)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) pageSetup(w http.ResponseWriter, r *http.Request) {
+	tok := r.URL.Query().Get("token")
+	if !s.auth.SetupValid(r.Context(), tok) {
+		s.renderStatus(w, r, http.StatusNotFound, "Setup link not valid",
+			"This setup link is invalid, used or expired. Restart FedWave to print a new one, or run `fedwave user create NAME --role admin --password-stdin`.")
+		return
+	}
+	s.render(w, r, http.StatusOK, "setup", page{Title: "Create the admin account", Data: formData{Token: tok}})
+}
+
+func (s *Server) formSetup(w http.ResponseWriter, r *http.Request) {
+	ok := parseForm(w, r)
+	d := formData{Name: r.PostFormValue("name"), Token: r.PostFormValue("token")}
+	if !ok {
+		s.formFailed(w, r, "setup", "Create the admin account", d, errBadForm)
+		return
+	}
+	if err := s.allowAuthAttempt(r); err != nil {
+		s.formFailed(w, r, "setup", "Create the admin account", d, err)
+		return
+	}
+	if r.PostFormValue("password") != r.PostFormValue("password2") {
+		s.formFailed(w, r, "setup", "Create the admin account", d,
+			fail.New(fail.Invalid, "password_mismatch", "the two passwords are not the same"))
+		return
+	}
+	_, tok, err := s.auth.CompleteSetup(r.Context(), d.Token, d.Name, r.PostFormValue("password"))
+	if err != nil {
+		s.formFailed(w, r, "setup", "Create the admin account", d, err)
+		return
+	}
+	s.loggedIn(w, r, tok, "/")
+}
+
+func (s *Server) pageReset(w http.ResponseWriter, r *http.Request) {
+	tok := r.URL.Query().Get("token")
+	if !s.auth.ResetValid(r.Context(), tok) {
+		s.renderStatus(w, r, http.StatusNotFound, "Link not valid", "This password link is invalid, used or expired. Ask your admin for a new one.")
+		return
+	}
+	s.render(w, r, http.StatusOK, "reset", page{Title: "Choose a password", Data: formData{Token: tok}})
+}
+
+func (s *Server) formReset(w http.ResponseWriter, r *http.Request) {
+	ok := parseForm(w, r)
+	d := formData{Token: r.PostFormValue("token")}
+	if !ok {
+		s.formFailed(w, r, "reset", "Choose a password", d, errBadForm)
+		return
+	}
+	if err := s.allowAuthAttempt(r); err != nil {
+		s.formFailed(w, r, "reset", "Choose a password", d, err)
+		return
+	}
+	if r.PostFormValue("password") != r.PostFormValue("password2") {
+		s.formFailed(w, r, "reset", "Choose a password", d,
+			fail.New(fail.Invalid, "password_mismatch", "the two passwords are not the same"))
+		return
+	}
+	_, tok, err := s.auth.CompleteReset(r.Context(), d.Token, r.PostFormValue("password"))
+	if err != nil {
+		s.formFailed(w, r, "reset", "Choose a password", d, err)
+		return
+	}
+	s.loggedIn(w, r, tok, "/")
+}

@@ -1,0 +1,108 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/fedwave/fedwave/internal/fail"
+)
+
+// maxJSONBody bounds every JSON request body.
+const maxJSONBody = 64 << 10
+
+// errorBody is the contract's error shape.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeError is the one place that builds HTTP error bodies.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, message
+	writeJSON(w, status, b)
+}
+
+var kindStatus = map[fail.Kind]int{
+	fail.Invalid:      http.StatusBadRequest,
+	fail.Unauthorized: http.StatusUnauthorized,
+	fail.Forbidden:    http.StatusForbidden,
+	fail.NotFound:     http.StatusNotFound,
+	fail.Conflict:     http.StatusConflict,
+	fail.TooMany:      http.StatusTooManyRequests,
+	fail.Unavailable:  http.StatusServiceUnavailable,
+}
+
+// statusOf maps a service error to a status, code and message. Errors that
+// are not *fail.Error are internal: logged, never shown.
+func (s *Server) statusOf(r *http.Request, err error) (int, string, string) {
+	if fe, ok := fail.As(err); ok {
+		if st, ok := kindStatus[fe.Kind]; ok {
+			return st, fe.Code, fe.Message
+		}
+	}
+	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	return http.StatusInternalServerError, "internal", "something went wrong on the server; try again later"
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	st, code, msg := s.statusOf(r, err)
+	writeError(w, st, code, msg)
+}
+
+// decodeJSON reads one JSON object into v: size-limited, unknown fields and
+// trailing data refused. It writes the error response itself and reports
+// whether decoding worked.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if err == nil {
+		return true
+	}
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the request body is larger than %d bytes", maxJSONBody))
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "invalid_json", "the request body is empty; send a JSON object")
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		writeError(w, http.StatusBadRequest, "invalid_json", "the request body is not valid JSON")
+	case errors.As(err, &typ):
+		writeError(w, http.StatusBadRequest, "invalid_json", fmt.Sprintf("the field %q has the wrong type", typ.Field))
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		writeError(w, http.StatusBadRequest, "invalid_json", "the request has an "+strings.TrimPrefix(err.Error(), "json: "))
+	default:
+		writeError(w, http.StatusBadRequest, "invalid_json", "the request body is not the expected JSON object")
+	}
+	return false
+}
+
+// logValue keeps a request's method and path for logs; never its headers
+// (they may carry tokens).
+func logRequest(r *http.Request) slog.Attr {
+	return slog.Group("req", "method", r.Method, "path", r.URL.Path)
+}

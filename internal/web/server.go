@@ -1,0 +1,202 @@
+// Package web serves FedWave over HTTP: the JSON API, the browser pages, the
+// static assets and the operational endpoints. It turns requests into calls
+// on the services and their errors into the contract's error body.
+package web
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/channels"
+	"github.com/fedwave/fedwave/internal/ratelimit"
+	assets "github.com/fedwave/fedwave/web"
+)
+
+// Pinger is something /readyz checks (the database, the bus).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps is what the web server needs.
+type Deps struct {
+	Auth      *auth.Service
+	Channels  *channels.Service
+	Ready     []Pinger // checked by /readyz
+	PublicURL string
+	AuthRate  int // login/register attempts per minute per IP
+	Log       *slog.Logger
+	Registry  *prometheus.Registry // metrics are registered here and served on /metrics
+}
+
+// Server is FedWave's HTTP handler.
+type Server struct {
+	auth      *auth.Service
+	channels  *channels.Service
+	ready     []Pinger
+	log       *slog.Logger
+	secure    bool // cookies get Secure: the site is served over HTTPS
+	publicURL string
+	authLimit *ratelimit.Keyed
+	guestRate *ratelimit.Keyed
+	pages     map[string]*template.Template
+	static    http.Handler
+	metrics   *httpMetrics
+	registry  *prometheus.Registry
+	handler   http.Handler
+}
+
+// New builds the server and its routes.
+func New(d Deps) (*Server, error) {
+	s := &Server{
+		auth:      d.Auth,
+		channels:  d.Channels,
+		ready:     d.Ready,
+		log:       d.Log,
+		secure:    strings.HasPrefix(d.PublicURL, "https://"),
+		publicURL: d.PublicURL,
+		authLimit: ratelimit.PerMinute(d.AuthRate),
+		guestRate: ratelimit.PerMinute(60),
+		registry:  d.Registry,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+	}
+	var err error
+	if s.metrics, err = newHTTPMetrics(s.registry); err != nil {
+		return nil, err
+	}
+	if s.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	static, err := fs.Sub(assets.FS, "static")
+	if err != nil {
+		return nil, err
+	}
+	s.static = http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static)))
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+
+	// Accounts (CONTRACT §2).
+	mux.HandleFunc("POST /api/v1/register", s.apiRegister)
+	mux.HandleFunc("POST /api/v1/login", s.apiLogin)
+	mux.HandleFunc("POST /api/v1/guest", s.apiGuest)
+	mux.HandleFunc("GET /api/v1/me", s.apiMe)
+	mux.HandleFunc("POST /api/v1/logout", s.apiLogout)
+
+	// Channels (CONTRACT §3).
+	mux.HandleFunc("GET /api/v1/channels", s.apiChannels)
+	mux.HandleFunc("GET /api/v1/channels/{name}", s.apiChannel)
+	mux.HandleFunc("PATCH /api/v1/channels/{name}", s.apiPatchChannel)
+	mux.HandleFunc("POST /api/v1/channels/{name}/stream-key", s.apiStreamKey)
+
+	// Operations (CONTRACT §7).
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /metrics", s.metricsEndpoint)
+
+	// Pages (CONTRACT §8).
+	mux.HandleFunc("GET /{$}", s.pageHome)
+	mux.HandleFunc("GET /c/{name}", s.pageChannel)
+	mux.HandleFunc("GET /login", s.pageLogin)
+	mux.HandleFunc("POST /login", s.formLogin)
+	mux.HandleFunc("GET /register", s.pageRegister)
+	mux.HandleFunc("POST /register", s.formRegister)
+	mux.HandleFunc("POST /logout", s.formLogout)
+	mux.HandleFunc("GET /setup", s.pageSetup)
+	mux.HandleFunc("POST /setup", s.formSetup)
+	mux.HandleFunc("GET /reset", s.pageReset)
+	mux.HandleFunc("POST /reset", s.formReset)
+	mux.Handle("GET /static/", s.static)
+
+	csrf := http.NewCrossOriginProtection()
+	if err := csrf.AddTrustedOrigin(s.publicURL); err != nil {
+		s.log.Warn("public URL not usable as a trusted origin", "url", s.publicURL, "err", err)
+	}
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "cross_origin", "cross-site requests are not allowed")
+	}))
+
+	var h http.Handler = s.notFoundAsJSON(mux)
+	h = csrf.Handler(h)
+	h = securityHeaders(h)
+	h = s.instrument(mux, h)
+	return s.recoverPanics(h)
+}
+
+// notFoundAsJSON answers unknown routes and wrong methods with the
+// contract's error body instead of ServeMux's plain text.
+func (s *Server) notFoundAsJSON(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		// Let ServeMux decide between 404, 405 (with Allow) and redirects,
+		// then restate its answer in our shape.
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			if k == "Allow" || k == "Location" {
+				w.Header()[k] = v
+			}
+		}
+		switch rec.Code {
+		case http.StatusMethodNotAllowed:
+			writeError(w, rec.Code, "method_not_allowed", fmt.Sprintf("%s is not allowed here; allowed: %s", r.Method, rec.Header().Get("Allow")))
+		case http.StatusNotFound:
+			if strings.HasPrefix(r.URL.Path, "/api/") || r.Method != http.MethodGet {
+				writeError(w, rec.Code, "not_found", "no such endpoint")
+				return
+			}
+			s.renderStatus(w, r, http.StatusNotFound, "Not found", "There is nothing at this address.")
+		default:
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+		}
+	})
+}
+
+// clientIP is the address rate limits are keyed by.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	for _, p := range s.ready {
+		if err := p.Ping(r.Context()); err != nil {
+			s.log.Warn("not ready", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "not_ready", "a dependency does not answer: "+err.Error())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,98 @@
+package web
+
+import (
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/fail"
+)
+
+// sessionCookie holds the browser's token: HttpOnly so scripts cannot read
+// it, SameSite=Lax against cross-site use.
+const sessionCookie = "fedwave_session"
+
+// bearer returns the token of an "Authorization: Bearer" header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", false
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", true
+	}
+	return strings.TrimSpace(tok), true
+}
+
+var errNeedLogin = fail.New(fail.Unauthorized, "unauthorized", "log in first: send Authorization: Bearer <token>")
+
+// session authenticates r by its bearer token, else its cookie. It returns
+// nil and no error for an anonymous request. A bearer token that does not
+// verify is an error; a stale cookie just means anonymous.
+func (s *Server) session(r *http.Request) (*auth.Session, error) {
+	if tok, ok := bearer(r); ok {
+		if tok == "" {
+			return nil, fail.New(fail.Unauthorized, "invalid_token", "the Authorization header must be `Bearer <token>`")
+		}
+		return s.auth.Authenticate(r.Context(), tok)
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	sess, err := s.auth.Authenticate(r.Context(), c.Value)
+	if _, ok := fail.As(err); ok {
+		return nil, nil
+	}
+	return sess, err
+}
+
+// requireSession is session that treats anonymous as an error.
+func (s *Server) requireSession(r *http.Request) (*auth.Session, error) {
+	sess, err := s.session(r)
+	if err == nil && sess == nil {
+		err = errNeedLogin
+	}
+	return sess, err
+}
+
+func (s *Server) setSessionCookie(w http.ResponseWriter, tok auth.Issued) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     sessionCookie,
+		Value:    tok.Token,
+		Path:     "/",
+		Expires:  tok.Expires,
+		HttpOnly: true,
+		Secure:   s.secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (s *Server) clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     sessionCookie,
+		Value:    "",
+		Path:     "/",
+		Expires:  time.Unix(1, 0),
+		MaxAge:   -1,
+		HttpOnly: true,
+		Secure:   s.secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// allowAuthAttempt applies the per-IP limit on password checks.
+func (s *Server) allowAuthAttempt(r *http.Request) error {
+	if s.authLimit.Allow(clientIP(r)) {
+		return nil
+	}
+	return fail.New(fail.TooMany, "rate_limited", "too many attempts from your address; wait a minute and try again")
+}
+
+func isLoopback(ip string) bool {
+	p := net.ParseIP(ip)
+	return p != nil && p.IsLoopback()
+}
