@@ -29,9 +29,10 @@ import (
 // Core is the part of FedWave that works on the data directory without
 // serving anything: the command-line tools use it directly.
 type Core struct {
-	Store store.Store
-	Keys  *auth.KeyRing
-	Auth  *auth.Service
+	Store    store.Store
+	Keys     *auth.KeyRing
+	Auth     *auth.Service
+	Channels *channels.Service
 }
 
 // OpenCore opens the database and token keys in cfg's data directory.
@@ -50,7 +51,8 @@ func OpenCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*Core, 
 		st.Close()
 		return nil, err
 	}
-	return &Core{Store: st, Keys: keys, Auth: a}, nil
+	chans := channels.New(channels.Deps{Store: st, PublicURL: cfg.PublicURL})
+	return &Core{Store: st, Keys: keys, Auth: a, Channels: chans}, nil
 }
 
 // Close releases the database.
@@ -86,10 +88,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	}
 	a.core = core
 	reg := prometheus.NewRegistry()
-	chans := channels.New(channels.Deps{Store: core.Store, PublicURL: a.cfg.PublicURL})
 	site, err := web.New(web.Deps{
 		Auth:      core.Auth,
-		Channels:  chans,
+		Channels:  core.Channels,
 		Ready:     []web.Pinger{core.Store},
 		PublicURL: a.cfg.PublicURL,
 		AuthRate:  cfg.AuthRate,

@@ -55,14 +55,14 @@ func Handle(name string, num int) string {
 	return fmt.Sprintf("%s#%04d", name, num)
 }
 
-// ParseHandle splits "name#num" (or a bare name, num 0 meaning any).
+// ParseHandle splits "name#num"; for a bare name, num is -1.
 func ParseHandle(s string) (name string, num int, err error) {
 	name, numStr, hasNum := strings.Cut(s, "#")
 	if err := CheckNameFormat(name); err != nil {
 		return "", 0, err
 	}
 	if !hasNum {
-		return name, 0, nil
+		return name, -1, nil
 	}
 	num, convErr := strconv.Atoi(numStr)
 	if convErr != nil || len(numStr) != 4 || num < 0 {

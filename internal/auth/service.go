@@ -171,7 +171,7 @@ func (s *Service) Login(ctx context.Context, login, password string) (*store.Use
 		return nil, Issued{}, err
 	}
 	hash := s.dummyHash
-	if u != nil && u.PasswordHash != "" && (num == 0 || num == u.Num) {
+	if u != nil && u.PasswordHash != "" && (num < 0 || num == u.Num) {
 		hash = u.PasswordHash
 	}
 	ok, err := s.hasher.verify(ctx, hash, password)
@@ -219,12 +219,12 @@ func (s *Service) issue(u *store.User) (Issued, error) {
 	if Role(u.Role) == RoleGuest {
 		ttl = GuestTokenTTL
 	}
-	return s.keys.issue(u.ID, s.now(), ttl)
+	return s.keys.Issue(u.ID, s.now(), ttl)
 }
 
 // Authenticate verifies a token and returns its user's current state.
 func (s *Service) Authenticate(ctx context.Context, raw string) (*Session, error) {
-	c, err := s.keys.verify(raw, s.now())
+	c, err := s.keys.Verify(raw, s.now())
 	if err != nil {
 		return nil, err
 	}

@@ -44,8 +44,8 @@ type Claims struct {
 
 var errBadToken = fail.New(fail.Unauthorized, "invalid_token", "the token is invalid or has expired; log in again")
 
-// issue signs a token for user id, valid for ttl.
-func (kr *KeyRing) issue(userID int64, now time.Time, ttl time.Duration) (Issued, error) {
+// Issue signs a token for user id, issued at now and valid for ttl.
+func (kr *KeyRing) Issue(userID int64, now time.Time, ttl time.Duration) (Issued, error) {
 	kid, key := kr.signing()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid))
@@ -70,9 +70,9 @@ func (kr *KeyRing) issue(userID int64, now time.Time, ttl time.Duration) (Issued
 	return Issued{Token: raw, Expires: exp}, nil
 }
 
-// verify checks the signature, algorithm, issuer, audience and times of raw.
+// Verify checks the signature, algorithm, issuer, audience and times of raw.
 // It does not check revocation.
-func (kr *KeyRing) verify(raw string, now time.Time) (Claims, error) {
+func (kr *KeyRing) Verify(raw string, now time.Time) (Claims, error) {
 	if len(raw) > 4096 {
 		return Claims{}, errBadToken
 	}

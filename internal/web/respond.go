@@ -75,8 +75,12 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
-		err = errors.New("unexpected data after the JSON object")
+	if err == nil {
+		if err = dec.Decode(&struct{}{}); err == io.EOF {
+			err = nil
+		} else if _, tooBig := errors.AsType[*http.MaxBytesError](err); !tooBig {
+			err = errors.New("unexpected data after the JSON object")
+		}
 	}
 	if err == nil {
 		return true

@@ -149,7 +149,7 @@ func (s *Server) notFoundAsJSON(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
-			h.ServeHTTP(w, r)
+			mux.ServeHTTP(w, r) // (not h: ServeHTTP also sets the path values)
 			return
 		}
 		// Let ServeMux decide between 404, 405 (with Allow) and redirects,
