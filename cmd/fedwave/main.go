@@ -102,13 +102,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return usageErr("unknown command %q\n\n%s", cmd, usage)
 }
 
-// settings loads and validates the configuration for a command. Flags may
-// come before or after positional arguments.
+// settings loads and validates the configuration for a command and returns
+// its positional arguments.
 func settings(cmd string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (config.Config, []string, error) {
-	var positional []string
-	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		positional, args = append(positional, args[0]), args[1:]
-	}
 	cfg, rest, err := config.Load(cmd, args, getenv, extra)
 	if errors.Is(err, flag.ErrHelp) {
 		return cfg, nil, err
@@ -119,7 +115,7 @@ func settings(cmd string, args []string, getenv func(string) string, extra func(
 	if err := cfg.Validate(); err != nil {
 		return cfg, nil, usageErr("%v", err)
 	}
-	return cfg, append(positional, rest...), nil
+	return cfg, rest, nil
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

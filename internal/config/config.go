@@ -66,7 +66,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 // Load parses args into a Config. Precedence: flags, then FEDWAVE_<FLAG>
 // environment variables (getenv), then the file named by --config (or
 // FEDWAVE_CONFIG), then defaults. extra lets a command add flags of its own.
-// It returns the arguments left after the flags.
+// It returns the positional arguments.
 func Load(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (Config, []string, error) {
 	c := Default()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -77,12 +77,20 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stderr)
-			fs.PrintDefaults()
+	// Flags may stand before, between and after positional arguments.
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(os.Stderr)
+				fs.PrintDefaults()
+			}
+			return c, nil, err
 		}
-		return c, nil, err
+		if fs.NArg() == 0 {
+			break
+		}
+		rest, args = append(rest, fs.Arg(0)), fs.Args()[1:]
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -121,7 +129,7 @@ func Load(name string, args []string, getenv func(string) string, extra func(*fl
 	if envErr != nil {
 		return c, nil, envErr
 	}
-	return c, fs.Args(), nil
+	return c, rest, nil
 }
 
 func envName(flagName string) string {

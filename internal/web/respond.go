@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -103,10 +102,4 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeError(w, http.StatusBadRequest, "invalid_json", "the request body is not the expected JSON object")
 	}
 	return false
-}
-
-// logValue keeps a request's method and path for logs; never its headers
-// (they may carry tokens).
-func logRequest(r *http.Request) slog.Attr {
-	return slog.Group("req", "method", r.Method, "path", r.URL.Path)
 }

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(stdin), &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+func TestVersion(t *testing.T) {
+	out, err := runCLI(t, "", "version")
+	if err != nil || !strings.HasPrefix(out, "fedwave ") || !strings.Contains(out, "go1.") {
+		t.Fatalf("%q %v", out, err)
+	}
+}
+
+func TestBadSettingsExit2(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, nil, 0o600)
+	for name, args := range map[string][]string{
+		"bad port":       {"serve", "--data", dir, "--http", "127.0.0.1:99999"},
+		"data is a file": {"serve", "--data", filepath.Join(blocker, "sub")},
+		"unknown flag":   {"serve", "--nope"},
+		"unknown cmd":    {"frobnicate"},
+		"stray arg":      {"serve", "--data", dir, "extra"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, err := runCLI(t, "", args...)
+			if exitCode(err) != 2 {
+				t.Fatalf("exit %d (%v), want 2; output %q", exitCode(err), err, out)
+			}
+			if first, _, _ := strings.Cut(err.Error(), "\n"); first == "" {
+				t.Fatal("no message")
+			}
+		})
+	}
+}
+
+func TestUserCreate(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runCLI(t, "s3cret-password\n", "user", "create", "ops", "--role", "admin", "--password-stdin", "--data", dir)
+	if err != nil || !regexp.MustCompile(`^ops#\d{4}\n$`).MatchString(out) {
+		t.Fatalf("%q %v", out, err)
+	}
+	// Flags before the name work too.
+	if out, err := runCLI(t, "another-password\n", "user", "create", "--data", dir, "--password-stdin", "streamer1", "--role", "streamer"); err != nil {
+		t.Fatalf("%q %v", out, err)
+	}
+	if _, err := runCLI(t, "password1\n", "user", "create", "ops", "--password-stdin", "--data", dir); err == nil || !strings.Contains(err.Error(), "taken") {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if _, err := runCLI(t, "", "user", "create", "x1", "--data", dir); exitCode(err) != 2 || !strings.Contains(err.Error(), "--password-stdin") {
+		t.Fatalf("without --password-stdin: %v", err)
+	}
+	if _, err := runCLI(t, "password1\n", "user", "create", "x1", "--role", "king", "--password-stdin", "--data", dir); exitCode(err) != 2 {
+		t.Fatalf("bad role: %v", err)
+	}
+	if out, err := runCLI(t, "", "user", "role", "streamer1", "moderator", "--data", dir); err != nil || !strings.Contains(out, "moderator") {
+		t.Fatalf("user role: %q %v", out, err)
+	}
+	// The account logs in on a server started on the same data directory.
+	url := startChild(t, dir)
+	res, err := http.Post(url+"/api/v1/login", "application/json", strings.NewReader(`{"name":"ops","password":"s3cret-password"}`))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("login after user create: %v %v", res, err)
+	}
+}
+
+func TestImportCommand(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runCLI(t, "", "import", "../../internal/legacy/testdata/approved_streamers.json", "--data", dir, "--public-url", "https://tv.example")
+	if err != nil || strings.Count(out, "https://tv.example/reset?token=") != 2 {
+		t.Fatalf("%q %v", out, err)
+	}
+	if _, err := runCLI(t, "", "import", "--data", dir); exitCode(err) != 2 {
+		t.Fatalf("no files: %v", err)
+	}
+	if _, err := runCLI(t, "", "import", "main.go", "--data", dir); err == nil {
+		t.Fatal("a Go file imported")
+	}
+}
+
+func TestKeysRotate(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runCLI(t, "", "keys", "rotate", "--data", dir)
+	if err != nil || !strings.Contains(out, "new token signing key") {
+		t.Fatalf("%q %v", out, err)
+	}
+	keys, _ := filepath.Glob(filepath.Join(dir, "keys", "token-*.pem"))
+	if len(keys) != 2 { // the first key, made on open, and the new one
+		t.Fatalf("keys %v", keys)
+	}
+}
+
+// buildBinary compiles fedwave once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "fedwave")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startChild runs `fedwave serve` as a real process on dir and returns its
+// URL once it answers; it is stopped with SIGTERM at cleanup.
+func startChild(t *testing.T, dir string) string {
+	t.Helper()
+	url, _, _ := startChildOutput(t, dir)
+	return url
+}
+
+func startChildOutput(t *testing.T, dir string) (string, *exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	bin := buildBinary(t)
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "serve", "--data", dir, "--http", addr, "--turn-port", "0")
+	cmd.Env = append(os.Environ(), "FEDWAVE_LOG_LEVEL=warn")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Error("server did not stop within 10 s of SIGTERM")
+		}
+	})
+	url := "http://" + addr
+	for i := 0; ; i++ {
+		res, err := http.Get(url + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			break
+		}
+		if i > 200 {
+			t.Fatalf("server never answered: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return url, cmd, bufio.NewReader(stdout)
+}
+
+func TestServePrintsSetupLinkAndStopsOnSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	base, cmd, stdout := startChildOutput(t, dir)
+
+	var link string
+	deadline := time.Now().Add(10 * time.Second)
+	for link == "" && time.Now().Before(deadline) {
+		line, err := stdout.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading output: %v", err)
+		}
+		if i := strings.Index(line, "/setup?token="); i >= 0 {
+			link = strings.TrimSpace(line)
+		}
+	}
+	if !strings.HasPrefix(link, base+"/setup?token=") {
+		t.Fatalf("setup link %q", link)
+	}
+	u, _ := url.Parse(link)
+	tok := u.Query().Get("token")
+
+	res, err := http.Get(link)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("setup page: %v %v", res, err)
+	}
+	res.Body.Close()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	form := url.Values{"token": {tok}, "name": {"boss"}, "password": {"password123"}, "password2": {"password123"}}
+	res, err = noRedirect.PostForm(base+"/setup", form)
+	if err != nil || res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("setup: %v %v", res, err)
+	}
+	res.Body.Close()
+	var session string
+	for _, c := range res.Cookies() {
+		if c.Name == "fedwave_session" && c.HttpOnly && c.SameSite == http.SameSiteLaxMode {
+			session = c.Value
+		}
+	}
+	if session == "" {
+		t.Fatalf("no HttpOnly SameSite session cookie: %v", res.Header["Set-Cookie"])
+	}
+	// The link worked once.
+	res, _ = noRedirect.PostForm(base+"/setup", form)
+	if res.StatusCode == http.StatusSeeOther {
+		t.Fatal("setup link used twice")
+	}
+	res.Body.Close()
+	req, _ := http.NewRequest("GET", base+"/api/v1/me", nil)
+	req.AddCookie(&http.Cookie{Name: "fedwave_session", Value: session})
+	res, err = http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("me with cookie: %v %v", res, err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `"role":"admin"`) {
+		t.Fatalf("setup did not make an admin: %s", body)
+	}
+
+	// SIGTERM: a clean exit with status 0.
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	t.Cleanup(func() {}) // the cleanup from startChild signals a finished process: harmless
+}

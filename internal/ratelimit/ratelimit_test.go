@@ -1,0 +1,26 @@
+package ratelimit
+
+import (
+	"testing"
+	"time"
+)
+
+func TestKeyed(t *testing.T) {
+	k := New(1, 2)
+	if !k.Allow("a") || !k.Allow("a") {
+		t.Fatal("burst refused")
+	}
+	if k.Allow("a") {
+		t.Fatal("third event within the burst window allowed")
+	}
+	if !k.Allow("b") {
+		t.Fatal("keys share a bucket")
+	}
+	// Idle buckets are forgotten once they would be full again.
+	k.buckets["a"].seen = time.Now().Add(-time.Hour)
+	k.lastPrune = time.Time{}
+	k.Allow("c")
+	if _, ok := k.buckets["a"]; ok {
+		t.Fatal("idle bucket kept")
+	}
+}
