@@ -73,6 +73,7 @@ func (s *Server) pageHome(w http.ResponseWriter, r *http.Request) {
 }
 
 type channelData struct {
+	WHIP    string // ingest URL for OBS
 	Channel channels.View
 	CanEdit bool
 	IsOwner bool
@@ -85,7 +86,7 @@ func (s *Server) pageChannel(w http.ResponseWriter, r *http.Request) {
 		s.renderStatus(w, r, st, "No such channel", msg)
 		return
 	}
-	d := channelData{Channel: ch}
+	d := channelData{Channel: ch, WHIP: s.publicURL + "/whip/" + ch.Name}
 	p := page{Title: ch.Name, Data: &d}
 	if sess, _ := s.session(r); sess != nil {
 		u := viewUser(sess.User)
