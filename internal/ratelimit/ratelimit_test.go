@@ -7,8 +7,10 @@ import (
 
 func TestKeyed(t *testing.T) {
 	k := New(1, 2)
-	if !k.Allow("a") || !k.Allow("a") {
-		t.Fatal("burst refused")
+	for i := range 2 {
+		if !k.Allow("a") {
+			t.Fatalf("event %d of the burst refused", i+1)
+		}
 	}
 	if k.Allow("a") {
 		t.Fatal("third event within the burst window allowed")
