@@ -46,7 +46,7 @@ func OpenCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*Core, 
 		st.Close()
 		return nil, err
 	}
-	a, err := auth.New(auth.Deps{Store: st, Keys: keys, Guests: cfg.Guests, Log: log})
+	a, err := auth.New(auth.Deps{Store: st, Keys: keys, Guests: cfg.Guests, AttemptsPerMinute: cfg.AuthRate, Log: log})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -93,7 +93,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Channels:  core.Channels,
 		Ready:     []web.Pinger{core.Store},
 		PublicURL: a.cfg.PublicURL,
-		AuthRate:  cfg.AuthRate,
 		Log:       log,
 		Registry:  reg,
 	})

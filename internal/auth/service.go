@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/ratelimit"
 	"github.com/fedwave/fedwave/internal/store"
 )
 
@@ -41,8 +42,11 @@ type Deps struct {
 	Store  store.Store
 	Keys   *KeyRing
 	Guests bool // whether guest identities may be created
-	Log    *slog.Logger
-	Now    func() time.Time // nil: time.Now
+	// AttemptsPerMinute bounds password checks (login, register, setup,
+	// reset) per client address; 0 means no bound.
+	AttemptsPerMinute int
+	Log               *slog.Logger
+	Now               func() time.Time // nil: time.Now
 }
 
 // Service implements accounts and tokens.
@@ -53,6 +57,8 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	hasher *hasher
+	// attempts limits password checks per client address (nil: no limit).
+	attempts *ratelimit.Keyed
 	// dummyHash is verified against when a login names no account, so that
 	// the answer takes as long as for a wrong password.
 	dummyHash string
@@ -63,6 +69,9 @@ func New(d Deps) (*Service, error) {
 	s := &Service{store: d.Store, keys: d.Keys, guests: d.Guests, log: d.Log, now: d.Now, hasher: newHasher(runtime.NumCPU())}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if d.AttemptsPerMinute > 0 {
+		s.attempts = ratelimit.PerMinute(d.AttemptsPerMinute)
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -82,9 +91,10 @@ type Session struct {
 
 var errBadCredentials = fail.New(fail.Unauthorized, "invalid_credentials", "wrong name or password")
 
-// Register creates a user account and logs it in.
-func (s *Service) Register(ctx context.Context, name, password string) (*store.User, Issued, error) {
-	u, err := s.CreateUser(ctx, name, password, RoleUser)
+// Register creates a user account for a client at address from and logs it
+// in.
+func (s *Service) Register(ctx context.Context, from, name, password string) (*store.User, Issued, error) {
+	u, err := s.createUser(ctx, from, name, password, RoleUser)
 	if err != nil {
 		return nil, Issued{}, err
 	}
@@ -96,10 +106,17 @@ func (s *Service) Register(ctx context.Context, name, password string) (*store.U
 // admin use it; Register is the public path). A streamer or higher role gets
 // their channel at once.
 func (s *Service) CreateUser(ctx context.Context, name, password string, role Role) (*store.User, error) {
+	return s.createUser(ctx, "", name, password, role)
+}
+
+func (s *Service) createUser(ctx context.Context, from, name, password string, role Role) (*store.User, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
 	if err := checkPassword(password); err != nil {
+		return nil, err
+	}
+	if err := s.allowAttempt(from); err != nil {
 		return nil, err
 	}
 	hash, err := s.hasher.hash(ctx, password)
@@ -108,6 +125,16 @@ func (s *Service) CreateUser(ctx context.Context, name, password string, role Ro
 	}
 	u := &store.User{Name: name, Color: RandomColor(), Role: string(role), PasswordHash: hash}
 	return u, s.insertUser(ctx, u)
+}
+
+// allowAttempt spends one of from's password checks. Only well-formed
+// attempts count, so a typo in a name costs nothing. An empty from is a
+// trusted local caller (the CLI).
+func (s *Service) allowAttempt(from string) error {
+	if s.attempts == nil || from == "" || s.attempts.Allow(from) {
+		return nil
+	}
+	return fail.New(fail.TooMany, "rate_limited", "too many attempts from your address; wait a minute and try again")
 }
 
 // ImportUser creates an account that has no password yet, with a given num
@@ -160,11 +187,15 @@ func checkPassword(p string) error {
 	return nil
 }
 
-// Login checks a name (or handle name#num) and password.
-func (s *Service) Login(ctx context.Context, login, password string) (*store.User, Issued, error) {
+// Login checks a name (or handle name#num) and password for a client at
+// address from.
+func (s *Service) Login(ctx context.Context, from, login, password string) (*store.User, Issued, error) {
 	name, num, err := ParseHandle(login)
 	if err != nil || len(password) > 4*MaxPasswordLen {
 		return nil, Issued{}, errBadCredentials
+	}
+	if err := s.allowAttempt(from); err != nil {
+		return nil, Issued{}, err
 	}
 	u, err := s.store.UserByName(ctx, name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -310,7 +341,7 @@ func (s *Service) ResetValid(ctx context.Context, secret string) bool {
 }
 
 // CompleteSetup uses a setup link to create the first admin and log in.
-func (s *Service) CompleteSetup(ctx context.Context, secret, name, password string) (*store.User, Issued, error) {
+func (s *Service) CompleteSetup(ctx context.Context, from, secret, name, password string) (*store.User, Issued, error) {
 	if err := CheckName(name); err != nil {
 		return nil, Issued{}, err
 	}
@@ -319,6 +350,9 @@ func (s *Service) CompleteSetup(ctx context.Context, secret, name, password stri
 	}
 	if !s.SetupValid(ctx, secret) {
 		return nil, Issued{}, errBadLink
+	}
+	if err := s.allowAttempt(from); err != nil {
+		return nil, Issued{}, err
 	}
 	hash, err := s.hasher.hash(ctx, password)
 	if err != nil {
@@ -338,8 +372,14 @@ func (s *Service) CompleteSetup(ctx context.Context, secret, name, password stri
 }
 
 // CompleteReset uses a reset link to set a password and log in.
-func (s *Service) CompleteReset(ctx context.Context, secret, password string) (*store.User, Issued, error) {
+func (s *Service) CompleteReset(ctx context.Context, from, secret, password string) (*store.User, Issued, error) {
 	if err := checkPassword(password); err != nil {
+		return nil, Issued{}, err
+	}
+	if !s.ResetValid(ctx, secret) {
+		return nil, Issued{}, errBadLink
+	}
+	if err := s.allowAttempt(from); err != nil {
 		return nil, Issued{}, err
 	}
 	hash, err := s.hasher.hash(ctx, password)

@@ -37,19 +37,19 @@ func TestSetupLink(t *testing.T) {
 	if err != nil || secret == "" {
 		t.Fatalf("no setup link on an empty instance: %v", err)
 	}
-	if _, _, err := s.CompleteSetup(ctx, "wrong", "boss", "password1"); err == nil {
+	if _, _, err := s.CompleteSetup(ctx, "", "wrong", "boss", "password1"); err == nil {
 		t.Fatal("setup with a wrong secret")
 	}
 	// A taken name gives the link back for another try.
 	s.CreateUser(ctx, "taken", "password1", RoleUser)
-	if _, _, err := s.CompleteSetup(ctx, secret, "taken", "password1"); err == nil {
+	if _, _, err := s.CompleteSetup(ctx, "", secret, "taken", "password1"); err == nil {
 		t.Fatal("setup reused a name")
 	}
-	u, tok, err := s.CompleteSetup(ctx, secret, "boss", "password1")
+	u, tok, err := s.CompleteSetup(ctx, "", secret, "boss", "password1")
 	if err != nil || u.Role != "admin" || tok.Token == "" {
 		t.Fatalf("setup: %+v %v", u, err)
 	}
-	if _, _, err := s.CompleteSetup(ctx, secret, "boss2", "password1"); err == nil {
+	if _, _, err := s.CompleteSetup(ctx, "", secret, "boss2", "password1"); err == nil {
 		t.Fatal("setup link used twice")
 	}
 	if again, _ := s.SetupLinkToken(ctx); again != "" {
@@ -83,7 +83,7 @@ func TestGuestsAndRoles(t *testing.T) {
 func TestAuthenticateSeesRevocationAndDeletion(t *testing.T) {
 	ctx := context.Background()
 	s := newService(t)
-	_, tok, err := s.Register(ctx, "nia", "password1")
+	_, tok, err := s.Register(ctx, "", "nia", "password1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestAuthenticateSeesRevocationAndDeletion(t *testing.T) {
 func BenchmarkAuthenticate(b *testing.B) {
 	ctx := context.Background()
 	s := newService(b)
-	_, tok, err := s.Register(ctx, "bench", "password1")
+	_, tok, err := s.Register(ctx, "", "bench", "password1")
 	if err != nil {
 		b.Fatal(err)
 	}

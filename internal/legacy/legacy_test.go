@@ -107,16 +107,16 @@ func TestImportedUserSetsPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, link, _ := strings.Cut(strings.Split(out.String(), "\n")[0], "reset?token=")
-	if _, _, err := im.Auth.Login(ctx, "nightowl", "anything at all"); err == nil {
+	if _, _, err := im.Auth.Login(ctx, "", "nightowl", "anything at all"); err == nil {
 		t.Fatal("an account without a password logged in")
 	}
-	if _, _, err := im.Auth.CompleteReset(ctx, link, "new password 1"); err != nil {
+	if _, _, err := im.Auth.CompleteReset(ctx, "", link, "new password 1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := im.Auth.Login(ctx, "nightowl#0042", "new password 1"); err != nil {
+	if _, _, err := im.Auth.Login(ctx, "", "nightowl#0042", "new password 1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := im.Auth.CompleteReset(ctx, link, "another one 2"); err == nil {
+	if _, _, err := im.Auth.CompleteReset(ctx, "", link, "another one 2"); err == nil {
 		t.Fatal("reset link worked twice")
 	}
 }

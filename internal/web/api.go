@@ -44,11 +44,7 @@ func (s *Server) apiRegister(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &c) {
 		return
 	}
-	if err := s.allowAuthAttempt(r); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	u, tok, err := s.auth.Register(r.Context(), c.Name, c.Password)
+	u, tok, err := s.auth.Register(r.Context(), clientIP(r), c.Name, c.Password)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -61,11 +57,7 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &c) {
 		return
 	}
-	if err := s.allowAuthAttempt(r); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	u, tok, err := s.auth.Login(r.Context(), c.Name, c.Password)
+	u, tok, err := s.auth.Login(r.Context(), clientIP(r), c.Name, c.Password)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -349,6 +349,11 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 
 func TestAuthRateLimit(t *testing.T) {
 	s := apptest.Start(t, func(c *config.Config) { c.AuthRate = 3 })
+	// Malformed attempts are refused without a password check and cost
+	// nothing.
+	for range 5 {
+		wantError(t, s.Do("POST", "/api/v1/register", map[string]string{"name": "x", "password": "password1"}, ""), 400, "invalid_name")
+	}
 	var last *apptest.Response
 	for range 4 {
 		last = s.Do("POST", "/api/v1/login", map[string]string{"name": "nobody", "password": "password1"}, "")

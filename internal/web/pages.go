@@ -149,11 +149,7 @@ func (s *Server) formLogin(w http.ResponseWriter, r *http.Request) {
 		s.formFailed(w, r, "login", "Log in", d, errBadForm)
 		return
 	}
-	if err := s.allowAuthAttempt(r); err != nil {
-		s.formFailed(w, r, "login", "Log in", d, err)
-		return
-	}
-	_, tok, err := s.auth.Login(r.Context(), d.Name, r.PostFormValue("password"))
+	_, tok, err := s.auth.Login(r.Context(), clientIP(r), d.Name, r.PostFormValue("password"))
 	if err != nil {
 		s.formFailed(w, r, "login", "Log in", d, err)
 		return
@@ -173,11 +169,7 @@ func (s *Server) formRegister(w http.ResponseWriter, r *http.Request) {
 			fail.New(fail.Invalid, "password_mismatch", "the two passwords are not the same"))
 		return
 	}
-	if err := s.allowAuthAttempt(r); err != nil {
-		s.formFailed(w, r, "register", "Create an account", d, err)
-		return
-	}
-	_, tok, err := s.auth.Register(r.Context(), d.Name, r.PostFormValue("password"))
+	_, tok, err := s.auth.Register(r.Context(), clientIP(r), d.Name, r.PostFormValue("password"))
 	if err != nil {
 		s.formFailed(w, r, "register", "Create an account", d, err)
 		return
@@ -212,16 +204,12 @@ func (s *Server) formSetup(w http.ResponseWriter, r *http.Request) {
 		s.formFailed(w, r, "setup", "Create the admin account", d, errBadForm)
 		return
 	}
-	if err := s.allowAuthAttempt(r); err != nil {
-		s.formFailed(w, r, "setup", "Create the admin account", d, err)
-		return
-	}
 	if r.PostFormValue("password") != r.PostFormValue("password2") {
 		s.formFailed(w, r, "setup", "Create the admin account", d,
 			fail.New(fail.Invalid, "password_mismatch", "the two passwords are not the same"))
 		return
 	}
-	_, tok, err := s.auth.CompleteSetup(r.Context(), d.Token, d.Name, r.PostFormValue("password"))
+	_, tok, err := s.auth.CompleteSetup(r.Context(), clientIP(r), d.Token, d.Name, r.PostFormValue("password"))
 	if err != nil {
 		s.formFailed(w, r, "setup", "Create the admin account", d, err)
 		return
@@ -245,16 +233,12 @@ func (s *Server) formReset(w http.ResponseWriter, r *http.Request) {
 		s.formFailed(w, r, "reset", "Choose a password", d, errBadForm)
 		return
 	}
-	if err := s.allowAuthAttempt(r); err != nil {
-		s.formFailed(w, r, "reset", "Choose a password", d, err)
-		return
-	}
 	if r.PostFormValue("password") != r.PostFormValue("password2") {
 		s.formFailed(w, r, "reset", "Choose a password", d,
 			fail.New(fail.Invalid, "password_mismatch", "the two passwords are not the same"))
 		return
 	}
-	_, tok, err := s.auth.CompleteReset(r.Context(), d.Token, r.PostFormValue("password"))
+	_, tok, err := s.auth.CompleteReset(r.Context(), clientIP(r), d.Token, r.PostFormValue("password"))
 	if err != nil {
 		s.formFailed(w, r, "reset", "Choose a password", d, err)
 		return

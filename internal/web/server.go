@@ -33,7 +33,6 @@ type Deps struct {
 	Channels  *channels.Service
 	Ready     []Pinger // checked by /readyz
 	PublicURL string
-	AuthRate  int // login/register attempts per minute per IP
 	Log       *slog.Logger
 	Registry  *prometheus.Registry // metrics are registered here and served on /metrics
 }
@@ -46,7 +45,6 @@ type Server struct {
 	log       *slog.Logger
 	secure    bool // cookies get Secure: the site is served over HTTPS
 	publicURL string
-	authLimit *ratelimit.Keyed
 	guestRate *ratelimit.Keyed
 	pages     map[string]*template.Template
 	static    http.Handler
@@ -64,8 +62,7 @@ func New(d Deps) (*Server, error) {
 		log:       d.Log,
 		secure:    strings.HasPrefix(d.PublicURL, "https://"),
 		publicURL: d.PublicURL,
-		authLimit: ratelimit.PerMinute(d.AuthRate),
-		guestRate: ratelimit.PerMinute(60),
+		guestRate: ratelimit.PerMinute(300),
 		registry:  d.Registry,
 	}
 	if s.log == nil {

@@ -84,14 +84,6 @@ func (s *Server) clearSessionCookie(w http.ResponseWriter) {
 	})
 }
 
-// allowAuthAttempt applies the per-IP limit on password checks.
-func (s *Server) allowAuthAttempt(r *http.Request) error {
-	if s.authLimit.Allow(clientIP(r)) {
-		return nil
-	}
-	return fail.New(fail.TooMany, "rate_limited", "too many attempts from your address; wait a minute and try again")
-}
-
 func isLoopback(ip string) bool {
 	p := net.ParseIP(ip)
 	return p != nil && p.IsLoopback()
