@@ -116,15 +116,21 @@ func (s *Service) createUser(ctx context.Context, from, name, password string, r
 	if err := checkPassword(password); err != nil {
 		return nil, err
 	}
-	if err := s.allowAttempt(from); err != nil {
-		return nil, err
-	}
-	hash, err := s.hasher.hash(ctx, password)
+	hash, err := s.hashFor(ctx, from, password)
 	if err != nil {
 		return nil, err
 	}
 	u := &store.User{Name: name, Color: RandomColor(), Role: string(role), PasswordHash: hash}
 	return u, s.insertUser(ctx, u)
+}
+
+// hashFor hashes a new password for a client at address from, within its
+// attempt limit.
+func (s *Service) hashFor(ctx context.Context, from, password string) (string, error) {
+	if err := s.allowAttempt(from); err != nil {
+		return "", err
+	}
+	return s.hasher.hash(ctx, password)
 }
 
 // allowAttempt spends one of from's password checks. Only well-formed
@@ -351,10 +357,7 @@ func (s *Service) CompleteSetup(ctx context.Context, from, secret, name, passwor
 	if !s.SetupValid(ctx, secret) {
 		return nil, Issued{}, errBadLink
 	}
-	if err := s.allowAttempt(from); err != nil {
-		return nil, Issued{}, err
-	}
-	hash, err := s.hasher.hash(ctx, password)
+	hash, err := s.hashFor(ctx, from, password)
 	if err != nil {
 		return nil, Issued{}, err
 	}
@@ -379,10 +382,7 @@ func (s *Service) CompleteReset(ctx context.Context, from, secret, password stri
 	if !s.ResetValid(ctx, secret) {
 		return nil, Issued{}, errBadLink
 	}
-	if err := s.allowAttempt(from); err != nil {
-		return nil, Issued{}, err
-	}
-	hash, err := s.hasher.hash(ctx, password)
+	hash, err := s.hashFor(ctx, from, password)
 	if err != nil {
 		return nil, Issued{}, err
 	}

@@ -122,13 +122,6 @@ func (s *Server) pageRegister(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "register", page{Title: "Create an account", Data: formData{Next: localNext(r.URL.Query().Get("next"))}})
 }
 
-// formFailed re-renders a form with the error a user can act on.
-func (s *Server) formFailed(w http.ResponseWriter, r *http.Request, name, title string, d formData, err error) {
-	st, _, msg := s.statusOf(r, err)
-	d.Error = msg
-	s.render(w, r, st, name, page{Title: title, Data: d})
-}
-
 // parseForm reads a small urlencoded form.
 func parseForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
@@ -137,44 +130,58 @@ func parseForm(w http.ResponseWriter, r *http.Request) bool {
 
 var errBadForm = fail.New(fail.Invalid, "invalid_form", "the form could not be read; reload the page and try again")
 
-func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, tok auth.Issued, next string) {
-	s.setSessionCookie(w, tok)
-	http.Redirect(w, r, localNext(next), http.StatusSeeOther)
+// accountForm is one of the forms that end with the user logged in (login,
+// register, setup, reset).
+type accountForm struct {
+	page, title string
+	repeat      bool // the form asks for the new password twice
+	submit      func(r *http.Request, d formData, password string) (auth.Issued, error)
 }
 
-func (s *Server) formLogin(w http.ResponseWriter, r *http.Request) {
-	ok := parseForm(w, r)
-	d := formData{Name: r.PostFormValue("name"), Next: localNext(r.PostFormValue("next"))}
-	if !ok {
-		s.formFailed(w, r, "login", "Log in", d, errBadForm)
-		return
+// handleAccountForm reads the form, calls submit, and either sets the
+// session cookie and redirects, or shows the form again with the error.
+func (s *Server) handleAccountForm(f accountForm) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ok := parseForm(w, r)
+		d := formData{Name: r.PostFormValue("name"), Next: localNext(r.PostFormValue("next")), Token: r.PostFormValue("token")}
+		var tok auth.Issued
+		err := errBadForm
+		switch {
+		case !ok:
+		case f.repeat && r.PostFormValue("password") != r.PostFormValue("password2"):
+			err = fail.New(fail.Invalid, "password_mismatch", "the two passwords are not the same")
+		default:
+			tok, err = f.submit(r, d, r.PostFormValue("password"))
+		}
+		if err != nil {
+			st, _, msg := s.statusOf(r, err)
+			d.Error = msg
+			s.render(w, r, st, f.page, page{Title: f.title, Data: d})
+			return
+		}
+		s.setSessionCookie(w, tok)
+		http.Redirect(w, r, d.Next, http.StatusSeeOther)
 	}
-	_, tok, err := s.auth.Login(r.Context(), clientIP(r), d.Name, r.PostFormValue("password"))
-	if err != nil {
-		s.formFailed(w, r, "login", "Log in", d, err)
-		return
-	}
-	s.loggedIn(w, r, tok, d.Next)
 }
 
-func (s *Server) formRegister(w http.ResponseWriter, r *http.Request) {
-	ok := parseForm(w, r)
-	d := formData{Name: r.PostFormValue("name"), Next: localNext(r.PostFormValue("next"))}
-	if !ok {
-		s.formFailed(w, r, "register", "Create an account", d, errBadForm)
-		return
-	}
-	if r.PostFormValue("password") != r.PostFormValue("password2") {
-		s.formFailed(w, r, "register", "Create an account", d,
-			fail.New(fail.Invalid, "password_mismatch", "the two passwords are not the same"))
-		return
-	}
-	_, tok, err := s.auth.Register(r.Context(), clientIP(r), d.Name, r.PostFormValue("password"))
-	if err != nil {
-		s.formFailed(w, r, "register", "Create an account", d, err)
-		return
-	}
-	s.loggedIn(w, r, tok, d.Next)
+func (s *Server) formLogin(r *http.Request, d formData, password string) (auth.Issued, error) {
+	_, tok, err := s.auth.Login(r.Context(), clientIP(r), d.Name, password)
+	return tok, err
+}
+
+func (s *Server) formRegister(r *http.Request, d formData, password string) (auth.Issued, error) {
+	_, tok, err := s.auth.Register(r.Context(), clientIP(r), d.Name, password)
+	return tok, err
+}
+
+func (s *Server) formSetup(r *http.Request, d formData, password string) (auth.Issued, error) {
+	_, tok, err := s.auth.CompleteSetup(r.Context(), clientIP(r), d.Token, d.Name, password)
+	return tok, err
+}
+
+func (s *Server) formReset(r *http.Request, d formData, password string) (auth.Issued, error) {
+	_, tok, err := s.auth.CompleteReset(r.Context(), clientIP(r), d.Token, password)
+	return tok, err
 }
 
 func (s *Server) formLogout(w http.ResponseWriter, r *http.Request) {
@@ -197,26 +204,6 @@ func (s *Server) pageSetup(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "setup", page{Title: "Create the admin account", Data: formData{Token: tok}})
 }
 
-func (s *Server) formSetup(w http.ResponseWriter, r *http.Request) {
-	ok := parseForm(w, r)
-	d := formData{Name: r.PostFormValue("name"), Token: r.PostFormValue("token")}
-	if !ok {
-		s.formFailed(w, r, "setup", "Create the admin account", d, errBadForm)
-		return
-	}
-	if r.PostFormValue("password") != r.PostFormValue("password2") {
-		s.formFailed(w, r, "setup", "Create the admin account", d,
-			fail.New(fail.Invalid, "password_mismatch", "the two passwords are not the same"))
-		return
-	}
-	_, tok, err := s.auth.CompleteSetup(r.Context(), clientIP(r), d.Token, d.Name, r.PostFormValue("password"))
-	if err != nil {
-		s.formFailed(w, r, "setup", "Create the admin account", d, err)
-		return
-	}
-	s.loggedIn(w, r, tok, "/")
-}
-
 func (s *Server) pageReset(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
 	if !s.auth.ResetValid(r.Context(), tok) {
@@ -224,24 +211,4 @@ func (s *Server) pageReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "reset", page{Title: "Choose a password", Data: formData{Token: tok}})
-}
-
-func (s *Server) formReset(w http.ResponseWriter, r *http.Request) {
-	ok := parseForm(w, r)
-	d := formData{Token: r.PostFormValue("token")}
-	if !ok {
-		s.formFailed(w, r, "reset", "Choose a password", d, errBadForm)
-		return
-	}
-	if r.PostFormValue("password") != r.PostFormValue("password2") {
-		s.formFailed(w, r, "reset", "Choose a password", d,
-			fail.New(fail.Invalid, "password_mismatch", "the two passwords are not the same"))
-		return
-	}
-	_, tok, err := s.auth.CompleteReset(r.Context(), clientIP(r), d.Token, r.PostFormValue("password"))
-	if err != nil {
-		s.formFailed(w, r, "reset", "Choose a password", d, err)
-		return
-	}
-	s.loggedIn(w, r, tok, "/")
 }
