@@ -64,9 +64,9 @@ func ParseHandle(s string) (name string, num int, err error) {
 	if !hasNum {
 		return name, -1, nil
 	}
-	num, convErr := strconv.Atoi(numStr)
-	if convErr != nil || len(numStr) != 4 || num < 0 {
+	if len(numStr) != 4 || strings.Trim(numStr, "0123456789") != "" {
 		return "", 0, fail.New(fail.Invalid, "invalid_handle", "a handle looks like name#1234")
 	}
+	num, _ = strconv.Atoi(numStr)
 	return name, num, nil
 }

@@ -139,3 +139,20 @@ func TestImportSkipsNameTakenBySomeoneElse(t *testing.T) {
 		t.Fatal("import changed another person's account")
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	f.Add(`{"approvedstreamers":[{"username":"a1","color":"#000000","num":"0001","avatar":"/x.png"}]}`)
+	f.Add(`{"admin":[{"username":"b2","num":12}]}`)
+	f.Add(`{"admin":null}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		entries, err := Parse(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		for _, e := range entries {
+			if e.Num < -1 || e.Num > 9999 || (e.Role != auth.RoleStreamer && e.Role != auth.RoleAdmin) {
+				t.Fatalf("bad entry %+v from %q", e, s)
+			}
+		}
+	})
+}
