@@ -20,8 +20,12 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/bus"
 	"github.com/fedwave/fedwave/internal/channels"
+	"github.com/fedwave/fedwave/internal/chat"
 	"github.com/fedwave/fedwave/internal/config"
+	"github.com/fedwave/fedwave/internal/emotes"
+	"github.com/fedwave/fedwave/internal/markup"
 	"github.com/fedwave/fedwave/internal/store"
 	"github.com/fedwave/fedwave/internal/web"
 )
@@ -64,6 +68,7 @@ type App struct {
 	log     *slog.Logger
 	out     io.Writer // where the setup link is printed
 	core    *Core
+	chat    *chat.Hub
 	servers []*http.Server
 	lns     []net.Listener
 	stop    context.CancelFunc
@@ -87,19 +92,43 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return nil, err
 	}
 	a.core = core
-	reg := prometheus.NewRegistry()
-	site, err := web.New(web.Deps{
-		Auth:      core.Auth,
-		Channels:  core.Channels,
-		Ready:     []web.Pinger{core.Store},
-		PublicURL: a.cfg.PublicURL,
-		Log:       log,
-		Registry:  reg,
-	})
-	if err != nil {
+	fail := func(err error) (*App, error) {
 		core.Close()
 		a.closeListeners()
 		return nil, err
+	}
+	emoteSet, err := emotes.Open(filepath.Join(a.cfg.DataDir, "emotes"))
+	if err != nil {
+		return fail(err)
+	}
+	b := bus.NewLocal()
+	a.chat, err = chat.New(chat.Deps{
+		Store:    core.Store,
+		Auth:     core.Auth,
+		Roles:    core.Auth,
+		Channels: core.Channels,
+		Markup:   markup.New(emoteSet),
+		Bus:      b,
+		Log:      log,
+		Settings: chat.Settings{MaxLength: cfg.ChatMaxLength, Retention: cfg.ChatRetention, Burst: cfg.ChatBurst, PerSecond: cfg.ChatRate},
+	})
+	if err != nil {
+		return fail(err)
+	}
+	reg := prometheus.NewRegistry()
+	site, err := web.New(web.Deps{
+		Auth:       core.Auth,
+		Channels:   core.Channels,
+		Chat:       a.chat,
+		Emotes:     emoteSet,
+		ConnsPerIP: cfg.ConnsPerIP,
+		Ready:      []web.Pinger{core.Store, b},
+		PublicURL:  a.cfg.PublicURL,
+		Log:        log,
+		Registry:   reg,
+	})
+	if err != nil {
+		return fail(err)
 	}
 	a.buildServers(site)
 	return a, nil
@@ -193,7 +222,7 @@ func (a *App) cleanupLoop(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
-		if err := a.core.Auth.Cleanup(ctx); err != nil && ctx.Err() == nil {
+		if err := errors.Join(a.core.Auth.Cleanup(ctx), a.chat.Cleanup(ctx)); err != nil && ctx.Err() == nil {
 			a.log.Warn("cleanup", "err", err)
 		}
 		select {
@@ -205,13 +234,17 @@ func (a *App) cleanupLoop(ctx context.Context) {
 }
 
 // Shutdown stops accepting requests, lets running ones finish (until ctx
-// ends), then closes the database.
+// ends), closes chat connections once what they sent is stored, then closes
+// the database.
 func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
 	for _, srv := range a.servers {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := a.chat.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close chat: %w", err))
 	}
 	a.closeListeners() // in case Start never ran
 	if a.stop != nil {

@@ -55,3 +55,53 @@ func CanStream(u *store.User, ch *store.Channel) bool {
 func CanAdminister(u *store.User) bool {
 	return u != nil && Role(u.Role).AtLeast(RoleAdmin)
 }
+
+// Chat ranks, for moderation: who may act on whom in a channel.
+const (
+	rankNone         = 1 // guests, users, streamers outside their channel
+	rankChannelMod   = 2
+	rankChannelOwner = 3
+	rankModerator    = 4
+	rankAdmin        = 5
+)
+
+// ChatRank is u's standing in channel ch; isChannelMod says whether u is
+// one of the channel's moderators.
+func ChatRank(u *store.User, ch *store.Channel, isChannelMod bool) int {
+	switch {
+	case u == nil:
+		return 0
+	case Role(u.Role).AtLeast(RoleAdmin):
+		return rankAdmin
+	case Role(u.Role).AtLeast(RoleModerator):
+		return rankModerator
+	case u.ID == ch.OwnerID:
+		return rankChannelOwner
+	case isChannelMod:
+		return rankChannelMod
+	}
+	return rankNone
+}
+
+// CanModerate: channel moderators and above may moderate a channel (slow
+// mode, wipe, delete, ban and timeout in that channel); they are exempt
+// from slow mode.
+func CanModerate(rank int) bool { return rank >= rankChannelMod }
+
+// CanSanction: a moderator may ban, time out or delete the messages of
+// someone of lower rank only.
+func CanSanction(actorRank, targetRank int) bool {
+	return CanModerate(actorRank) && actorRank > targetRank
+}
+
+// BansInstanceWide: bans by instance moderators and admins apply on every
+// channel; bans by channel owners and moderators apply to their channel.
+func BansInstanceWide(actorRank int) bool { return actorRank >= rankModerator }
+
+// CanAppointChannelMods: the channel owner and admins.
+func CanAppointChannelMods(actorRank int) bool {
+	return actorRank == rankChannelOwner || actorRank == rankAdmin
+}
+
+// CanGrantStreamer: admins approve streamers.
+func CanGrantStreamer(actorRank int) bool { return actorRank >= rankAdmin }

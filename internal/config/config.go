@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is every setting of `fedwave serve`.
@@ -30,6 +31,12 @@ type Config struct {
 	Guests    bool   // --guests: allow guest identities
 	AuthRate  int    // --auth-rate: login/register attempts per minute per IP
 	LogLevel  string // --log-level
+
+	ChatMaxLength int           // --chat-max-length: characters per message
+	ChatRetention time.Duration // --chat-retention: how long messages are kept
+	ConnsPerIP    int           // --conns-per-ip: WebSocket connections per IP address
+	ChatRate      float64       // --chat-rate: messages per second per user, after
+	ChatBurst     int           // --chat-burst: this many at once
 }
 
 // Default returns the settings used when nothing is given.
@@ -42,6 +49,12 @@ func Default() Config {
 		Guests:    true,
 		AuthRate:  30,
 		LogLevel:  "info",
+
+		ChatMaxLength: 500,
+		ChatRetention: 7 * 24 * time.Hour,
+		ConnsPerIP:    100,
+		ChatRate:      1,
+		ChatBurst:     5,
 	}
 }
 
@@ -61,6 +74,11 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Guests, "guests", c.Guests, "allow guest identities")
 	fs.IntVar(&c.AuthRate, "auth-rate", c.AuthRate, "login and register attempts allowed per minute per IP address")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	fs.IntVar(&c.ChatMaxLength, "chat-max-length", c.ChatMaxLength, "characters allowed in one chat message")
+	fs.DurationVar(&c.ChatRetention, "chat-retention", c.ChatRetention, "how long chat messages are kept, e.g. 168h")
+	fs.IntVar(&c.ConnsPerIP, "conns-per-ip", c.ConnsPerIP, "chat (WebSocket) connections allowed per IP address")
+	fs.Float64Var(&c.ChatRate, "chat-rate", c.ChatRate, "chat messages per second one user may send (after the burst)")
+	fs.IntVar(&c.ChatBurst, "chat-burst", c.ChatBurst, "chat messages one user may send at once")
 }
 
 // Load parses args into a Config. Precedence: flags, then FEDWAVE_<FLAG>
@@ -208,6 +226,18 @@ func (c *Config) Validate() error {
 	}
 	if c.AuthRate < 1 {
 		return errors.New("--auth-rate must be at least 1")
+	}
+	if c.ChatMaxLength < 1 || c.ChatMaxLength > 4000 {
+		return errors.New("--chat-max-length must be from 1 to 4000")
+	}
+	if c.ChatRetention < time.Minute {
+		return errors.New("--chat-retention must be at least 1m")
+	}
+	if c.ChatRate <= 0 || c.ChatBurst < 1 {
+		return errors.New("--chat-rate must be above 0 and --chat-burst at least 1")
+	}
+	if c.ConnsPerIP < 1 {
+		return errors.New("--conns-per-ip must be at least 1")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

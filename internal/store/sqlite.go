@@ -74,6 +74,50 @@ var migrations = []string{
 		user_id INTEGER NOT NULL,
 		expires_at INTEGER NOT NULL
 	);`,
+	`ALTER TABLE channels ADD COLUMN chat_seq INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE channels ADD COLUMN slow_seconds INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE messages (
+		id INTEGER PRIMARY KEY,
+		channel TEXT NOT NULL COLLATE NOCASE,
+		seq INTEGER NOT NULL,
+		user_id INTEGER NOT NULL,
+		handle TEXT NOT NULL,
+		color TEXT NOT NULL,
+		avatar TEXT NOT NULL,
+		instance TEXT NOT NULL DEFAULT '',
+		body TEXT NOT NULL,
+		html TEXT NOT NULL,
+		nonce TEXT NOT NULL DEFAULT '',
+		ts INTEGER NOT NULL,
+		UNIQUE (channel, seq)
+	);
+	CREATE UNIQUE INDEX messages_nonce ON messages(channel, user_id, nonce) WHERE nonce != '';
+	CREATE INDEX messages_ts ON messages(ts);
+	CREATE INDEX messages_user ON messages(user_id);
+	CREATE TABLE bans (
+		scope TEXT NOT NULL COLLATE NOCASE,
+		user_id INTEGER NOT NULL,
+		kind TEXT NOT NULL,
+		reason TEXT NOT NULL DEFAULT '',
+		by_id INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (scope, user_id)
+	);
+	CREATE TABLE channel_mods (
+		channel TEXT NOT NULL COLLATE NOCASE,
+		user_id INTEGER NOT NULL,
+		PRIMARY KEY (channel, user_id)
+	);
+	CREATE TABLE audit_log (
+		id INTEGER PRIMARY KEY,
+		ts INTEGER NOT NULL,
+		actor_id INTEGER NOT NULL,
+		action TEXT NOT NULL,
+		target_id INTEGER NOT NULL DEFAULT 0,
+		channel TEXT NOT NULL DEFAULT '',
+		detail TEXT NOT NULL DEFAULT ''
+	);`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -223,12 +267,12 @@ func (s *SQLite) DeleteGuests(ctx context.Context, before time.Time) (int64, err
 	return res.RowsAffected()
 }
 
-const channelColumns = `name, owner_id, title, description, nsfw, stream_key_hash, created_at`
+const channelColumns = `name, owner_id, title, description, nsfw, stream_key_hash, slow_seconds, created_at`
 
 func scanChannel(row interface{ Scan(...any) error }) (*Channel, error) {
 	var c Channel
 	var created int64
-	err := row.Scan(&c.Name, &c.OwnerID, &c.Title, &c.Description, &c.NSFW, &c.StreamKeyHash, &created)
+	err := row.Scan(&c.Name, &c.OwnerID, &c.Title, &c.Description, &c.NSFW, &c.StreamKeyHash, &c.SlowSeconds, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

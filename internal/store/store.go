@@ -36,6 +36,7 @@ type Channel struct {
 	Description   string
 	NSFW          bool
 	StreamKeyHash string
+	SlowSeconds   int // chat slow mode: seconds between one user's messages
 	CreatedAt     time.Time
 }
 
@@ -91,6 +92,8 @@ type Store interface {
 	Channels
 	Tokens
 	OneTimeTokens
+	Messages
+	Moderation
 	Ping(ctx context.Context) error
 	Close() error
 }

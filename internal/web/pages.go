@@ -14,11 +14,22 @@ import (
 
 var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status"}
 
+// standalonePages are complete documents without the site layout (the chat
+// pop-out, also used as an OBS overlay).
+var standalonePages = []string{"chat"}
+
 // parsePages parses each page together with the shared layout.
 func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, name := range pageNames {
 		t, err := template.New("layout.html").ParseFS(assets.FS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, err
+		}
+		pages[name] = t
+	}
+	for _, name := range standalonePages {
+		t, err := template.ParseFS(assets.FS, "templates/"+name+".html")
 		if err != nil {
 			return nil, err
 		}
@@ -73,28 +84,47 @@ func (s *Server) pageHome(w http.ResponseWriter, r *http.Request) {
 }
 
 type channelData struct {
-	WHIP    string // ingest URL for OBS
-	Channel channels.View
-	CanEdit bool
-	IsOwner bool
+	Channel     channels.View
+	WHIP        string // ingest URL for OBS
+	CanEdit     bool
+	IsOwner     bool
+	CanModerate bool // chat moderation menu
+	Guests      bool // the instance allows guests
+	Transparent bool // chat pop-out as an OBS overlay
 }
 
-func (s *Server) pageChannel(w http.ResponseWriter, r *http.Request) {
+// channelPage gathers what the channel and chat pages show.
+func (s *Server) channelPage(w http.ResponseWriter, r *http.Request) (page, *channelData, bool) {
 	ch, err := s.channels.Get(r.Context(), r.PathValue("name"))
 	if err != nil {
 		st, _, msg := s.statusOf(r, err)
 		s.renderStatus(w, r, st, "No such channel", msg)
-		return
+		return page{}, nil, false
 	}
-	d := channelData{Channel: ch, WHIP: s.publicURL + "/whip/" + ch.Name}
-	p := page{Title: ch.Name, Data: &d}
+	d := &channelData{Channel: ch, WHIP: s.publicURL + "/whip/" + ch.Name, Guests: s.auth.GuestsAllowed()}
+	p := page{Title: ch.Name, Data: d}
 	if sess, _ := s.session(r); sess != nil {
 		u := viewUser(sess.User)
 		p.User = &u
 		d.IsOwner = u.Handle == ch.Owner
 		d.CanEdit = d.IsOwner || auth.CanAdminister(sess.User)
+		d.CanModerate = s.chat.CanModerate(r.Context(), sess.User, ch.Name)
 	}
-	s.render(w, r, http.StatusOK, "channel", p)
+	return p, d, true
+}
+
+func (s *Server) pageChannel(w http.ResponseWriter, r *http.Request) {
+	if p, _, ok := s.channelPage(w, r); ok {
+		s.render(w, r, http.StatusOK, "channel", p)
+	}
+}
+
+func (s *Server) pageChat(w http.ResponseWriter, r *http.Request) {
+	if p, d, ok := s.channelPage(w, r); ok {
+		d.Transparent = r.URL.Query().Get("transparent") == "1"
+		p.Title = d.Channel.Name + " chat"
+		s.render(w, r, http.StatusOK, "chat", p)
+	}
 }
 
 // formData is what the login, register, setup and reset forms show again

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/fedwave/fedwave/internal/fail"
@@ -103,3 +104,5 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	return false
 }
+
+func parseInt(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/channels"
+	"github.com/fedwave/fedwave/internal/chat"
+	"github.com/fedwave/fedwave/internal/emotes"
 	"github.com/fedwave/fedwave/internal/ratelimit"
 	assets "github.com/fedwave/fedwave/web"
 )
@@ -29,18 +31,25 @@ type Pinger interface {
 
 // Deps is what the web server needs.
 type Deps struct {
-	Auth      *auth.Service
-	Channels  *channels.Service
-	Ready     []Pinger // checked by /readyz
-	PublicURL string
-	Log       *slog.Logger
-	Registry  *prometheus.Registry // metrics are registered here and served on /metrics
+	Auth       *auth.Service
+	Channels   *channels.Service
+	Chat       *chat.Hub
+	Emotes     *emotes.Set
+	ConnsPerIP int      // chat WebSocket connections per client address
+	Ready      []Pinger // checked by /readyz
+	PublicURL  string
+	Log        *slog.Logger
+	Registry   *prometheus.Registry // metrics are registered here and served on /metrics
 }
 
 // Server is FedWave's HTTP handler.
 type Server struct {
 	auth      *auth.Service
 	channels  *channels.Service
+	chat      *chat.Hub
+	emotes    *emotes.Set
+	wsConns   *connLimit
+	wsOrigins []string
 	ready     []Pinger
 	log       *slog.Logger
 	secure    bool // cookies get Secure: the site is served over HTTPS
@@ -58,6 +67,10 @@ func New(d Deps) (*Server, error) {
 	s := &Server{
 		auth:      d.Auth,
 		channels:  d.Channels,
+		chat:      d.Chat,
+		emotes:    d.Emotes,
+		wsConns:   &connLimit{max: max(d.ConnsPerIP, 1), n: map[string]int{}},
+		wsOrigins: wsOriginsFor(d.PublicURL),
 		ready:     d.Ready,
 		log:       d.Log,
 		secure:    strings.HasPrefix(d.PublicURL, "https://"),
@@ -106,6 +119,15 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PATCH /api/v1/channels/{name}", s.apiPatchChannel)
 	mux.HandleFunc("POST /api/v1/channels/{name}/stream-key", s.apiStreamKey)
 
+	// Chat (CONTRACT §4).
+	mux.HandleFunc("GET /ws", s.ws)
+	mux.HandleFunc("GET /api/v1/channels/{name}/messages", s.apiMessages)
+	mux.HandleFunc("POST /api/v1/channels/{name}/messages", s.apiPostMessage)
+	mux.HandleFunc("GET /api/v1/emotes", s.apiEmotes)
+	mux.HandleFunc("PUT /api/v1/emotes/{name}", s.apiPutEmote)
+	mux.HandleFunc("DELETE /api/v1/emotes/{name}", s.apiDeleteEmote)
+	mux.HandleFunc("GET /emotes/{file}", s.emoteFile)
+
 	// Operations (CONTRACT §7).
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -114,6 +136,7 @@ func (s *Server) routes() http.Handler {
 	// Pages (CONTRACT §8).
 	mux.HandleFunc("GET /{$}", s.pageHome)
 	mux.HandleFunc("GET /c/{name}", s.pageChannel)
+	mux.HandleFunc("GET /c/{name}/chat", s.pageChat)
 	mux.HandleFunc("GET /login", s.pageLogin)
 	mux.HandleFunc("POST /login", s.handleAccountForm(accountForm{"login", "Log in", false, s.formLogin}))
 	mux.HandleFunc("GET /register", s.pageRegister)

@@ -36,6 +36,7 @@ func Start(t testing.TB, opts ...func(*config.Config)) *Server {
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.AuthRate = 1000
+	cfg.ChatRate, cfg.ChatBurst = 1000, 1000
 	cfg.LogLevel = "warn"
 	for _, o := range opts {
 		o(&cfg)

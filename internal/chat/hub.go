@@ -1,0 +1,299 @@
+// Package chat is FedWave's real-time chat: rooms per channel, durable and
+// ordered history, whispers, commands and moderation, flood control and
+// presence. It speaks the frames of CONTRACT §4 but knows nothing of
+// WebSockets: the web layer feeds a Session the frames it reads and writes
+// out what the Session queues.
+package chat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/bus"
+	"github.com/fedwave/fedwave/internal/channels"
+	"github.com/fedwave/fedwave/internal/ratelimit"
+	"github.com/fedwave/fedwave/internal/store"
+)
+
+// Authenticator checks the token of an auth frame.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (*auth.Session, error)
+}
+
+// Renderer turns message text into safe HTML.
+type Renderer interface {
+	Render(text string) string
+}
+
+// ChannelService is what commands need of channels (!title, !status).
+type ChannelService interface {
+	Get(ctx context.Context, name string) (channels.View, error)
+	Update(ctx context.Context, u *store.User, name string, p channels.Patch) (channels.View, error)
+}
+
+// Roles changes instance roles (!mkstreamer).
+type Roles interface {
+	SetRole(ctx context.Context, userID int64, role auth.Role) error
+}
+
+// Settings are the instance's chat settings.
+type Settings struct {
+	MaxLength   int           // characters per message (default 500)
+	History     int           // messages replayed on a join without offset (default 50)
+	Retention   time.Duration // how long messages are kept (default 7 days)
+	QueueLength int           // frames queued per connection before it counts as slow (default 256)
+	Burst       int           // messages a user may send at once (default 5)
+	PerSecond   float64       // and then per second (default 1)
+}
+
+func (s *Settings) defaults() {
+	if s.MaxLength <= 0 {
+		s.MaxLength = 500
+	}
+	if s.History <= 0 {
+		s.History = 50
+	}
+	if s.Retention <= 0 {
+		s.Retention = 7 * 24 * time.Hour
+	}
+	if s.QueueLength <= 0 {
+		s.QueueLength = 256
+	}
+	if s.Burst <= 0 {
+		s.Burst = 5
+	}
+	if s.PerSecond <= 0 {
+		s.PerSecond = 1
+	}
+}
+
+// Deps is what the hub needs.
+type Deps struct {
+	Store    store.Store
+	Auth     Authenticator
+	Roles    Roles
+	Channels ChannelService
+	Markup   Renderer
+	Bus      bus.Bus
+	Log      *slog.Logger
+	Settings Settings
+	Now      func() time.Time
+}
+
+// Hub holds this node's chat state: rooms with local members and the
+// sessions of each signed-in user.
+type Hub struct {
+	store    store.Store
+	auth     Authenticator
+	roles    Roles
+	channels ChannelService
+	markup   Renderer
+	bus      bus.Bus
+	log      *slog.Logger
+	set      Settings
+	now      func() time.Time
+	flood    *ratelimit.Keyed
+
+	mu       sync.Mutex
+	rooms    map[string]*room            // by lower-case channel name
+	users    map[int64]map[*Session]bool // signed-in local sessions
+	userSubs map[int64]func()            // bus subscriptions for users' whispers
+	sessions map[*Session]bool
+	strikes  map[int64][]time.Time // recent flood refusals per user
+	closed   bool
+	wg       sync.WaitGroup // one per open session
+
+	cancelLive func()
+}
+
+// New builds a hub.
+func New(d Deps) (*Hub, error) {
+	d.Settings.defaults()
+	h := &Hub{
+		store: d.Store, auth: d.Auth, roles: d.Roles, channels: d.Channels, markup: d.Markup, bus: d.Bus,
+		log: d.Log, set: d.Settings, now: d.Now,
+		flood:    ratelimit.New(d.Settings.PerSecond, d.Settings.Burst),
+		rooms:    map[string]*room{},
+		users:    map[int64]map[*Session]bool{},
+		userSubs: map[int64]func(){},
+		sessions: map[*Session]bool{},
+		strikes:  map[int64][]time.Time{},
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	var err error
+	h.cancelLive, err = h.bus.Subscribe("live", h.toEverySession)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Connect opens a session for a new connection; user is nil when the
+// connection is not (yet) signed in. from is the client's address.
+func (h *Hub) Connect(user *store.User, from string) (*Session, error) {
+	s := &Session{hub: h, from: from, out: make(chan []byte, h.set.QueueLength), done: make(chan struct{}), rooms: map[string]*room{}}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, errors.New("chat is shutting down")
+	}
+	h.sessions[s] = true
+	h.wg.Add(1)
+	h.mu.Unlock()
+	if user != nil {
+		s.signIn(user)
+	}
+	return s, nil
+}
+
+// Close ends every session with "going away" and waits (until ctx ends) for
+// them to finish what they were doing.
+func (h *Hub) Close(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	for s := range h.sessions {
+		s.kill(CloseGoingAway, "the server is restarting")
+	}
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	h.cancelLive()
+	return nil
+}
+
+// Announce sends a live frame (a channel went live, changed or ended) to
+// every connected client.
+func (h *Hub) Announce(view channels.View) {
+	h.bus.Publish("live", encode(liveFrame{Type: "live", Channel: view}))
+}
+
+func (h *Hub) toEverySession(msg []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.sessions {
+		s.enqueue(msg)
+	}
+}
+
+// Viewers counts one per signed-in user and one per anonymous connection
+// watching a channel's chat on this node.
+func (h *Hub) Viewers(channel string) int {
+	h.mu.Lock()
+	r := h.rooms[strings.ToLower(channel)]
+	h.mu.Unlock()
+	if r == nil {
+		return 0
+	}
+	n, _ := r.count()
+	return n
+}
+
+// Cleanup removes messages older than the retention period.
+func (h *Hub) Cleanup(ctx context.Context) error {
+	_, err := h.store.DeleteMessagesBefore(ctx, h.now().Add(-h.set.Retention))
+	return err
+}
+
+func userSubject(id int64) string { return "user." + strconv.FormatInt(id, 10) }
+
+// addUserSession records a signed-in session, subscribing to the user's
+// subject for the first one.
+func (h *Hub) addUserSession(id int64, s *Session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.users[id]
+	if set == nil {
+		set = map[*Session]bool{}
+		h.users[id] = set
+		cancel, err := h.bus.Subscribe(userSubject(id), func(msg []byte) { h.toUser(id, msg) })
+		if err != nil {
+			h.log.Error("subscribe user subject", "err", err)
+		} else {
+			h.userSubs[id] = cancel
+		}
+	}
+	set[s] = true
+}
+
+func (h *Hub) removeUserSession(id int64, s *Session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.users[id]
+	delete(set, s)
+	if len(set) == 0 {
+		delete(h.users, id)
+		if cancel := h.userSubs[id]; cancel != nil {
+			delete(h.userSubs, id)
+			cancel()
+		}
+	}
+}
+
+func (h *Hub) toUser(id int64, msg []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.users[id] {
+		s.enqueue(msg)
+	}
+}
+
+func (h *Hub) online(id int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.users[id]) > 0
+}
+
+// strike records a flood refusal and reports whether the user has earned an
+// automatic timeout (3 refusals within 10 s).
+func (h *Hub) strike(id int64) bool {
+	now := h.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	kept := h.strikes[id][:0]
+	for _, t := range h.strikes[id] {
+		if now.Sub(t) < 10*time.Second {
+			kept = append(kept, t)
+		}
+	}
+	kept = append(kept, now)
+	if len(kept) >= 3 {
+		delete(h.strikes, id)
+		return true
+	}
+	h.strikes[id] = kept
+	return false
+}
+
+func (h *Hub) endSession(s *Session) {
+	h.mu.Lock()
+	delete(h.sessions, s)
+	h.mu.Unlock()
+	h.wg.Done()
+}
+
+// CanModerate reports whether u may moderate a channel's chat (for showing
+// the moderation menu; every action is checked again when it is asked for).
+func (h *Hub) CanModerate(ctx context.Context, u *store.User, channel string) bool {
+	ch, err := h.channel(ctx, channel)
+	if err != nil {
+		return false
+	}
+	rank, err := h.rank(ctx, u, ch)
+	return err == nil && auth.CanModerate(rank)
+}

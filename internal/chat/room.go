@@ -1,0 +1,227 @@
+package chat
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fedwave/fedwave/internal/store"
+)
+
+// maxChatters bounds the chatters list of a presence frame: with thousands
+// of viewers it would otherwise be the largest frame of all.
+const maxChatters = 200
+
+// room is a channel's chat on this node.
+type room struct {
+	hub     *Hub
+	name    string // the channel's canonical name
+	subject string
+
+	// sendMu orders storing and publishing with the history replay of a
+	// join, so that a joining session sees every offset exactly once.
+	sendMu   sync.Mutex
+	lastSend map[int64]time.Time // slow mode, under sendMu
+
+	refs int // sessions in the room or joining it, and posts in flight; under hub.mu
+
+	mu           sync.Mutex
+	members      map[*Session]member
+	cancel       func()
+	presenceDue  *time.Timer
+	lastPresence time.Time
+}
+
+type member struct {
+	userID int64 // 0: anonymous
+	handle string
+}
+
+// openRoom finds or opens the room of a channel and takes a reference to
+// it; release gives it back, and the last release closes the room.
+func (h *Hub) openRoom(ch *store.Channel) (*room, error) {
+	key := strings.ToLower(ch.Name)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r := h.rooms[key]; r != nil {
+		r.refs++
+		return r, nil
+	}
+	r := &room{hub: h, name: ch.Name, subject: "room." + key, members: map[*Session]member{}, lastSend: map[int64]time.Time{}}
+	cancel, err := h.bus.Subscribe(r.subject, r.deliver)
+	if err != nil {
+		return nil, err
+	}
+	r.cancel = cancel
+	r.refs = 1
+	h.rooms[key] = r
+	return r, nil
+}
+
+func (h *Hub) release(r *room) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r.refs--
+	if r.refs > 0 {
+		return
+	}
+	delete(h.rooms, strings.ToLower(r.name))
+	r.cancel()
+	r.mu.Lock()
+	if r.presenceDue != nil {
+		r.presenceDue.Stop()
+	}
+	r.mu.Unlock()
+}
+
+// deliver fans a published frame out to the local members.
+func (r *room) deliver(msg []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for s := range r.members {
+		s.enqueue(msg)
+	}
+}
+
+func (r *room) publish(frame []byte) {
+	if err := r.hub.bus.Publish(r.subject, frame); err != nil {
+		r.hub.log.Error("publish to room", "room", r.name, "err", err)
+	}
+}
+
+// add replays history to s and makes it a member. The bulk of the history
+// is sent first without holding up the room (waiting for the client to take
+// it); then, with new messages held back, the few that arrived meanwhile,
+// and s joins. So s sees every offset exactly once, in order.
+func (r *room) add(ctx context.Context, s *Session, m member, after *int64) error {
+	last, err := r.catchUp(ctx, s, after)
+	if err != nil {
+		return err
+	}
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	for {
+		msgs, err := r.hub.store.MessagesAfter(ctx, r.name, last, replayPage)
+		if err != nil {
+			return err
+		}
+		for i := range msgs {
+			s.send(messageFrame(&msgs[i]))
+			last = msgs[i].Offset
+		}
+		if len(msgs) < replayPage {
+			break
+		}
+	}
+	r.mu.Lock()
+	r.members[s] = m
+	r.mu.Unlock()
+	r.presenceChanged()
+	return nil
+}
+
+const replayPage = 500
+
+// catchUp queues the messages after an offset, or the recent history when
+// after is nil, waiting for the client to keep up. It returns the last
+// offset sent.
+func (r *room) catchUp(ctx context.Context, s *Session, after *int64) (int64, error) {
+	st := r.hub.store
+	var last int64
+	if after == nil {
+		msgs, err := st.RecentMessages(ctx, r.name, r.hub.set.History)
+		if err != nil || len(msgs) == 0 {
+			return 0, err
+		}
+		for i := range msgs {
+			if err := s.sendWait(ctx, messageFrame(&msgs[i])); err != nil {
+				return 0, err
+			}
+		}
+		return msgs[len(msgs)-1].Offset, nil
+	}
+	last = *after
+	for {
+		msgs, err := st.MessagesAfter(ctx, r.name, last, replayPage)
+		if err != nil {
+			return 0, err
+		}
+		for i := range msgs {
+			if err := s.sendWait(ctx, messageFrame(&msgs[i])); err != nil {
+				return 0, err
+			}
+			last = msgs[i].Offset
+		}
+		if len(msgs) < replayPage {
+			return last, nil
+		}
+	}
+}
+
+// update changes a member's identity after it signs in.
+func (r *room) update(s *Session, m member) {
+	r.mu.Lock()
+	if _, ok := r.members[s]; ok {
+		r.members[s] = m
+	}
+	r.mu.Unlock()
+	r.presenceChanged()
+}
+
+// remove drops s and gives back its reference.
+func (r *room) remove(s *Session) {
+	r.mu.Lock()
+	delete(r.members, s)
+	r.mu.Unlock()
+	r.presenceChanged()
+	r.hub.release(r)
+}
+
+// count returns viewers (one per user, one per anonymous session) and the
+// handles of the signed-in ones.
+func (r *room) count() (int, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	anon := 0
+	users := map[int64]string{}
+	for _, m := range r.members {
+		if m.userID == 0 {
+			anon++
+		} else {
+			users[m.userID] = m.handle
+		}
+	}
+	handles := make([]string, 0, len(users))
+	for _, h := range users {
+		handles = append(handles, h)
+	}
+	sort.Strings(handles)
+	if len(handles) > maxChatters {
+		handles = handles[:maxChatters]
+	}
+	return anon + len(users), handles
+}
+
+func (r *room) presence() []byte {
+	n, chatters := r.count()
+	return encode(presenceFrame{Type: "presence", Channel: r.name, Viewers: n, Chatters: chatters})
+}
+
+// presenceChanged pushes a presence frame at most once a second.
+func (r *room) presenceChanged() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.presenceDue != nil || len(r.members) == 0 {
+		return
+	}
+	wait := time.Second - time.Since(r.lastPresence)
+	r.presenceDue = time.AfterFunc(max(wait, 0), func() {
+		r.mu.Lock()
+		r.presenceDue = nil
+		r.lastPresence = time.Now()
+		r.mu.Unlock()
+		r.publish(r.presence())
+	})
+}

@@ -1,0 +1,292 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/store"
+)
+
+var errNoChannel = fail.New(fail.NotFound, "no_such_channel", "there is no such channel")
+
+func lower(s string) string { return strings.ToLower(s) }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// channel looks up a local channel by name.
+func (h *Hub) channel(ctx context.Context, name string) (*store.Channel, error) {
+	if auth.CheckNameFormat(name) != nil {
+		return nil, errNoChannel
+	}
+	ch, err := h.store.Channel(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNoChannel
+	}
+	return ch, err
+}
+
+// cleanText trims a message and checks its length and characters; control
+// characters other than newline and tab are dropped.
+func (h *Hub) cleanText(text string) (string, error) {
+	if !utf8.ValidString(text) {
+		return "", fail.New(fail.Invalid, "invalid_text", "the message is not valid UTF-8")
+	}
+	text = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return -1
+		}
+		return r
+	}, text)
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return "", fail.New(fail.Invalid, "empty", "the message is empty")
+	}
+	if n := utf8.RuneCountInString(text); n > h.set.MaxLength {
+		return "", fail.New(fail.Invalid, "too_long", "the message has %d characters; at most %d are allowed", n, h.set.MaxLength)
+	}
+	return text, nil
+}
+
+// rank is u's moderation rank in ch.
+func (h *Hub) rank(ctx context.Context, u *store.User, ch *store.Channel) (int, error) {
+	mod, err := h.store.IsChannelMod(ctx, ch.Name, u.ID)
+	if err != nil {
+		return 0, err
+	}
+	return auth.ChatRank(u, ch, mod), nil
+}
+
+// checkFlood applies the per-user rate; the third refusal within ten
+// seconds earns an automatic one-minute timeout in that channel.
+func (h *Hub) checkFlood(ctx context.Context, u *store.User, ch *store.Channel) error {
+	if h.flood.Allow(strconv.FormatInt(u.ID, 10)) {
+		return nil
+	}
+	if ch != nil && h.strike(u.ID) {
+		until := h.now().Add(time.Minute)
+		if err := h.sanction(ctx, nil, u, ch.Name, "timeout", "flooding", until); err != nil {
+			return err
+		}
+		return fail.New(fail.TooMany, "timed_out", "you sent too many messages too fast and are timed out for 60 seconds")
+	}
+	return fail.New(fail.TooMany, "rate_limited", "you are sending messages too fast; slow down")
+}
+
+// checkBan refuses users banned or timed out in the channel (or instance).
+func (h *Hub) checkBan(ctx context.Context, u *store.User, channel string) error {
+	b, err := h.store.ActiveBan(ctx, channel, u.ID, h.now())
+	if err != nil || b == nil {
+		return err
+	}
+	where := "on this instance"
+	if b.Scope != "" {
+		where = "in this channel"
+	}
+	if b.Kind == "timeout" {
+		left := max(b.Expires.Sub(h.now()).Round(time.Second), time.Second)
+		return fail.New(fail.Forbidden, "timed_out", "you are timed out %s for %s more", where, left)
+	}
+	msg := "you are banned " + where
+	if b.Reason != "" {
+		msg += ": " + b.Reason
+	}
+	return fail.New(fail.Forbidden, "banned", "%s", msg)
+}
+
+// Post stores a message from u in a channel and publishes it: render,
+// sanitise, store (committed), then publish. A repeated nonce returns the
+// first message without storing or publishing again.
+func (h *Hub) Post(ctx context.Context, u *store.User, channel, text, nonce string) (Message, error) {
+	if isCommand(text) {
+		return Message{}, fail.New(fail.Invalid, "command_not_supported", "commands work only in the chat (WebSocket); send plain messages here")
+	}
+	return h.post(ctx, u, channel, text, nonce)
+}
+
+func (h *Hub) post(ctx context.Context, u *store.User, channel, text, nonce string) (Message, error) {
+	ch, err := h.channel(ctx, channel)
+	if err != nil {
+		return Message{}, err
+	}
+	text, err = h.cleanText(text)
+	if err != nil {
+		return Message{}, err
+	}
+	if err := h.checkFlood(ctx, u, ch); err != nil {
+		return Message{}, err
+	}
+	if err := h.checkBan(ctx, u, ch.Name); err != nil {
+		return Message{}, err
+	}
+	slowExempt := true
+	if ch.SlowSeconds > 0 {
+		rank, err := h.rank(ctx, u, ch)
+		if err != nil {
+			return Message{}, err
+		}
+		slowExempt = auth.CanModerate(rank)
+	}
+	html := h.markup.Render(text)
+
+	r, err := h.openRoom(ch) // orders the post with joins even if no one here listens
+	if err != nil {
+		return Message{}, err
+	}
+	defer h.release(r)
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	now := h.now()
+	if !slowExempt {
+		if last, ok := r.lastSend[u.ID]; ok {
+			if wait := time.Duration(ch.SlowSeconds)*time.Second - now.Sub(last); wait > 0 {
+				return Message{}, fail.New(fail.TooMany, "slow_mode", "slow mode is on: wait %s before your next message", wait.Round(time.Second))
+			}
+		}
+	}
+	m := store.Message{
+		Channel: ch.Name, UserID: u.ID, Handle: auth.Handle(u.Name, u.Num), Color: u.Color, Avatar: u.Avatar,
+		Text: text, HTML: html, Nonce: nonce, TS: now,
+	}
+	dup, err := h.store.AppendMessage(ctx, &m)
+	if err != nil {
+		return Message{}, fmt.Errorf("store message: %w", err)
+	}
+	frame := messageFrame(&m)
+	if !dup {
+		r.lastSend[u.ID] = now
+		r.publish(encode(frame))
+	}
+	return frame, nil
+}
+
+// History returns stored messages: after an offset (oldest first), or the
+// most recent ones when after is nil.
+func (h *Hub) History(ctx context.Context, channel string, after *int64, limit int) ([]Message, error) {
+	ch, err := h.channel(ctx, channel)
+	if err != nil {
+		return nil, err
+	}
+	var msgs []store.Message
+	if after == nil {
+		msgs, err = h.store.RecentMessages(ctx, ch.Name, limit)
+	} else {
+		msgs, err = h.store.MessagesAfter(ctx, ch.Name, *after, limit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, len(msgs))
+	for i := range msgs {
+		out[i] = messageFrame(&msgs[i])
+	}
+	return out, nil
+}
+
+// findUser resolves a handle typed in a command or whisper.
+func (h *Hub) findUser(ctx context.Context, handle string) (*store.User, error) {
+	handle = strings.TrimPrefix(strings.TrimSpace(handle), "@")
+	if i := strings.IndexByte(handle, '@'); i >= 0 {
+		return nil, fail.New(fail.Unavailable, "federation_not_linked", "%s is on another instance, and this instance is not linked to it", truncate(handle[i+1:], 64))
+	}
+	name, num, err := auth.ParseHandle(handle)
+	notFound := fail.New(fail.NotFound, "user_not_found", "there is no user %s here", truncate(handle, 40))
+	if err != nil {
+		return nil, notFound
+	}
+	u, err := h.store.UserByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && num >= 0 && u.Num != num) {
+		return nil, notFound
+	}
+	return u, err
+}
+
+// whisper sends a private message to every session of a local user, and a
+// copy to the sender's sessions.
+func (h *Hub) whisper(ctx context.Context, s *Session, to, text string) error {
+	u := s.User()
+	if u == nil {
+		return errAuthRequired
+	}
+	text, err := h.cleanText(text)
+	if err != nil {
+		return err
+	}
+	target, err := h.findUser(ctx, to)
+	if err != nil {
+		return err
+	}
+	if err := h.checkFlood(ctx, u, nil); err != nil {
+		return err
+	}
+	if err := h.checkBan(ctx, u, ""); err != nil {
+		return err
+	}
+	if !h.online(target.ID) {
+		return fail.New(fail.NotFound, "user_offline", "%s is not online", auth.Handle(target.Name, target.Num))
+	}
+	frame := encode(whisperFrame{Type: "whisper", From: fromUser(u), To: auth.Handle(target.Name, target.Num), HTML: h.markup.Render(text), TS: timestamp(h.now())})
+	h.bus.Publish(userSubject(target.ID), frame)
+	if target.ID != u.ID {
+		h.bus.Publish(userSubject(u.ID), frame)
+	}
+	return nil
+}
+
+// deleteMessage removes one message on a moderator's request.
+func (h *Hub) deleteMessage(ctx context.Context, u *store.User, channel, id string) error {
+	ch, err := h.channel(ctx, channel)
+	if err != nil {
+		return err
+	}
+	rank, err := h.rank(ctx, u, ch)
+	if err != nil {
+		return err
+	}
+	if !auth.CanModerate(rank) {
+		return errForbidden
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return fail.New(fail.NotFound, "message_not_found", "no such message")
+	}
+	ok, err := h.store.DeleteMessage(ctx, ch.Name, n)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fail.New(fail.NotFound, "message_not_found", "no such message")
+	}
+	if err := h.store.Audit(ctx, store.AuditEntry{ActorID: u.ID, Action: "delete", Channel: ch.Name, Detail: "message " + id}); err != nil {
+		return err
+	}
+	h.publishDeletes(ch.Name, []string{id})
+	return nil
+}
+
+var errForbidden = fail.New(fail.Forbidden, "forbidden", "you are not allowed to do that here")
+
+func (h *Hub) publishDeletes(channel string, ids []string) {
+	for _, id := range ids {
+		h.bus.Publish("room."+lower(channel), encode(deleteFrame{Type: "delete", Channel: channel, ID: id}))
+	}
+}
+
+func (h *Hub) publishSystem(channel, text string) {
+	h.bus.Publish("room."+lower(channel), encode(systemFrame{Type: "system", Channel: channel, Text: text}))
+}
