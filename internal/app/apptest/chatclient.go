@@ -15,10 +15,10 @@ import (
 type ChatClient struct {
 	t       testing.TB
 	pending []map[string]any // frames read but not yet asked for
-	Conn   *websocket.Conn
-	frames chan map[string]any
-	closed chan struct{}
-	err    error
+	Conn    *websocket.Conn
+	frames  chan map[string]any
+	closed  chan struct{}
+	err     error
 }
 
 // Dial opens /ws. With a token, it sends the auth frame and waits for the
