@@ -151,11 +151,11 @@ func startChild(t *testing.T, dir string) string {
 	return url
 }
 
-func startChildOutput(t *testing.T, dir string) (string, *exec.Cmd, *bufio.Reader) {
+func startChildOutput(t *testing.T, dir string, extra ...string) (string, *exec.Cmd, *bufio.Reader) {
 	t.Helper()
 	bin := buildBinary(t)
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "serve", "--data", dir, "--http", addr, "--turn-port", "0")
+	cmd := exec.Command(bin, append([]string{"serve", "--data", dir, "--http", addr, "--turn-port", "0"}, extra...)...)
 	cmd.Env = append(os.Environ(), "FEDWAVE_LOG_LEVEL=warn")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -166,6 +166,9 @@ func startChildOutput(t *testing.T, dir string) (string, *exec.Cmd, *bufio.Reade
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if cmd.ProcessState != nil {
+			return // already waited for
+		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
@@ -264,5 +267,4 @@ func TestServePrintsSetupLinkAndStopsOnSIGTERM(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit after SIGTERM")
 	}
-	t.Cleanup(func() {}) // the cleanup from startChild signals a finished process: harmless
 }

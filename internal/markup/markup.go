@@ -53,10 +53,14 @@ func New(emotes Emotes) *Renderer {
 
 // Render turns one chat message into a sanitised HTML fragment.
 //
-// The fragment is inline: paragraphs and lines are separated by <br>, greentext
-// lines (those starting with '>') become <span class="greentext">, fenced code
-// becomes <pre><code>. Headings, lists, tables, rules, block quotes and raw
-// HTML are not recognised and show as the text that was typed.
+// The fragment has no <p>: each line break of the message is one <br> and a
+// blank line between paragraphs is two. A line starting with '>' is
+// greentext, <span class="greentext">&gt;...</span>, not a block quote.
+// Fenced code becomes <pre><code> with no <br> around it. Links get
+// rel="nofollow noopener noreferrer ugc" and target="_blank". Headings,
+// lists, tables, rules, indented code and raw HTML are not recognised and
+// show as the text that was typed; a Markdown image shows its description
+// only.
 //
 // Render never panics; if the Markdown stage fails, the message is shown as
 // escaped text. Text longer than 16 KiB (far beyond a chat message) is also

@@ -1,8 +1,11 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"math"
 	"strings"
 	"testing"
@@ -77,7 +80,14 @@ func waitJoined(t *testing.T, p *browsertest.Page) {
 // poll waits until the JavaScript expression is true.
 func poll(t *testing.T, p *browsertest.Page, expr string) {
 	t.Helper()
+	done := false
+	defer func() {
+		if !done { // Get failed the test: say what never became true
+			t.Logf("was waiting for: %s", expr)
+		}
+	}()
 	browsertest.Get(p, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond)))
+	done = true
 }
 
 // say types text into the chat box and sends it with the button.
@@ -149,6 +159,11 @@ func TestChatBrowserTwoUsers(t *testing.T) {
 	ann.Eval(`document.querySelectorAll('#chat-log .chat-pending').length`, &pending)
 	if pending != 0 {
 		t.Errorf("ann still has %d pending messages after they were delivered", pending)
+	}
+	var emoteButton bool
+	ann.Eval(`document.querySelector('#chat-emotes-button').hidden`, &emoteButton)
+	if !emoteButton {
+		t.Error("the emote button is shown on an instance without emotes")
 	}
 
 	// cat, on beta, sees her own message arrive, and nothing from alpha:
@@ -662,4 +677,37 @@ func TestChatBrowserScrolling(t *testing.T) {
 	poll(t, p, atBottom)
 	checkOffsets(t, p, "reader")
 	noJSErrors(t, map[string]*browsertest.Page{"reader": p})
+}
+
+// TestChatBrowserEmotes: the emote picker lists the instance's emotes, puts
+// one into the box, and the message shows the image.
+func TestChatBrowserEmotes(t *testing.T) {
+	c := startChatSite(t)
+	c.s.CreateUser("root", chatPassword, auth.RoleAdmin)
+	admin := c.s.Login("root", chatPassword)
+	var img bytes.Buffer
+	square := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for i := range square.Pix {
+		square.Pix[i] = 0xc0
+	}
+	if err := png.Encode(&img, square); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.s.Do("PUT", "/api/v1/emotes/kappa", img.Bytes(), admin); r.Status != 201 {
+		t.Fatalf("adding an emote: %d %s", r.Status, r.Raw)
+	}
+
+	ann := c.open(t, "ann", "/c/alpha")
+	ann.Run(
+		chromedp.WaitVisible("#chat-emotes-button"),
+		chromedp.Click("#chat-emotes-button"),
+		chromedp.WaitVisible("#chat-emotes .chat-emote"),
+		chromedp.Click("#chat-emotes .chat-emote"),
+	)
+	if v := browsertest.Get(ann, chromedp.Value("#chat-input")); v != ":kappa: " {
+		t.Fatalf("picking the emote put %q into the box", v)
+	}
+	ann.Run(chromedp.SendKeys("#chat-input", "nice"), chromedp.Click("#chat-send"))
+	poll(t, ann, `[...document.querySelectorAll('#chat-log .chat-msg:not(.chat-local) img.emote')].some(i => i.complete && i.naturalWidth === 8)`)
+	noJSErrors(t, map[string]*browsertest.Page{"ann": ann})
 }

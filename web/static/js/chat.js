@@ -163,6 +163,7 @@ function startChat(root) {
     if (typeof user.color === 'string') myColor = user.color;
     root.dataset.me = me;
     showComposer(Boolean(me));
+    if (document.activeElement === guestButton || document.activeElement === document.body) input.focus();
     // History may have arrived before we knew who we are.
     for (const li of log.querySelectorAll('.chat-msg')) markMention(li);
   }
@@ -194,6 +195,7 @@ function startChat(root) {
     // Stored: show it as sent; the message frame replaces it when it comes.
     p.offset = off;
     p.el.classList.remove('chat-pending');
+    p.el.title = new Date().toLocaleString();
     p.el.dataset.offset = String(off);
     p.el.dataset.id = String(f.id ?? '');
     msgIds.set(p.el, f.id);
@@ -301,8 +303,7 @@ function startChat(root) {
     const li = el('li', 'chat-msg chat-pending chat-local');
     li.dataset.handle = me;
     li.title = 'Sending…';
-    const text_ = el('span', 'chat-body', text);
-    li.append(nameButton(me, myColor), el('span', 'chat-sep', ': '), text_);
+    li.append(nameButton(me, myColor), el('span', 'chat-sep', ': '), el('span', 'chat-body', text));
     return li;
   }
 
@@ -373,11 +374,7 @@ function startChat(root) {
 
   function markMention(li) {
     if (!me) return;
-    const name = me.split('#')[0].toLowerCase();
-    const hit = [...li.querySelectorAll('.chat-body .mention[data-handle]')].some((m) => {
-      const h = m.dataset.handle.toLowerCase();
-      return sameHandle(h, me) || h === name;
-    });
+    const hit = [...li.querySelectorAll('.chat-body .mention[data-handle]')].some((m) => sameHandle(m.dataset.handle, me));
     li.classList.toggle('chat-mention-me', hit && !sameHandle(li.dataset.handle, me));
   }
 
@@ -554,13 +551,16 @@ function startChat(root) {
   log.addEventListener('click', (ev) => {
     const target = ev.target.closest('.chat-name, .mention[data-handle]');
     if (!target || !log.contains(target)) return;
+    if (!menu.hidden && menuAnchor === target) return closeMenu(true); // a second click closes
     const line = target.closest('.chat-msg');
     const id = target.classList.contains('chat-name') && line && !line.classList.contains('chat-pending') ? msgIds.get(line) : undefined;
     openMenu(target, target.dataset.handle, id);
   });
   chatters.addEventListener('click', (ev) => {
     const b = ev.target.closest('.chat-chatter');
-    if (b) openMenu(b, b.dataset.handle);
+    if (!b) return;
+    if (!menu.hidden && menuAnchor === b) closeMenu(true);
+    else openMenu(b, b.dataset.handle);
   });
 
   function openMenu(anchor, handle, id) {
@@ -619,7 +619,7 @@ function startChat(root) {
     }
   });
   document.addEventListener('pointerdown', (ev) => {
-    if (!menu.hidden && !menu.contains(ev.target) && ev.target !== menuAnchor) closeMenu(false);
+    if (!menu.hidden && !menu.contains(ev.target) && !menuAnchor?.contains(ev.target)) closeMenu(false);
     if (!emotePanel.hidden && !emotePanel.contains(ev.target) && !emoteButton.contains(ev.target)) closeEmotes();
   });
   // The menu follows its name when the list scrolls or the window changes.
