@@ -106,11 +106,15 @@ func (r *Renderer) render(s string) string {
 // not highlight them; nor do any in text too long to be parsed as Markdown
 // (see Render).
 func Mentions(text string) []string {
-	// Cheap rejection: most chat lines mention nobody.
-	if len(text) > maxMarkdown || !strings.Contains(text, "@") || !strings.Contains(text, "#") {
+	if len(text) > maxMarkdown {
 		return nil
 	}
 	src := normalize(text)
+	// Cheap rejection first: most chat lines mention nobody, and those need
+	// no Markdown parse.
+	if !hasMentionCandidate(src) {
+		return nil
+	}
 	doc := newMentionParser().Parse(newReader(src))
 	var out []string
 	seen := map[string]bool{}

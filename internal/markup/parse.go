@@ -1,6 +1,7 @@
 package markup
 
 import (
+	"bytes"
 	"net/url"
 	"regexp"
 	"strings"
@@ -196,6 +197,22 @@ func scanMention(b []byte) (int, string) {
 		}
 	}
 	return end, handle
+}
+
+// hasMentionCandidate reports whether src contains anything scanMention
+// accepts, ignoring Markdown context.
+func hasMentionCandidate(src []byte) bool {
+	for i := bytes.IndexByte(src, '@'); i >= 0; {
+		if n, _ := scanMention(src[i:]); n > 0 {
+			return true
+		}
+		j := bytes.IndexByte(src[i+1:], '@')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 // scanHost reads a host name (dot-separated DNS labels) with an optional
