@@ -218,6 +218,7 @@ func TestChatBrowserGuest(t *testing.T) {
 		t.Error("an anonymous visitor sees the message box")
 	}
 
+	t.Logf("screenshot of the chat for an anonymous visitor: %s", guest.Screenshot("anonymous"))
 	guest.Run(chromedp.Click("#chat-guest"), chromedp.WaitVisible("#chat-input"))
 	var me string
 	guest.Eval(`document.querySelector('#chat').dataset.me`, &me)
@@ -297,6 +298,7 @@ func TestChatBrowserResume(t *testing.T) {
 	poll(t, bob, `document.querySelectorAll('#chat-log .chat-pending').length === 0`)
 	say(t, ann, "three")
 	waitMessage(t, bob, "three")
+	waitMessage(t, ann, "three")
 	for who, p := range map[string]*browsertest.Page{"ann": ann, "bob": bob} {
 		for _, text := range []string{"one", "two", "typed while offline", "three"} {
 			if n := countMessages(t, p, text); n != 1 {
@@ -418,6 +420,8 @@ func TestChatBrowserPopout(t *testing.T) {
 	waitMessage(t, ann, "seen in the overlay")
 	say(t, ann, "from the pop-out")
 	waitMessage(t, overlay, "from the pop-out")
+	ann.Run(chromedp.EmulateViewport(420, 720), chromedp.Click("#chat-users-toggle"), chromedp.WaitVisible("#chat-chatters"))
+	t.Logf("screenshot of the pop-out: %s", ann.Screenshot("popout"))
 	var transparent bool
 	ann.Eval(`document.body.classList.contains('transparent')`, &transparent)
 	if transparent {
@@ -580,7 +584,7 @@ func TestChatBrowserLayout(t *testing.T) {
 		t.Error("a message that mentions the owner is not highlighted for them")
 	}
 
-	var wide struct{ ChatLeft, PlayerRight, ChatHeight, Inner float64 }
+	var wide struct{ ChatLeft, PlayerRight float64 }
 	layout := `(() => {
 		const chat = document.querySelector('#chat').getBoundingClientRect();
 		const player = document.querySelector('#player').getBoundingClientRect();
@@ -683,8 +687,8 @@ func TestChatBrowserScrolling(t *testing.T) {
 // one into the box, and the message shows the image.
 func TestChatBrowserEmotes(t *testing.T) {
 	c := startChatSite(t)
-	c.s.CreateUser("root", chatPassword, auth.RoleAdmin)
-	admin := c.s.Login("root", chatPassword)
+	c.s.CreateUser("boss", chatPassword, auth.RoleAdmin)
+	admin := c.s.Login("boss", chatPassword)
 	var img bytes.Buffer
 	square := image.NewRGBA(image.Rect(0, 0, 8, 8))
 	for i := range square.Pix {

@@ -104,6 +104,7 @@ function startChat(root) {
     sock.addEventListener('close', () => {
       if (ws !== sock) return;
       ws = null;
+      delete root.dataset.joined;
       const delay = Math.min(MAX_RETRY_MS, 1000 * 2 ** attempt);
       attempt++;
       setStatus('reconnecting');
