@@ -22,6 +22,7 @@ import (
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/config"
 	"github.com/fedwave/fedwave/internal/legacy"
+	"github.com/fedwave/fedwave/internal/loadtest"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -36,6 +37,7 @@ Usage:
   fedwave import FILE...                  import approved_streamers.json / admin.json
   fedwave keys rotate                     start signing tokens with a new key
   fedwave version                         print version and build info
+  fedwave chatload --url URL --channel C  chat load test against a running server (see -h)
 
 Every command takes --data DIR and --config FILE; every setting can also be
 given as FEDWAVE_<FLAG> in the environment.
@@ -92,6 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return usageErr("keys: want `keys rotate`")
 		}
 		return keysRotate(ctx, args[1:], getenv, stdout, stderr)
+	case "chatload":
+		return chatLoad(ctx, args, stdout, stderr)
 	case "version", "--version":
 		printVersion(stdout)
 		return nil
@@ -281,4 +285,28 @@ func printVersion(w io.Writer) {
 		}
 	}
 	fmt.Fprintln(w, ")")
+}
+
+func chatLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("chatload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := loadtest.ChatOptions{Log: stderr}
+	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8080", "base URL of the server")
+	fs.StringVar(&o.Channel, "channel", "", "channel to load (must exist)")
+	fs.IntVar(&o.Clients, "clients", 1000, "receiving connections")
+	fs.IntVar(&o.Senders, "senders", 100, "sending connections (guests)")
+	fs.Float64Var(&o.Rate, "rate", 100, "messages per second, all senders together")
+	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "how long to send")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.Channel == "" || o.Clients < 1 || o.Senders < 1 || o.Rate <= 0 || o.Duration <= 0 {
+		return usageErr("chatload: want --channel and positive --clients, --senders, --rate, --duration")
+	}
+	rep, err := loadtest.RunChat(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, rep)
+	return nil
 }

@@ -47,7 +47,7 @@ type Settings struct {
 	MaxLength   int           // characters per message (default 500)
 	History     int           // messages replayed on a join without offset (default 50)
 	Retention   time.Duration // how long messages are kept (default 7 days)
-	QueueLength int           // frames queued per connection before it counts as slow (default 256)
+	QueueLength int           // frames queued per connection before it counts as slow (default 64)
 	Burst       int           // messages a user may send at once (default 5)
 	PerSecond   float64       // and then per second (default 1)
 }
@@ -63,7 +63,9 @@ func (s *Settings) defaults() {
 		s.Retention = 7 * 24 * time.Hour
 	}
 	if s.QueueLength <= 0 {
-		s.QueueLength = 256
+		// The kernel's socket buffer holds far more; frames wait here only
+		// once it is full, so this is enough for a client that is keeping up.
+		s.QueueLength = 64
 	}
 	if s.Burst <= 0 {
 		s.Burst = 5
@@ -140,9 +142,11 @@ func New(d Deps) (*Hub, error) {
 }
 
 // Connect opens a session for a new connection; user is nil when the
-// connection is not (yet) signed in. from is the client's address.
-func (h *Hub) Connect(user *store.User, from string) (*Session, error) {
-	s := &Session{hub: h, from: from, out: make(chan []byte, h.set.QueueLength), done: make(chan struct{}), rooms: map[string]*room{}}
+// connection is not (yet) signed in. from is the client's address. onClose,
+// if set, is called once when the server closes the session (too slow,
+// shutting down), as Done is closed.
+func (h *Hub) Connect(user *store.User, from string, onClose func()) (*Session, error) {
+	s := &Session{hub: h, from: from, out: make(chan []byte, h.set.QueueLength), done: make(chan struct{}), rooms: map[string]*room{}, onClose: onClose}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()

@@ -20,6 +20,10 @@ type room struct {
 	name    string // the channel's canonical name
 	subject string
 
+	// posts feeds the room's committer, which stores messages in batches
+	// (one disk sync for all that arrived meanwhile) and publishes them.
+	posts chan *postReq
+
 	// sendMu orders storing and publishing with the history replay of a
 	// join, so that a joining session sees every offset exactly once.
 	sendMu   sync.Mutex
@@ -49,7 +53,8 @@ func (h *Hub) openRoom(ch *store.Channel) (*room, error) {
 		r.refs++
 		return r, nil
 	}
-	r := &room{hub: h, name: ch.Name, subject: "room." + key, members: map[*Session]member{}, lastSend: map[int64]time.Time{}}
+	r := &room{hub: h, name: ch.Name, subject: "room." + key, members: map[*Session]member{}, lastSend: map[int64]time.Time{},
+		posts: make(chan *postReq, maxBatch)}
 	cancel, err := h.bus.Subscribe(r.subject, r.deliver)
 	if err != nil {
 		return nil, err
@@ -57,6 +62,7 @@ func (h *Hub) openRoom(ch *store.Channel) (*room, error) {
 	r.cancel = cancel
 	r.refs = 1
 	h.rooms[key] = r
+	go r.commitLoop()
 	return r, nil
 }
 
@@ -69,6 +75,7 @@ func (h *Hub) release(r *room) {
 	}
 	delete(h.rooms, strings.ToLower(r.name))
 	r.cancel()
+	close(r.posts) // no post is in flight: each holds a reference
 	r.mu.Lock()
 	if r.presenceDue != nil {
 		r.presenceDue.Stop()

@@ -3,7 +3,6 @@ package chat
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -134,45 +133,28 @@ func (h *Hub) post(ctx context.Context, u *store.User, channel, text, nonce stri
 	if err := h.checkBan(ctx, u, ch.Name); err != nil {
 		return Message{}, err
 	}
-	slowExempt := true
+	var slow time.Duration
 	if ch.SlowSeconds > 0 {
 		rank, err := h.rank(ctx, u, ch)
 		if err != nil {
 			return Message{}, err
 		}
-		slowExempt = auth.CanModerate(rank)
+		if !auth.CanModerate(rank) {
+			slow = time.Duration(ch.SlowSeconds) * time.Second
+		}
 	}
-	html := h.markup.Render(text)
-
+	req := &postReq{slow: slow, done: make(chan struct{}), m: store.Message{
+		Channel: ch.Name, UserID: u.ID, Handle: auth.Handle(u.Name, u.Num), Color: u.Color, Avatar: u.Avatar,
+		Text: text, HTML: h.markup.Render(text), Nonce: nonce,
+	}}
 	r, err := h.openRoom(ch) // orders the post with joins even if no one here listens
 	if err != nil {
 		return Message{}, err
 	}
 	defer h.release(r)
-	r.sendMu.Lock()
-	defer r.sendMu.Unlock()
-	now := h.now()
-	if !slowExempt {
-		if last, ok := r.lastSend[u.ID]; ok {
-			if wait := time.Duration(ch.SlowSeconds)*time.Second - now.Sub(last); wait > 0 {
-				return Message{}, fail.New(fail.TooMany, "slow_mode", "slow mode is on: wait %s before your next message", wait.Round(time.Second))
-			}
-		}
-	}
-	m := store.Message{
-		Channel: ch.Name, UserID: u.ID, Handle: auth.Handle(u.Name, u.Num), Color: u.Color, Avatar: u.Avatar,
-		Text: text, HTML: html, Nonce: nonce, TS: now,
-	}
-	dup, err := h.store.AppendMessage(ctx, &m)
-	if err != nil {
-		return Message{}, fmt.Errorf("store message: %w", err)
-	}
-	frame := messageFrame(&m)
-	if !dup {
-		r.lastSend[u.ID] = now
-		r.publish(encode(frame))
-	}
-	return frame, nil
+	r.posts <- req
+	<-req.done
+	return req.frame, req.err
 }
 
 // History returns stored messages: after an offset (oldest first), or the

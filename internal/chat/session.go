@@ -31,6 +31,7 @@ type Session struct {
 	closeOnce sync.Once
 	closeCode int
 	closeText string
+	onClose   func()
 
 	mu    sync.Mutex
 	user  *store.User
@@ -87,6 +88,9 @@ func (s *Session) kill(code int, reason string) {
 	s.closeOnce.Do(func() {
 		s.closeCode, s.closeText = code, reason
 		close(s.done)
+		if s.onClose != nil {
+			s.onClose()
+		}
 	})
 }
 

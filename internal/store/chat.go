@@ -51,6 +51,9 @@ type Messages interface {
 	// non-empty nonce in that channel, nothing is stored: m is filled from
 	// the earlier message and dup is true.
 	AppendMessage(ctx context.Context, m *Message) (dup bool, err error)
+	// AppendMessages stores several messages in one transaction (one disk
+	// sync for all), in order, with AppendMessage's rules for each.
+	AppendMessages(ctx context.Context, ms []*Message) (dups []bool, err error)
 	// MessagesAfter returns up to limit messages with an offset above
 	// after, oldest first.
 	MessagesAfter(ctx context.Context, channel string, after int64, limit int) ([]Message, error)

@@ -35,43 +35,62 @@ func (s *SQLite) queryMessages(ctx context.Context, query string, args ...any) (
 	return out, rows.Err()
 }
 
-// AppendMessage implements Messages. The offset comes from the channel row,
-// updated in the same transaction, so offsets never repeat even after a wipe.
+// AppendMessage implements Messages.
 func (s *SQLite) AppendMessage(ctx context.Context, m *Message) (bool, error) {
-	dup := false
+	dups, err := s.AppendMessages(ctx, []*Message{m})
+	if err != nil {
+		return false, err
+	}
+	return dups[0], nil
+}
+
+// AppendMessages implements Messages. Offsets come from the channel row,
+// updated in the same transaction, so they never repeat even after a wipe.
+func (s *SQLite) AppendMessages(ctx context.Context, ms []*Message) ([]bool, error) {
+	dups := make([]bool, len(ms))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if m.Nonce != "" {
-			prev, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE channel = ? AND user_id = ? AND nonce = ?`,
-				m.Channel, m.UserID, m.Nonce))
-			if err == nil {
-				*m, dup = prev, true
-				return nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
+		for i, m := range ms {
+			var err error
+			if dups[i], err = appendMessage(ctx, tx, m); err != nil {
 				return err
 			}
 		}
-		var seq int64
-		err := tx.QueryRowContext(ctx, `UPDATE channels SET chat_seq = chat_seq + 1 WHERE name = ? RETURNING chat_seq`, m.Channel).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return fmt.Errorf("next offset: %w", err)
-		}
-		m.Offset = seq
-		if m.TS.IsZero() {
-			m.TS = time.Now().UTC()
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO messages (channel, seq, user_id, handle, color, avatar, instance, body, html, nonce, ts)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?)`, m.Channel, m.Offset, m.UserID, m.Handle, m.Color, m.Avatar, m.Instance, m.Text, m.HTML, m.Nonce, m.TS.UnixMilli())
-		if err != nil {
-			return fmt.Errorf("store message: %w", err)
-		}
-		m.ID, err = res.LastInsertId()
-		return err
+		return nil
 	})
-	return dup, err
+	return dups, err
+}
+
+func appendMessage(ctx context.Context, tx *sql.Tx, m *Message) (bool, error) {
+	if m.Nonce != "" {
+		prev, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE channel = ? AND user_id = ? AND nonce = ?`,
+			m.Channel, m.UserID, m.Nonce))
+		if err == nil {
+			*m = prev
+			return true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return false, err
+		}
+	}
+	var seq int64
+	err := tx.QueryRowContext(ctx, `UPDATE channels SET chat_seq = chat_seq + 1 WHERE name = ? RETURNING chat_seq`, m.Channel).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, ErrNotFound
+	}
+	if err != nil {
+		return false, fmt.Errorf("next offset: %w", err)
+	}
+	m.Offset = seq
+	if m.TS.IsZero() {
+		m.TS = time.Now().UTC()
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO messages (channel, seq, user_id, handle, color, avatar, instance, body, html, nonce, ts)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?)`, m.Channel, m.Offset, m.UserID, m.Handle, m.Color, m.Avatar, m.Instance, m.Text, m.HTML, m.Nonce, m.TS.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("store message: %w", err)
+	}
+	m.ID, err = res.LastInsertId()
+	return false, err
 }
 
 // MessagesAfter implements Messages.

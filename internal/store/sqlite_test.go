@@ -131,3 +131,22 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal("opened a database from a newer FedWave")
 	}
 }
+
+// BenchmarkAppendMessage is one durable chat message (a committed,
+// fsynced transaction).
+func BenchmarkAppendMessage(b *testing.B) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(b.TempDir(), "fw.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	u := &User{Name: "alpha", Role: "streamer"}
+	s.CreateUser(ctx, u, true)
+	for b.Loop() {
+		m := &Message{Channel: "alpha", UserID: u.ID, Handle: "alpha#0001", Text: "hello", HTML: "hello"}
+		if _, err := s.AppendMessage(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fedwave/fedwave/internal/chat"
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/store"
 )
 
 const (
@@ -47,43 +48,59 @@ func (l *connLimit) release(ip string) {
 // ws serves the chat WebSocket (CONTRACT §4). A valid session cookie signs
 // the connection in at once; otherwise the first frame may be an auth frame,
 // and an anonymous connection may still join and read.
+//
+// Once upgraded, the connection is handed to fresh goroutines and the
+// handler returns: that frees net/http's per-request state and its deep
+// stack, which would otherwise stay pinned for the life of every idle chat
+// connection.
 func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	if !s.wsConns.acquire(ip) {
 		writeError(w, http.StatusTooManyRequests, "too_many_connections", "too many chat connections from your address")
 		return
 	}
-	defer s.wsConns.release(ip)
-
-	var sess *chat.Session
 	auth, err := s.session(r)
 	if err != nil {
+		s.wsConns.release(ip)
 		s.fail(w, r, err)
 		return
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.wsOrigins})
+	bw := &batchingWriter{ResponseWriter: w}
+	conn, err := websocket.Accept(bw, r, &websocket.AcceptOptions{OriginPatterns: s.wsOrigins})
 	if err != nil {
+		s.wsConns.release(ip)
 		return // Accept has answered (403 for a foreign Origin, 426 for a non-WebSocket request)
 	}
 	conn.SetReadLimit(chat.MaxFrame)
+	// A session closed by the server (too slow, shutdown) gets a moment to
+	// receive its close frame; then the connection is cut, which also ends
+	// a write stuck on a peer that stopped reading.
+	onClose := func() { time.AfterFunc(wsWriteTimeout, func() { conn.CloseNow() }) }
+	var user *store.User
 	if auth != nil {
-		sess, err = s.chat.Connect(auth.User, ip)
-	} else {
-		sess, err = s.chat.Connect(nil, ip)
+		user = auth.User
 	}
+	sess, err := s.chat.Connect(user, ip, onClose)
 	if err != nil {
+		s.wsConns.release(ip)
 		conn.Close(websocket.StatusGoingAway, "the server is shutting down")
 		return
 	}
-	defer sess.End()
+	go s.wsServe(conn, bw.conn, sess, ip)
+}
 
-	ctx, cancel := context.WithCancel(r.Context())
+// wsServe reads frames into the session until the connection ends, with
+// wsWrite beside it.
+func (s *Server) wsServe(conn *websocket.Conn, raw *batchConn, sess *chat.Session, ip string) {
+	defer s.wsConns.release(ip)
+	defer sess.End()
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		defer cancel()
-		s.wsWrite(ctx, conn, sess)
+		s.wsWrite(ctx, conn, raw, sess)
 	}()
 	for {
 		typ, data, err := conn.Read(ctx)
@@ -104,18 +121,29 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 // wsWrite is the connection's one writer: it sends queued frames in order,
 // pings to keep proxies from dropping an idle connection, and closes the
 // connection when the session asks (too slow, shutdown).
-func (s *Server) wsWrite(ctx context.Context, conn *websocket.Conn, sess *chat.Session) {
+func (s *Server) wsWrite(ctx context.Context, conn *websocket.Conn, raw *batchConn, sess *chat.Session) {
 	ping := time.NewTicker(wsPingEvery)
 	defer ping.Stop()
-	write := func(frame []byte) error {
-		wctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
-		defer cancel()
-		return conn.Write(wctx, websocket.MessageText, frame)
-	}
+	// Writes get a context that is never done: with thousands of
+	// connections, arming a cancellation per frame costs a tenth of the CPU.
+	// A stuck write ends when ws's onClose cuts the connection.
+	write := func(frame []byte) error { return conn.Write(context.Background(), websocket.MessageText, frame) }
 	for {
 		select {
 		case frame := <-sess.Out():
-			if err := write(frame); err != nil {
+			// Send what else is queued in the same system call.
+			raw.begin()
+			err := write(frame)
+		drain:
+			for i := 0; err == nil && i < 256; i++ {
+				select {
+				case frame = <-sess.Out():
+					err = write(frame)
+				default:
+					break drain
+				}
+			}
+			if err := errors.Join(err, raw.end()); err != nil {
 				return
 			}
 		case <-sess.Done():

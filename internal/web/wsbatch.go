@@ -1,0 +1,98 @@
+package web
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// Batching chat frames into one write.
+//
+// Every chat frame to every client is one WebSocket message, and the
+// WebSocket library flushes each message with its own write system call.
+// With thousands of clients that call is most of the server's work. So the
+// hijacked connection is wrapped: while a connection's writer drains its
+// queue it turns batching on, the frames collect in a buffer, and they leave
+// in one write. Under light load a queue holds one frame and nothing waits;
+// under heavy load queues grow and each call carries more frames, which is
+// when it matters.
+
+// batchConn is a net.Conn whose writes can be held back and sent together.
+type batchConn struct {
+	net.Conn
+	mu       sync.Mutex
+	batching bool
+	buf      *[]byte
+}
+
+// batchBufs holds the buffers of batches in progress: a connection keeps
+// none while idle.
+var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// maxBatchBytes sends a batch early when it grows this large.
+const maxBatchBytes = 64 << 10
+
+func (c *batchConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.batching {
+		return c.Conn.Write(p)
+	}
+	*c.buf = append(*c.buf, p...)
+	if len(*c.buf) >= maxBatchBytes {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// begin holds writes back until end.
+func (c *batchConn) begin() {
+	c.mu.Lock()
+	c.batching = true
+	c.buf = batchBufs.Get().(*[]byte)
+	c.mu.Unlock()
+}
+
+// end sends what was held back, in one write.
+func (c *batchConn) end() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.flushLocked()
+	c.batching = false
+	if cap(*c.buf) <= maxBatchBytes*2 {
+		batchBufs.Put(c.buf)
+	}
+	c.buf = nil
+	return err
+}
+
+func (c *batchConn) flushLocked() error {
+	if len(*c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(*c.buf)
+	*c.buf = (*c.buf)[:0]
+	return err
+}
+
+// batchingWriter hands the WebSocket library a batchConn when it hijacks
+// the connection.
+type batchingWriter struct {
+	http.ResponseWriter
+	conn *batchConn
+}
+
+func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.conn = &batchConn{Conn: c}
+	// net/http has flushed its writer on hijack; the reader may hold bytes
+	// already read, so it is kept. The writer can be small: frames collect
+	// in the batch buffer, and bufio passes large payloads straight through.
+	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, 512)), nil
+}
