@@ -75,16 +75,9 @@ func (h *Hub) command(ctx context.Context, s *Session, u *store.User, channel, t
 	if cmd == nil {
 		return fail.New(fail.Invalid, "unknown_command", "unknown command %s; type !help for the list", truncate(text[:1]+name, 32))
 	}
-	ch, err := h.channel(ctx, channel)
+	ch, rank, err := h.allowed(ctx, u, channel, cmd.minRank)
 	if err != nil {
 		return err
-	}
-	rank, err := h.rank(ctx, u, ch)
-	if err != nil {
-		return err
-	}
-	if !cmd.minRank(rank) {
-		return errForbidden
 	}
 	if err := h.checkFlood(ctx, u, nil); err != nil {
 		return err

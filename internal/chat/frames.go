@@ -61,19 +61,9 @@ func fromUser(u *store.User) From {
 	return From{Handle: auth.Handle(u.Name, u.Num), Color: u.Color, Avatar: u.Avatar}
 }
 
-type userFrame struct {
-	ID     int64  `json:"id"`
-	Name   string `json:"name"`
-	Num    int    `json:"num"`
-	Handle string `json:"handle"`
-	Color  string `json:"color"`
-	Avatar string `json:"avatar"`
-	Role   string `json:"role"`
-}
-
 type welcomeFrame struct {
-	Type string    `json:"type"`
-	User userFrame `json:"user"`
+	Type string        `json:"type"`
+	User auth.UserView `json:"user"`
 }
 
 type ackFrame struct {

@@ -294,10 +294,6 @@ func (h *Hub) endSession(s *Session) {
 // CanModerate reports whether u may moderate a channel's chat (for showing
 // the moderation menu; every action is checked again when it is asked for).
 func (h *Hub) CanModerate(ctx context.Context, u *store.User, channel string) bool {
-	ch, err := h.channel(ctx, channel)
-	if err != nil {
-		return false
-	}
-	rank, err := h.rank(ctx, u, ch)
-	return err == nil && auth.CanModerate(rank)
+	_, _, err := h.allowed(ctx, u, channel, auth.CanModerate)
+	return err == nil
 }

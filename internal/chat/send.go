@@ -71,6 +71,23 @@ func (h *Hub) rank(ctx context.Context, u *store.User, ch *store.Channel) (int, 
 	return auth.ChatRank(u, ch, mod), nil
 }
 
+// allowed looks up a channel and u's rank there, and refuses unless the
+// rank passes the check.
+func (h *Hub) allowed(ctx context.Context, u *store.User, channel string, check func(rank int) bool) (*store.Channel, int, error) {
+	ch, err := h.channel(ctx, channel)
+	if err != nil {
+		return nil, 0, err
+	}
+	rank, err := h.rank(ctx, u, ch)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !check(rank) {
+		return nil, 0, errForbidden
+	}
+	return ch, rank, nil
+}
+
 // checkFlood applies the per-user rate; the third refusal within ten
 // seconds earns an automatic one-minute timeout in that channel.
 func (h *Hub) checkFlood(ctx context.Context, u *store.User, ch *store.Channel) error {
@@ -232,16 +249,9 @@ func (h *Hub) whisper(ctx context.Context, s *Session, to, text string) error {
 
 // deleteMessage removes one message on a moderator's request.
 func (h *Hub) deleteMessage(ctx context.Context, u *store.User, channel, id string) error {
-	ch, err := h.channel(ctx, channel)
+	ch, _, err := h.allowed(ctx, u, channel, auth.CanModerate)
 	if err != nil {
 		return err
-	}
-	rank, err := h.rank(ctx, u, ch)
-	if err != nil {
-		return err
-	}
-	if !auth.CanModerate(rank) {
-		return errForbidden
 	}
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil {

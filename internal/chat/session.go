@@ -127,9 +127,7 @@ func (s *Session) signIn(u *store.User) {
 	for _, r := range s.rooms {
 		r.update(s, m)
 	}
-	s.send(welcomeFrame{Type: "welcome", User: userFrame{
-		ID: u.ID, Name: u.Name, Num: u.Num, Handle: auth.Handle(u.Name, u.Num), Color: u.Color, Avatar: u.Avatar, Role: u.Role,
-	}})
+	s.send(welcomeFrame{Type: "welcome", User: auth.View(u)})
 }
 
 // sendError answers a frame with an error frame.

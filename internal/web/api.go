@@ -9,34 +9,19 @@ import (
 	"github.com/fedwave/fedwave/internal/store"
 )
 
-// userView is a user as CONTRACT §2 shows it.
-type userView struct {
-	ID     int64  `json:"id"`
-	Name   string `json:"name"`
-	Num    int    `json:"num"`
-	Handle string `json:"handle"`
-	Color  string `json:"color"`
-	Avatar string `json:"avatar"`
-	Role   string `json:"role"`
-}
-
-func viewUser(u *store.User) userView {
-	return userView{ID: u.ID, Name: u.Name, Num: u.Num, Handle: auth.Handle(u.Name, u.Num), Color: u.Color, Avatar: u.Avatar, Role: u.Role}
-}
-
 type credentials struct {
 	Name     string `json:"name"`
 	Password string `json:"password"`
 }
 
 type userToken struct {
-	User    userView `json:"user"`
-	Token   string   `json:"token"`
-	Expires string   `json:"expires"`
+	User    auth.UserView `json:"user"`
+	Token   string        `json:"token"`
+	Expires string        `json:"expires"`
 }
 
 func tokenBody(u *store.User, tok auth.Issued) userToken {
-	return userToken{User: viewUser(u), Token: tok.Token, Expires: tok.Expires.UTC().Format("2006-01-02T15:04:05Z")}
+	return userToken{User: auth.View(u), Token: tok.Token, Expires: tok.Expires.UTC().Format("2006-01-02T15:04:05Z")}
 }
 
 func (s *Server) apiRegister(w http.ResponseWriter, r *http.Request) {
@@ -84,7 +69,7 @@ func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": viewUser(sess.User)})
+	writeJSON(w, http.StatusOK, map[string]any{"user": auth.View(sess.User)})
 }
 
 func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) {

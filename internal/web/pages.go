@@ -22,14 +22,14 @@ var standalonePages = []string{"chat"}
 func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").ParseFS(assets.FS, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").ParseFS(assets.FS, "templates/layout.html", "templates/chatbody.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
 		}
 		pages[name] = t
 	}
 	for _, name := range standalonePages {
-		t, err := template.ParseFS(assets.FS, "templates/"+name+".html")
+		t, err := template.ParseFS(assets.FS, "templates/"+name+".html", "templates/chatbody.html")
 		if err != nil {
 			return nil, err
 		}
@@ -42,7 +42,7 @@ func parsePages() (map[string]*template.Template, error) {
 // title and the page's own data.
 type page struct {
 	Title string
-	User  *userView
+	User  *auth.UserView
 	Data  any
 }
 
@@ -51,7 +51,7 @@ type page struct {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	if p.User == nil {
 		if sess, _ := s.session(r); sess != nil {
-			u := viewUser(sess.User)
+			u := auth.View(sess.User)
 			p.User = &u
 		}
 	}
@@ -90,6 +90,7 @@ type channelData struct {
 	IsOwner     bool
 	CanModerate bool // chat moderation menu
 	Guests      bool // the instance allows guests
+	Popout      bool // the chat alone (/c/{name}/chat)
 	Transparent bool // chat pop-out as an OBS overlay
 }
 
@@ -104,7 +105,7 @@ func (s *Server) channelPage(w http.ResponseWriter, r *http.Request) (page, *cha
 	d := &channelData{Channel: ch, WHIP: s.publicURL + "/whip/" + ch.Name, Guests: s.auth.GuestsAllowed()}
 	p := page{Title: ch.Name, Data: d}
 	if sess, _ := s.session(r); sess != nil {
-		u := viewUser(sess.User)
+		u := auth.View(sess.User)
 		p.User = &u
 		d.IsOwner = u.Handle == ch.Owner
 		d.CanEdit = d.IsOwner || auth.CanAdminister(sess.User)
@@ -121,7 +122,7 @@ func (s *Server) pageChannel(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) pageChat(w http.ResponseWriter, r *http.Request) {
 	if p, d, ok := s.channelPage(w, r); ok {
-		d.Transparent = r.URL.Query().Get("transparent") == "1"
+		d.Popout, d.Transparent = true, r.URL.Query().Get("transparent") == "1"
 		p.Title = d.Channel.Name + " chat"
 		s.render(w, r, http.StatusOK, "chat", p)
 	}
