@@ -208,8 +208,16 @@ func (h *Hub) Viewers(channel string) int {
 	return n
 }
 
-// Cleanup removes messages older than the retention period.
+// Cleanup removes messages older than the retention period and forgets
+// old flood strikes.
 func (h *Hub) Cleanup(ctx context.Context) error {
+	h.mu.Lock()
+	for id, ts := range h.strikes {
+		if len(ts) == 0 || h.now().Sub(ts[len(ts)-1]) > 10*time.Second {
+			delete(h.strikes, id)
+		}
+	}
+	h.mu.Unlock()
 	_, err := h.store.DeleteMessagesBefore(ctx, h.now().Add(-h.set.Retention))
 	return err
 }
