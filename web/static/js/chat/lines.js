@@ -1,0 +1,146 @@
+// Building the chat's lines: messages, the sender's pending copy, whispers
+// and system texts, with names in readable colours, avatars and times.
+//
+// Safety: names, handles, system texts and errors are set with textContent.
+// The only HTML inserted is a message's `html` field, which the server has
+// rendered from Markdown and sanitised; it is parsed in an inert <template>
+// and scrubbed once more before it joins the page.
+
+import { el, fullHandle, sameHandle } from './util.js';
+
+const COLOR = /^#[0-9a-f]{6}$/i;
+
+// createLines returns the line builders. They read who we are from state
+// (it changes on welcome) and hide the lines of ignored users.
+export function createLines(state, ignore) {
+  function messageLine(f) {
+    const from = f.from || {};
+    const handle = fullHandle(from);
+    const li = el('li', 'chat-msg');
+    li.dataset.offset = String(f.offset);
+    li.dataset.id = String(f.id ?? '');
+    li.dataset.handle = handle;
+    state.msgIds.set(li, f.id);
+    setTime(li, f.ts);
+    li.append(avatar(from.avatar), nameButton(handle, from.color), el('span', 'chat-sep', ': '), body(f.html));
+    li.hidden = ignore.has(handle);
+    markMention(li);
+    return li;
+  }
+
+  function pendingLine(text) {
+    const li = el('li', 'chat-msg chat-pending chat-local');
+    li.dataset.handle = state.me;
+    li.title = 'Sending…';
+    li.append(nameButton(state.me, state.myColor), el('span', 'chat-sep', ': '), el('span', 'chat-body', text));
+    return li;
+  }
+
+  function whisperLine(f) {
+    const from = fullHandle(f.from);
+    const to = typeof f.to === 'string' ? f.to : fullHandle(f.to);
+    const li = el('li', 'chat-whisper');
+    li.dataset.handle = from;
+    setTime(li, f.ts);
+    const mine = sameHandle(from, state.me);
+    li.append(
+      el('span', 'chat-whisper-tag', mine ? 'whisper to' : 'whisper from'),
+      ' ',
+      mine ? nameButton(to, '') : nameButton(from, f.from?.color),
+      mine ? '' : el('span', 'chat-whisper-to', ` → ${to}`),
+      el('span', 'chat-sep', ': '),
+      body(f.html),
+    );
+    return li;
+  }
+
+  function systemLine(text) {
+    return el('li', 'chat-system', text);
+  }
+
+  // nameButton is a user's name, in their colour; it opens the name menu.
+  function nameButton(handle, color) {
+    const b = el('button', 'chat-name');
+    b.type = 'button';
+    b.dataset.handle = handle;
+    const hash = handle.indexOf('#');
+    if (hash > 0) {
+      b.append(handle.slice(0, hash), el('span', 'chat-num', handle.slice(hash)));
+    } else {
+      b.textContent = handle;
+    }
+    if (typeof color === 'string' && COLOR.test(color)) b.style.color = readable(color);
+    b.setAttribute('aria-haspopup', 'menu');
+    return b;
+  }
+
+  function avatar(src) {
+    // Only this site's own images: a remote one would leak viewers' addresses.
+    if (typeof src !== 'string' || !src.startsWith('/') || src.startsWith('//')) return '';
+    const img = el('img', 'chat-avatar');
+    img.src = src;
+    img.alt = '';
+    img.loading = 'lazy';
+    img.addEventListener('error', () => img.remove());
+    return img;
+  }
+
+  // body turns the server's sanitised HTML into nodes. The parse happens in
+  // an inert template; what is left of active content is removed anyway.
+  function body(html) {
+    const tpl = document.createElement('template');
+    tpl.innerHTML = typeof html === 'string' ? html : '';
+    for (const bad of tpl.content.querySelectorAll('script,style,iframe,object,embed,form,link,meta,base,svg,math')) bad.remove();
+    for (const node of tpl.content.querySelectorAll('*')) {
+      for (const attr of [...node.attributes]) {
+        const v = attr.value.trim().toLowerCase();
+        if (attr.name.startsWith('on') || attr.name === 'style' || v.startsWith('javascript:') || v.startsWith('data:')) node.removeAttribute(attr.name);
+      }
+      if (node.tagName === 'IMG') {
+        const src = node.getAttribute('src') || '';
+        if (!src.startsWith('/') || src.startsWith('//')) node.replaceWith(node.getAttribute('alt') || '');
+      }
+      if (node.tagName === 'A') {
+        node.target = '_blank';
+        node.rel = 'nofollow noopener noreferrer ugc';
+      }
+    }
+    const span = el('span', 'chat-body');
+    span.append(tpl.content);
+    return span;
+  }
+
+  function setTime(li, ts) {
+    const d = typeof ts === 'number' ? new Date(ts < 1e12 ? ts * 1000 : ts) : new Date(ts);
+    if (Number.isNaN(d.getTime())) return;
+    li.title = d.toLocaleString();
+    const t = el('time', 'chat-time', d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+    t.dateTime = d.toISOString();
+    li.prepend(t);
+  }
+
+  // markMention highlights a message that mentions us, unless we wrote it.
+  function markMention(li) {
+    if (!state.me) return;
+    const hit = [...li.querySelectorAll('.chat-body .mention[data-handle]')].some((m) => sameHandle(m.dataset.handle, state.me));
+    li.classList.toggle('chat-mention-me', hit && !sameHandle(li.dataset.handle, state.me));
+  }
+
+  // readable returns the user's colour, darkened on a light background or
+  // lightened on a dark one until it has about 3:1 contrast (WCAG's
+  // minimum for bold text), so every name can be read.
+  function readable(hex) {
+    let rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    const light = !state.overlay && matchMedia('(prefers-color-scheme: light)').matches;
+    const lum = () => rgb.map((c) => {
+      const v = c / 255;
+      return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+    for (let i = 0; i < 20 && (light ? lum() > 0.3 : lum() < 0.14); i++) {
+      rgb = rgb.map((c) => (light ? c * 0.88 : c + (255 - c) * 0.15));
+    }
+    return `rgb(${rgb.map(Math.round).join(', ')})`;
+  }
+
+  return { messageLine, pendingLine, whisperLine, systemLine, nameButton, markMention };
+}
