@@ -2,6 +2,8 @@ package web
 
 import (
 	"bufio"
+	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -91,8 +93,20 @@ func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &batchConn{Conn: c}
-	// net/http has flushed its writer on hijack; the reader may hold bytes
-	// already read, so it is kept. The writer can be small: frames collect
-	// in the batch buffer, and bufio passes large payloads straight through.
-	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, 512)), nil
+	// Small buffers: they live as long as the connection, and chat frames
+	// are small. Bytes the server had already read past the request are
+	// carried over. The writer can be small too: frames collect in the batch
+	// buffer, and bufio passes large payloads straight through.
+	// The early bytes must sit in the new reader's buffer, not behind it:
+	// the WebSocket library keeps what is buffered and replaces the rest.
+	n := brw.Reader.Buffered()
+	early, _ := brw.Reader.Peek(n)
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), w.conn), max(512, n))
+	if n > 0 {
+		if _, err := br.Peek(n); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+	}
+	return w.conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.conn, 512)), nil
 }
