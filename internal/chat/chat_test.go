@@ -3,6 +3,7 @@ package chat_test
 import (
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -241,4 +242,33 @@ func TestPresenceCountsUsersOnce(t *testing.T) {
 		}
 	}
 	t.Fatal("presence never showed 2 viewers (one user in two tabs + one anonymous)")
+}
+
+// Disconnecting clients leaves no goroutine behind.
+func TestNoGoroutineLeak(t *testing.T) {
+	s, tok := setup(t)
+	warm := s.Dial(tok["ann"]) // let the server start its long-lived goroutines
+	warm.Join("alpha", nil)
+	warm.Conn.CloseNow()
+	time.Sleep(200 * time.Millisecond)
+	base := runtime.NumGoroutine()
+
+	var clients []*apptest.ChatClient
+	for i := range 30 {
+		c := s.Dial(tok[[]string{"ann", "bob", ""}[i%3]])
+		c.Join("alpha", nil)
+		clients = append(clients, c)
+	}
+	clients[0].Say("alpha", "hello", "h")
+	for _, c := range clients {
+		c.Conn.CloseNow()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before the clients came:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
