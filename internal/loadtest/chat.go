@@ -123,6 +123,8 @@ func RunChat(ctx context.Context, o ChatOptions) (ChatReport, error) {
 
 	var hist histogram
 	var received atomic.Int64
+	var distinct sync.Map // messages seen by any receiver
+	var distinctN atomic.Int64
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 
@@ -145,7 +147,11 @@ func RunChat(ctx context.Context, o ChatOptions) (ChatReport, error) {
 			}
 			connected.Add(1)
 			context.AfterFunc(runCtx, func() { conn.CloseNow() })
-			receive(conn, &hist, &received)
+			receive(conn, &hist, &received, func(ns int64) {
+				if _, seen := distinct.LoadOrStore(ns, true); !seen {
+					distinctN.Add(1)
+				}
+			})
 		}()
 	}
 	for len(sem) > 0 || int(connected.Load()) < o.Clients && dialErr.Load() == nil {
@@ -234,7 +240,9 @@ func RunChat(ctx context.Context, o ChatOptions) (ChatReport, error) {
 	}
 	rep.Sent, rep.Acked = sent.Load(), acked.Load()
 	rep.Received = received.Load()
-	rep.Expected = rep.Acked * int64(rep.Connected)
+	// Every message acknowledged, or seen by any receiver (its ack may be
+	// late), should reach every receiver.
+	rep.Expected = max(rep.Acked, distinctN.Load()) * int64(rep.Connected)
 	rep.Latency = hist.percentiles()
 	if before != nil && idle != nil && after != nil {
 		rep.Server = ServerUsage{
@@ -294,7 +302,7 @@ var ltMarker = []byte(`"html":"lt `)
 
 // receive counts load-test messages and their latency, without decoding
 // whole frames (the client must not be the bottleneck).
-func receive(conn *websocket.Conn, hist *histogram, received *atomic.Int64) {
+func receive(conn *websocket.Conn, hist *histogram, received *atomic.Int64, seen func(sentAt int64)) {
 	defer conn.CloseNow()
 	buf := make([]byte, 0, 1024)
 	for {
@@ -332,6 +340,7 @@ func receive(conn *websocket.Conn, hist *histogram, received *atomic.Int64) {
 		}
 		hist.add(time.Since(time.Unix(0, ns)))
 		received.Add(1)
+		seen(ns)
 	}
 }
 
