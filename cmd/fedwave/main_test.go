@@ -155,7 +155,7 @@ func startChildOutput(t *testing.T, dir string, extra ...string) (string, *exec.
 	t.Helper()
 	bin := buildBinary(t)
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, append([]string{"serve", "--data", dir, "--http", addr, "--turn-port", "0"}, extra...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--data", dir, "--http", addr, "--turn-port", "0", "--media-port", "0"}, extra...)...)
 	cmd.Env = append(os.Environ(), "FEDWAVE_LOG_LEVEL=warn")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/fedwave/fedwave/internal/config"
 	"github.com/fedwave/fedwave/internal/emotes"
 	"github.com/fedwave/fedwave/internal/markup"
+	"github.com/fedwave/fedwave/internal/media"
 	"github.com/fedwave/fedwave/internal/store"
 	"github.com/fedwave/fedwave/internal/web"
 )
@@ -69,6 +70,8 @@ type App struct {
 	out     io.Writer // where the setup link is printed
 	core    *Core
 	chat    *chat.Hub
+	engine  *media.Engine
+	media   *media.Service
 	servers []*http.Server
 	lns     []net.Listener
 	stop    context.CancelFunc
@@ -101,6 +104,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if err != nil {
 		return fail(err)
 	}
+	a.engine, err = media.NewEngine(media.EngineConfig{Port: cfg.MediaPort, PublicIP: cfg.PublicIP, Loopback: cfg.MediaLoopback, Log: log})
+	if err != nil {
+		return fail(err)
+	}
+	a.media = media.New(a.engine, log, a.announceLive)
+	// Channels as the site shows them: with live state from the media service.
+	core.Channels = channels.New(channels.Deps{Store: core.Store, PublicURL: a.cfg.PublicURL, Live: a.media})
 	b := bus.NewLocal()
 	a.chat, err = chat.New(chat.Deps{
 		Store:    core.Store,
@@ -113,6 +123,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Settings: chat.Settings{MaxLength: cfg.ChatMaxLength, Retention: cfg.ChatRetention, Burst: cfg.ChatBurst, PerSecond: cfg.ChatRate},
 	})
 	if err != nil {
+		a.engine.Close()
 		return fail(err)
 	}
 	reg := prometheus.NewRegistry()
@@ -121,6 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Channels:   core.Channels,
 		Chat:       a.chat,
 		Emotes:     emoteSet,
+		Media:      a.media,
 		ConnsPerIP: cfg.ConnsPerIP,
 		Ready:      []web.Pinger{core.Store, b},
 		PublicURL:  a.cfg.PublicURL,
@@ -184,6 +196,16 @@ func (a *App) buildServers(site http.Handler) {
 	a.servers = []*http.Server{tlsSrv, newServer(m.HTTPHandler(nil))}
 }
 
+// announceLive tells chat clients that a channel went live or ended.
+func (a *App) announceLive(channel string) {
+	v, err := a.core.Channels.Get(context.Background(), channel)
+	if err != nil {
+		a.log.Warn("announce live state", "channel", channel, "err", err)
+		return
+	}
+	a.chat.Announce(v)
+}
+
 // URL is the site's public URL.
 func (a *App) URL() string { return a.cfg.PublicURL }
 
@@ -243,6 +265,8 @@ func (a *App) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	a.media.Close()
+	a.engine.Close()
 	if err := a.chat.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close chat: %w", err))
 	}

@@ -20,17 +20,19 @@ import (
 
 // Config is every setting of `fedwave serve`.
 type Config struct {
-	DataDir   string // --data
-	HTTPAddr  string // --http
-	PublicURL string // --public-url
-	Domain    string // --domain: automatic HTTPS for this name
-	MediaPort int    // --media-port: UDP (and TCP fallback) for WebRTC media
-	TURNPort  int    // --turn-port: 0 turns the embedded TURN server off
-	Database  string // --database: empty means SQLite in DataDir
-	Bus       string // --bus: empty means in-process
-	Guests    bool   // --guests: allow guest identities
-	AuthRate  int    // --auth-rate: login/register attempts per minute per IP
-	LogLevel  string // --log-level
+	DataDir       string // --data
+	HTTPAddr      string // --http
+	PublicURL     string // --public-url
+	Domain        string // --domain: automatic HTTPS for this name
+	MediaPort     int    // --media-port: UDP (and TCP fallback) for WebRTC media; 0 picks a free port
+	PublicIP      string // --public-ip: address advertised for media (NAT'd servers)
+	MediaLoopback bool   // --media-loopback: offer 127.0.0.1 media candidates
+	TURNPort      int    // --turn-port: 0 turns the embedded TURN server off
+	Database      string // --database: empty means SQLite in DataDir
+	Bus           string // --bus: empty means in-process
+	Guests        bool   // --guests: allow guest identities
+	AuthRate      int    // --auth-rate: login/register attempts per minute per IP
+	LogLevel      string // --log-level
 
 	ChatMaxLength int           // --chat-max-length: characters per message
 	ChatRetention time.Duration // --chat-retention: how long messages are kept
@@ -68,6 +70,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL people use to reach this site (default derived from --http or --domain)")
 	fs.StringVar(&c.Domain, "domain", c.Domain, "domain name; turns on automatic HTTPS on ports 80 and 443")
 	fs.IntVar(&c.MediaPort, "media-port", c.MediaPort, "UDP port for all WebRTC media, and the same TCP port as fallback")
+	fs.StringVar(&c.PublicIP, "public-ip", c.PublicIP, "public IP address to advertise for media, when the server is behind NAT")
+	fs.BoolVar(&c.MediaLoopback, "media-loopback", c.MediaLoopback, "offer loopback (127.0.0.1) media candidates, for viewers on the same machine")
 	fs.IntVar(&c.TURNPort, "turn-port", c.TURNPort, "port of the embedded TURN server (0 turns it off)")
 	fs.StringVar(&c.Database, "database", c.Database, "database URL (default: SQLite file in the data directory)")
 	fs.StringVar(&c.Bus, "bus", c.Bus, "message bus URL (default: in-process)")
@@ -201,7 +205,10 @@ func (c *Config) Validate() error {
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return fmt.Errorf("--http %q: port must be a number from 0 to 65535", c.HTTPAddr)
 	}
-	if err := checkPort("--media-port", c.MediaPort, false); err != nil {
+	if c.PublicIP != "" && net.ParseIP(c.PublicIP) == nil {
+		return fmt.Errorf("--public-ip %q: want an IP address", c.PublicIP)
+	}
+	if err := checkPort("--media-port", c.MediaPort, true); err != nil {
 		return err
 	}
 	if err := checkPort("--turn-port", c.TURNPort, true); err != nil {

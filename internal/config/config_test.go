@@ -82,7 +82,8 @@ func TestValidate(t *testing.T) {
 	}{
 		"bad http":       {func(c *Config) { c.HTTPAddr = "localhost" }, "--http"},
 		"port too big":   {func(c *Config) { c.HTTPAddr = "127.0.0.1:70000" }, "--http"},
-		"media port":     {func(c *Config) { c.MediaPort = 0 }, "--media-port"},
+		"media port":     {func(c *Config) { c.MediaPort = -1 }, "--media-port"},
+		"public ip":      {func(c *Config) { c.PublicIP = "my.host" }, "--public-ip"},
 		"turn port":      {func(c *Config) { c.TURNPort = 65536 }, "--turn-port"},
 		"domain":         {func(c *Config) { c.Domain = "https://x.org/" }, "--domain"},
 		"public url":     {func(c *Config) { c.PublicURL = "ftp://x" }, "--public-url"},

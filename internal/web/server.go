@@ -20,6 +20,7 @@ import (
 	"github.com/fedwave/fedwave/internal/channels"
 	"github.com/fedwave/fedwave/internal/chat"
 	"github.com/fedwave/fedwave/internal/emotes"
+	"github.com/fedwave/fedwave/internal/media"
 	"github.com/fedwave/fedwave/internal/ratelimit"
 	assets "github.com/fedwave/fedwave/web"
 )
@@ -35,6 +36,7 @@ type Deps struct {
 	Channels   *channels.Service
 	Chat       *chat.Hub
 	Emotes     *emotes.Set
+	Media      *media.Service
 	ConnsPerIP int      // chat WebSocket connections per client address
 	Ready      []Pinger // checked by /readyz
 	PublicURL  string
@@ -48,6 +50,7 @@ type Server struct {
 	channels  *channels.Service
 	chat      *chat.Hub
 	emotes    *emotes.Set
+	media     *media.Service
 	wsConns   *connLimit
 	wsOrigins []string
 	ready     []Pinger
@@ -69,6 +72,7 @@ func New(d Deps) (*Server, error) {
 		channels:  d.Channels,
 		chat:      d.Chat,
 		emotes:    d.Emotes,
+		media:     d.Media,
 		wsConns:   &connLimit{max: max(d.ConnsPerIP, 1), n: map[string]int{}},
 		wsOrigins: wsOriginsFor(d.PublicURL),
 		ready:     d.Ready,
@@ -128,6 +132,18 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /api/v1/emotes/{name}", s.apiDeleteEmote)
 	mux.HandleFunc("GET /emotes/{file}", s.emoteFile)
 
+	// Live video (CONTRACT §5).
+	mux.HandleFunc("POST /whip/{channel}", s.whipPost)
+	mux.HandleFunc("OPTIONS /whip/{channel}", s.whipOptions)
+	mux.HandleFunc("PATCH /whip/{channel}/{id}", s.whipPatch)
+	mux.HandleFunc("DELETE /whip/{channel}/{id}", s.whipDelete)
+	mux.HandleFunc("OPTIONS /whip/{channel}/{id}", s.whipOptions)
+	mux.HandleFunc("POST /whep/{channel}", s.whepPost)
+	mux.HandleFunc("OPTIONS /whep/{channel}", s.whipOptions)
+	mux.HandleFunc("PATCH /whep/{channel}/{id}", s.whepPatch)
+	mux.HandleFunc("DELETE /whep/{channel}/{id}", s.whepDelete)
+	mux.HandleFunc("OPTIONS /whep/{channel}/{id}", s.whipOptions)
+
 	// Operations (CONTRACT §7).
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -152,6 +168,10 @@ func (s *Server) routes() http.Handler {
 	if err := csrf.AddTrustedOrigin(s.publicURL); err != nil {
 		s.log.Warn("public URL not usable as a trusted origin", "url", s.publicURL, "err", err)
 	}
+	// WHIP and WHEP take bearer tokens only, never the cookie: other origins
+	// (a studio on another site, OBS) may use them.
+	csrf.AddInsecureBypassPattern("/whip/")
+	csrf.AddInsecureBypassPattern("/whep/")
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "cross_origin", "cross-site requests are not allowed")
 	}))

@@ -1,0 +1,114 @@
+// Package media is FedWave's selective forwarding unit: publishers send
+// over WHIP, viewers receive over WHEP, and packets are forwarded as they
+// came, never transcoded.
+package media
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// EngineConfig says where media flows.
+type EngineConfig struct {
+	ListenIP string // default all interfaces
+	Port     int    // one UDP port for all media, and the same TCP port as fallback
+	PublicIP string // advertised instead of the local address (NAT'd servers)
+	Loopback bool   // offer 127.0.0.1 candidates (tests, single-machine setups)
+	Log      *slog.Logger
+}
+
+// Engine holds the WebRTC API shared by every peer connection: codecs,
+// interceptors and the single UDP/TCP port.
+type Engine struct {
+	api *webrtc.API
+	udp net.PacketConn
+	tcp net.Listener
+	log *slog.Logger
+}
+
+// Codecs FedWave forwards: H.264 and VP8 video, Opus audio. Anything else is
+// refused at negotiation.
+var codecs = []struct {
+	params webrtc.RTPCodecParameters
+	kind   webrtc.RTPCodecType
+}{
+	{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+	{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 96}, webrtc.RTPCodecTypeVideo},
+	{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: videoFeedback}, PayloadType: 102}, webrtc.RTPCodecTypeVideo},
+	{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", RTCPFeedback: videoFeedback}, PayloadType: 104}, webrtc.RTPCodecTypeVideo},
+	{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032", RTCPFeedback: videoFeedback}, PayloadType: 106}, webrtc.RTPCodecTypeVideo},
+}
+
+var videoFeedback = []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+
+// NewEngine opens the media port.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	e := &Engine{log: cfg.Log}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	me := &webrtc.MediaEngine{}
+	for _, c := range codecs {
+		if err := me.RegisterCodec(c.params, c.kind); err != nil {
+			return nil, fmt.Errorf("register codec %s: %w", c.params.MimeType, err)
+		}
+	}
+	// Simulcast layers are told apart by these header extensions.
+	for _, ext := range []string{"urn:ietf:params:rtp-hdrext:sdes:mid", "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"} {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: ext}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, err
+	}
+
+	ip := cfg.ListenIP
+	if ip == "" {
+		ip = "0.0.0.0"
+	}
+	addr := net.JoinHostPort(ip, strconv.Itoa(cfg.Port))
+	var err error
+	if e.udp, err = net.ListenPacket("udp", addr); err != nil {
+		return nil, fmt.Errorf("media port (UDP %s): %w", addr, err)
+	}
+	if e.tcp, err = net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(e.udp.LocalAddr().(*net.UDPAddr).Port))); err != nil {
+		e.udp.Close()
+		return nil, fmt.Errorf("media port (TCP %s): %w", addr, err)
+	}
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelWarn
+	se := webrtc.SettingEngine{}
+	se.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), e.udp))
+	se.SetICETCPMux(webrtc.NewICETCPMux(lf.NewLogger("ice-tcp"), e.tcp, 8))
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
+	se.SetIncludeLoopbackCandidate(cfg.Loopback)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // no mDNS: the server's address is no secret
+	if cfg.PublicIP != "" {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: []string{cfg.PublicIP}, AsCandidateType: webrtc.ICECandidateTypeHost}); err != nil {
+			e.udp.Close()
+			e.tcp.Close()
+			return nil, fmt.Errorf("--public-ip: %w", err)
+		}
+	}
+	se.LoggerFactory = lf
+	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	return e, nil
+}
+
+// Port is the media port actually bound (for a configured 0).
+func (e *Engine) Port() int { return e.udp.LocalAddr().(*net.UDPAddr).Port }
+
+// Close releases the media port.
+func (e *Engine) Close() error {
+	e.tcp.Close()
+	return e.udp.Close()
+}

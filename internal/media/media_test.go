@@ -1,0 +1,197 @@
+package media_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+
+	"github.com/fedwave/fedwave/internal/app/apptest"
+	"github.com/fedwave/fedwave/internal/auth"
+)
+
+func setup(t *testing.T) (s *apptest.Server, key, ownerTok string) {
+	t.Helper()
+	s = apptest.Start(t)
+	s.CreateUser("alpha", "password1", auth.RoleStreamer)
+	ownerTok = s.Login("alpha", "password1")
+	r := s.Do("POST", "/api/v1/channels/alpha/stream-key", nil, ownerTok)
+	return s, r.Body["streamKey"].(string), ownerTok
+}
+
+func live(s *apptest.Server) bool {
+	ch, _ := s.Do("GET", "/api/v1/channels/alpha", nil, "").Body["channel"].(map[string]any)
+	return ch["live"] == true
+}
+
+// checkContinuous fails on a gap or a repeat in sequence numbers.
+func checkContinuous(t *testing.T, what string, pkts []*rtp.Packet) {
+	t.Helper()
+	for i := 1; i < len(pkts); i++ {
+		if pkts[i].SequenceNumber != pkts[i-1].SequenceNumber+1 {
+			t.Fatalf("%s: sequence %d followed by %d (packet %d of %d)", what, pkts[i-1].SequenceNumber, pkts[i].SequenceNumber, i, len(pkts))
+		}
+	}
+}
+
+// keyframes counts the frames a decoder could start from.
+func keyframes(pkts []*rtp.Packet, mime string) int {
+	n := 0
+	for _, p := range pkts {
+		if strings.EqualFold(mime, "video/VP8") {
+			var d codecs.VP8Packet
+			payload, err := d.Unmarshal(p.Payload)
+			if err == nil && d.S == 1 && d.PID == 0 && len(payload) > 0 && payload[0]&1 == 0 {
+				n++
+			}
+			continue
+		}
+		// H.264: an IDR slice alone, in a STAP-A or starting a FU-A.
+		if len(p.Payload) < 2 {
+			continue
+		}
+		switch typ := p.Payload[0] & 0x1f; {
+		case typ == 5:
+			n++
+		case typ == 28 && p.Payload[1]&0x80 != 0 && p.Payload[1]&0x1f == 5:
+			n++
+		case typ == 24 && strings.Contains(string(p.Payload), "\x65"):
+			n++
+		}
+	}
+	return n
+}
+
+func TestPublishAndWatch(t *testing.T) {
+	for _, codec := range []string{"vp8", "h264"} {
+		t.Run(codec, func(t *testing.T) {
+			s, key, _ := setup(t)
+			ws := s.Dial("")
+			pub := publish(t, s.URL+"/whip/alpha", key, codec)
+			if pub.res.StatusCode != http.StatusCreated {
+				t.Fatalf("WHIP: %d", pub.res.StatusCode)
+			}
+			loc := pub.res.Header.Get("Location")
+			if !strings.HasPrefix(loc, "/whip/alpha/") || pub.res.Header.Get("ETag") == "" {
+				t.Fatalf("WHIP headers: %v", pub.res.Header)
+			}
+			waitFor(t, "the channel to go live", func() bool { return live(s) })
+			if f := ws.Expect("live"); f["channel"].(map[string]any)["live"] != true {
+				t.Fatalf("live frame %v", f)
+			}
+
+			v := watch(t, s.URL+"/whep/alpha", false)
+			if v.res.StatusCode != http.StatusCreated {
+				t.Fatalf("WHEP: %d", v.res.StatusCode)
+			}
+			waitFor(t, "video and audio", func() bool { vi, au := v.counts(); return vi > 60 && au > 50 })
+			v.mu.Lock()
+			video, mime := append([]*rtp.Packet(nil), v.video...), v.mime
+			v.mu.Unlock()
+			if !strings.EqualFold(mime, "video/"+codec) {
+				t.Fatalf("viewer got %s, want %s", mime, codec)
+			}
+			checkContinuous(t, "video", video)
+			if keyframes(video, mime) == 0 {
+				t.Fatal("no keyframe reached the viewer: nothing to decode from")
+			}
+			if ch := s.Do("GET", "/api/v1/channels/alpha", nil, "").Body["channel"].(map[string]any); ch["viewers"].(float64) < 1 || ch["startedAt"] == nil {
+				t.Fatalf("channel while live: %v", ch)
+			}
+
+			// The publisher reconnects (same key): it takes over, and the
+			// viewer's numbering carries on without a gap.
+			before, _ := v.counts()
+			pub2 := publish(t, s.URL+"/whip/alpha", key, codec)
+			if pub2.res.StatusCode != http.StatusCreated {
+				t.Fatalf("reconnect: %d", pub2.res.StatusCode)
+			}
+			pub.stop()
+			waitFor(t, "video after the reconnect", func() bool { vi, _ := v.counts(); return vi > before+60 })
+			v.mu.Lock()
+			video = append([]*rtp.Packet(nil), v.video...)
+			v.mu.Unlock()
+			checkContinuous(t, "video across a publisher reconnect", video)
+
+			// DELETE ends the stream for everyone.
+			req, _ := http.NewRequest("DELETE", s.URL+pub2.res.Header.Get("Location"), nil)
+			req.Header.Set("Authorization", "Bearer wrong")
+			if r := s.Send(req); r.Status != 401 {
+				t.Fatalf("DELETE with a wrong key: %d", r.Status)
+			}
+			req.Header.Set("Authorization", "Bearer "+key)
+			if r := s.Send(req); r.Status != 200 {
+				t.Fatalf("DELETE: %d %s", r.Status, r.Raw)
+			}
+			waitFor(t, "the channel to go offline", func() bool { return !live(s) })
+		})
+	}
+}
+
+func TestAudioOnlyViewerGetsNoVideo(t *testing.T) {
+	s, key, _ := setup(t)
+	publish(t, s.URL+"/whip/alpha", key, "vp8")
+	waitFor(t, "live", func() bool { return live(s) })
+	v := watch(t, s.URL+"/whep/alpha?quality=audio", false)
+	waitFor(t, "audio", func() bool { _, au := v.counts(); return au > 50 })
+	if vi, _ := v.counts(); vi != 0 {
+		t.Fatalf("an audio-only viewer got %d video packets", vi)
+	}
+}
+
+func TestWHIPRefusals(t *testing.T) {
+	s, key, ownerTok := setup(t)
+	s.CreateUser("bob", "password1", auth.RoleUser)
+	bobTok := s.Login("bob", "password1")
+	post := func(path, token, ctype, body string) *apptest.Response {
+		req, _ := http.NewRequest("POST", s.URL+path, strings.NewReader(body))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		return s.Send(req)
+	}
+	r := post("/whip/alpha", "", "application/sdp", "v=0")
+	if r.Status != 401 || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("no key: %d %v", r.Status, r.Header)
+	}
+	if r := post("/whip/alpha", "sk_wrong", "application/sdp", "v=0"); r.Status != 401 {
+		t.Fatalf("wrong key: %d", r.Status)
+	}
+	if r := post("/whip/alpha", bobTok, "application/sdp", "v=0"); r.Status != 403 {
+		t.Fatalf("another user's token: %d", r.Status)
+	}
+	if r := post("/whip/nobody", key, "application/sdp", "v=0"); r.Status != 404 {
+		t.Fatalf("unknown channel: %d", r.Status)
+	}
+	for name, body := range map[string]string{
+		"garbage":   "hello",
+		"no media":  "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n",
+		"enormous":  "v=0\r\n" + strings.Repeat("a=x:"+strings.Repeat("y", 1000)+"\r\n", 100),
+		"bad codec": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 98\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 " + strings.Repeat("AB:", 31) + "AB\r\na=setup:actpass\r\na=rtpmap:98 VP9/90000\r\n",
+	} {
+		if r := post("/whip/alpha", ownerTok, "application/sdp", body); r.Status != 400 {
+			t.Errorf("%s SDP: %d %s", name, r.Status, r.Raw)
+		}
+	}
+	if r := post("/whip/alpha", key, "text/plain", "v=0"); r.Status != 400 {
+		t.Fatalf("wrong content type: %d", r.Status)
+	}
+	if r := post("/whep/alpha", "", "application/sdp", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"); r.Status != 404 {
+		t.Fatalf("watching an offline channel: %d %s", r.Status, r.Raw)
+	}
+	req, _ := http.NewRequest("GET", s.URL+"/whip/alpha", nil)
+	if r := s.Send(req); r.Status != 405 {
+		t.Fatalf("GET on WHIP: %d", r.Status)
+	}
+	req, _ = http.NewRequest("OPTIONS", s.URL+"/whip/alpha", nil)
+	req.Header.Set("Origin", "https://studio.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	if r := s.Send(req); r.Status/100 != 2 || r.Header.Get("Access-Control-Allow-Origin") == "" {
+		t.Fatalf("CORS preflight: %d %v", r.Status, r.Header)
+	}
+}

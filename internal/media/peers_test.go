@@ -1,0 +1,276 @@
+package media_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+)
+
+// Real WebRTC peers for the tests: a publisher that sends the testdata
+// files in real time, and a viewer that records what it receives.
+
+func newPeer(t *testing.T) *webrtc.PeerConnection {
+	t.Helper()
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+// exchange posts pc's complete offer to url and applies the answer; it
+// returns the response (Location etc.) or the failed one.
+func exchange(t *testing.T, pc *webrtc.PeerConnection, url, token string) *http.Response {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	req, _ := http.NewRequest("POST", url, strings.NewReader(pc.LocalDescription().SDP))
+	req.Header.Set("Content-Type", "application/sdp")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Logf("POST %s: %d %s", url, res.StatusCode, body)
+		return res
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// publisher sends a video file (vp8.ivf or h264.h264) and opus.ogg until
+// ctx ends.
+type publisher struct {
+	pc     *webrtc.PeerConnection
+	res    *http.Response
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+func publish(t *testing.T, url, token, codec string) *publisher {
+	t.Helper()
+	pc := newPeer(t)
+	mime := webrtc.MimeTypeVP8
+	if codec == "h264" {
+		mime = webrtc.MimeTypeH264
+	}
+	video, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime}, "video", "pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", "pub")
+	for _, tr := range []webrtc.TrackLocal{video, audio} {
+		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &publisher{pc: pc}
+	p.res = exchange(t, pc, url, token)
+	if p.res.StatusCode != http.StatusCreated {
+		return p
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.done.Add(2)
+	go func() { defer p.done.Done(); sendVideo(ctx, video, codec) }()
+	go func() { defer p.done.Done(); sendAudio(ctx, audio) }()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *publisher) stop() {
+	if p.cancel != nil {
+		p.cancel()
+		p.done.Wait()
+	}
+	p.pc.Close()
+}
+
+func sendVideo(ctx context.Context, track *webrtc.TrackLocalStaticSample, codec string) {
+	tick := time.NewTicker(time.Second / 15)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		data, _ := os.ReadFile("testdata/vp8.ivf")
+		if codec == "h264" {
+			data, _ = os.ReadFile("testdata/h264.h264")
+		}
+		next := videoFrames(data, codec)
+		for {
+			frame, err := next()
+			if err != nil {
+				break
+			}
+			if track.WriteSample(media.Sample{Data: frame, Duration: time.Second / 15}) != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}
+}
+
+// videoFrames yields whole frames: IVF frames, or H.264 access units (the
+// NALs up to and including each slice).
+func videoFrames(data []byte, codec string) func() ([]byte, error) {
+	if codec != "h264" {
+		r, _, err := ivfreader.NewWith(strings.NewReader(string(data)))
+		if err != nil {
+			return func() ([]byte, error) { return nil, err }
+		}
+		return func() ([]byte, error) { f, _, err := r.ParseNextFrame(); return f, err }
+	}
+	r, err := h264reader.NewReader(strings.NewReader(string(data)))
+	if err != nil {
+		return func() ([]byte, error) { return nil, err }
+	}
+	return func() ([]byte, error) {
+		var au []byte
+		for {
+			nal, err := r.NextNAL()
+			if err != nil {
+				if len(au) > 0 {
+					return au, nil
+				}
+				return nil, err
+			}
+			au = append(au, 0, 0, 0, 1)
+			au = append(au, nal.Data...)
+			if nal.UnitType == h264reader.NalUnitTypeCodedSliceIdr || nal.UnitType == h264reader.NalUnitTypeCodedSliceNonIdr {
+				return au, nil
+			}
+		}
+	}
+}
+
+func sendAudio(ctx context.Context, track *webrtc.TrackLocalStaticSample) {
+	for ctx.Err() == nil {
+		f, err := os.Open("testdata/opus.ogg")
+		if err != nil {
+			return
+		}
+		ogg, _, err := oggreader.NewWith(f)
+		if err != nil {
+			f.Close()
+			return
+		}
+		tick := time.NewTicker(20 * time.Millisecond)
+		var last uint64
+		for {
+			page, hdr, err := ogg.ParseNextPage()
+			if errors.Is(err, io.EOF) || err != nil {
+				break
+			}
+			dur := time.Duration(hdr.GranulePosition-last) * time.Millisecond / 48
+			last = hdr.GranulePosition
+			if track.WriteSample(media.Sample{Data: page, Duration: dur}) != nil {
+				tick.Stop()
+				f.Close()
+				return
+			}
+			select {
+			case <-ctx.Done():
+				tick.Stop()
+				f.Close()
+				return
+			case <-tick.C:
+			}
+		}
+		tick.Stop()
+		f.Close()
+	}
+}
+
+// viewer receives a channel over WHEP and keeps every packet.
+type viewer struct {
+	pc  *webrtc.PeerConnection
+	res *http.Response
+
+	mu    sync.Mutex
+	video []*rtp.Packet
+	audio []*rtp.Packet
+	mime  string
+}
+
+func watch(t *testing.T, url string, audioOnly bool) *viewer {
+	t.Helper()
+	v := &viewer{pc: newPeer(t)}
+	if !audioOnly {
+		v.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+	}
+	v.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+	v.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			v.mu.Lock()
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				v.video = append(v.video, p)
+				v.mime = tr.Codec().MimeType
+			} else {
+				v.audio = append(v.audio, p)
+			}
+			v.mu.Unlock()
+		}
+	})
+	v.res = exchange(t, v.pc, url, "")
+	return v
+}
+
+// waitFor polls until cond holds (at most 15 s).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (v *viewer) counts() (video, audio int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.video), len(v.audio)
+}

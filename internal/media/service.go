@@ -1,0 +1,458 @@
+package media
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/fedwave/fedwave/internal/fail"
+)
+
+// MaxSDP bounds an offer.
+const MaxSDP = 64 << 10
+
+// gatherTimeout bounds ICE gathering before an answer is sent.
+const gatherTimeout = 5 * time.Second
+
+// Service keeps the streams of all channels and their sessions.
+type Service struct {
+	engine   *Engine
+	log      *slog.Logger
+	onChange func(channel string) // live state changed (went live, ended)
+
+	mu       sync.Mutex
+	streams  map[string]*stream // by lower-case channel name
+	sessions map[string]*session
+}
+
+// session is one WHIP publisher or WHEP viewer.
+type session struct {
+	id      string
+	channel string
+	who     string // the publisher's identity (owner user id); "" for viewers
+	pc      *webrtc.PeerConnection
+	st      *stream
+	viewer  bool
+	closed  sync.Once
+
+	// A publisher counts as live once every track its offer announced has
+	// sent media (or a moment after the first did), so that viewers who
+	// join at once get audio and video.
+	expected map[string]bool
+	started  map[string]bool
+	firstAt  time.Time
+}
+
+// offeredTracks lists the track keys an offer will send: audio, and video
+// once per simulcast layer (a=rid ... send) or once.
+func offeredTracks(offer string) map[string]bool {
+	keys := map[string]bool{}
+	var d sdp.SessionDescription
+	if d.UnmarshalString(offer) != nil {
+		return keys
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Port.Value == 0 {
+			continue
+		}
+		switch m.MediaName.Media {
+		case "audio":
+			keys["audio"] = true
+		case "video":
+			rids := 0
+			for _, a := range m.Attributes {
+				if f := strings.Fields(a.Value); a.Key == "rid" && len(f) >= 2 && f[1] == "send" {
+					keys["video/"+f[0]] = true
+					rids++
+				}
+			}
+			if rids == 0 {
+				keys["video/"] = true
+			}
+		}
+	}
+	return keys
+}
+
+// New makes the service. onChange is called (in its own goroutine) when a
+// channel goes live or ends.
+func New(engine *Engine, log *slog.Logger, onChange func(channel string)) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{engine: engine, log: log, onChange: onChange, streams: map[string]*stream{}, sessions: map[string]*session{}}
+}
+
+func newID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *Service) stream(channel string) *stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := strings.ToLower(channel)
+	st := s.streams[key]
+	if st == nil {
+		st = newStream(channel)
+		s.streams[key] = st
+	}
+	return st
+}
+
+// Session returns a session's channel and whether it is a viewer.
+func (s *Service) Session(id string) (channel string, viewer bool, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sessions[id]
+	if ss == nil {
+		return "", false, false
+	}
+	return ss.channel, ss.viewer, true
+}
+
+// Live implements channels.LiveState.
+func (s *Service) Live(channel string) (bool, time.Time, int) {
+	s.mu.Lock()
+	st := s.streams[strings.ToLower(channel)]
+	s.mu.Unlock()
+	if st == nil {
+		return false, time.Time{}, 0
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.live, st.startedAt, len(st.viewers)
+}
+
+var errBadSDP = fail.New(fail.Invalid, "invalid_sdp", "the body is not a valid SDP offer")
+
+// checkOffer parses an offer before it reaches the WebRTC stack.
+func checkOffer(offer string) error {
+	if len(offer) > MaxSDP {
+		return fail.New(fail.Invalid, "sdp_too_large", "the SDP offer is larger than %d KiB", MaxSDP>>10)
+	}
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(offer); err != nil || len(d.MediaDescriptions) == 0 {
+		return errBadSDP
+	}
+	return nil
+}
+
+// answered reports whether an answer accepts at least one media section
+// (the rest were refused: no codec in common).
+func answered(answer string) bool {
+	var d sdp.SessionDescription
+	if d.UnmarshalString(answer) != nil {
+		return false
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Port.Value != 0 && len(m.MediaName.Formats) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// negotiate applies an offer and returns the complete answer (all ICE
+// candidates included, so clients need no trickle).
+func (s *Service) negotiate(ctx context.Context, pc *webrtc.PeerConnection, offer string) (string, error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fail.New(fail.Invalid, "invalid_sdp", "the SDP offer was refused: %s", truncate(err.Error(), 200))
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fail.New(fail.Invalid, "invalid_sdp", "no answer can be made to this offer: %s", truncate(err.Error(), 200))
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return "", fmt.Errorf("set local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(gatherTimeout):
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	local := pc.LocalDescription().SDP
+	if !answered(local) {
+		return "", fail.New(fail.Invalid, "unsupported_codec", "no media in this offer can be accepted: FedWave takes H.264 or VP8 video and Opus audio")
+	}
+	return local, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// Publish starts a WHIP session for a channel. who identifies the
+// publisher: a second publisher is refused unless it is the same one
+// reconnecting, who then takes over (viewers keep their connections).
+func (s *Service) Publish(ctx context.Context, channel, who, offer string) (id, answer string, err error) {
+	if err := checkOffer(offer); err != nil {
+		return "", "", err
+	}
+	st := s.stream(channel)
+	st.mu.Lock()
+	old := st.pub
+	if old != nil && st.pubWho != who {
+		st.mu.Unlock()
+		return "", "", fail.New(fail.Conflict, "already_live", "someone is already streaming to this channel")
+	}
+	st.mu.Unlock()
+
+	pc, err := s.engine.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return "", "", err
+	}
+	ss := &session{id: newID(), channel: st.name, who: who, pc: pc, st: st, expected: offeredTracks(offer), started: map[string]bool{}}
+	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { s.ingest(ss, remote, recv) })
+	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
+		if state == webrtc.PeerConnectionStateFailed || state == webrtc.PeerConnectionStateClosed {
+			s.end(ss)
+		}
+	})
+	answer, err = s.negotiate(ctx, pc, offer)
+	if err != nil {
+		pc.Close()
+		return "", "", err
+	}
+	st.mu.Lock()
+	if st.pub != nil && st.pub != old { // another publisher won the race
+		st.mu.Unlock()
+		pc.Close()
+		return "", "", fail.New(fail.Conflict, "already_live", "someone is already streaming to this channel")
+	}
+	st.pub, st.pubWho = ss, who
+	st.mu.Unlock()
+	if old != nil {
+		s.closeSession(old) // the same publisher reconnected: the new session takes over
+	}
+	s.mu.Lock()
+	s.sessions[ss.id] = ss
+	s.mu.Unlock()
+	return ss.id, answer, nil
+}
+
+// ingest forwards one incoming track to its outgoing track until the
+// publisher goes away.
+func (s *Service) ingest(ss *session, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	st := ss.st
+	key := trackKey(remote.Kind(), remote.RID())
+	f, err := st.forwarderFor(key, remote.Codec().RTPCodecCapability, remote.Kind().String())
+	if err != nil {
+		s.log.Error("forward track", "channel", st.name, "err", err)
+		return
+	}
+	st.mu.Lock()
+	st.mediaSSRC[key] = uint32(remote.SSRC())
+	st.mu.Unlock()
+	go func() { // RTCP must be read for the interceptors (NACK, reports) to work
+		for {
+			if _, _, err := recv.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+	first := true
+	for {
+		p, _, err := remote.ReadRTP()
+		if err != nil {
+			return
+		}
+		if first {
+			first = false
+			s.trackStarted(ss, key)
+		}
+		if err := f.write(uint32(remote.SSRC()), p); err != nil {
+			s.log.Debug("forward", "channel", st.name, "err", err) // a viewer going away
+		}
+	}
+}
+
+// trackStarted records a track's first packet and goes live when all are
+// there, or two seconds after the first (a layer may never come).
+func (s *Service) trackStarted(ss *session, key string) {
+	st := ss.st
+	st.mu.Lock()
+	ss.started[key] = true
+	all := true
+	for k := range ss.expected {
+		all = all && ss.started[k]
+	}
+	if ss.firstAt.IsZero() {
+		ss.firstAt = time.Now()
+		if !all {
+			time.AfterFunc(2*time.Second, func() { s.markLive(ss) })
+		}
+	}
+	st.mu.Unlock()
+	if all {
+		s.markLive(ss)
+	}
+}
+
+func (s *Service) markLive(ss *session) {
+	st := ss.st
+	st.mu.Lock()
+	changed := !st.live && st.pub == ss
+	if changed {
+		st.live, st.startedAt = true, time.Now().UTC()
+	}
+	st.mu.Unlock()
+	if changed && s.onChange != nil {
+		go s.onChange(st.name)
+	}
+}
+
+// Play starts a WHEP session: quality is "high" (default), "low" or "audio".
+func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id, answer string, err error) {
+	if err := checkOffer(offer); err != nil {
+		return "", "", err
+	}
+	switch quality {
+	case "":
+		quality = "high"
+	case "high", "low", "audio":
+	default:
+		return "", "", fail.New(fail.Invalid, "invalid_quality", "quality is high, low or audio")
+	}
+	st := s.stream(channel)
+	st.mu.Lock()
+	live := st.live
+	st.mu.Unlock()
+	if !live {
+		return "", "", fail.New(fail.NotFound, "offline", "%s is not live", channel)
+	}
+	pc, err := s.engine.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return "", "", err
+	}
+	ss := &session{id: newID(), channel: st.name, pc: pc, st: st, viewer: true}
+	for _, f := range st.pick(quality) {
+		sender, err := pc.AddTrack(f.track)
+		if err != nil {
+			pc.Close()
+			return "", "", fmt.Errorf("add track: %w", err)
+		}
+		go s.viewerRTCP(st, sender)
+	}
+	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
+		switch state {
+		case webrtc.PeerConnectionStateConnected:
+			st.requestKeyframe() // start the picture without waiting for the next keyframe
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			s.end(ss)
+		}
+	})
+	answer, err = s.negotiate(ctx, pc, offer)
+	if err != nil {
+		pc.Close()
+		return "", "", err
+	}
+	st.mu.Lock()
+	st.viewers[ss] = true
+	st.mu.Unlock()
+	s.mu.Lock()
+	s.sessions[ss.id] = ss
+	s.mu.Unlock()
+	return ss.id, answer, nil
+}
+
+// viewerRTCP passes a viewer's keyframe requests on to the publisher.
+func (s *Service) viewerRTCP(st *stream, sender *webrtc.RTPSender) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				st.requestKeyframe()
+			}
+		}
+	}
+}
+
+// Stop ends a session (WHIP/WHEP DELETE).
+func (s *Service) Stop(id string) bool {
+	s.mu.Lock()
+	ss := s.sessions[id]
+	s.mu.Unlock()
+	if ss == nil {
+		return false
+	}
+	s.closeSession(ss)
+	return true
+}
+
+func (s *Service) closeSession(ss *session) {
+	ss.pc.Close() // its state change ends the session
+	s.end(ss)
+}
+
+// end forgets a session; a publisher's end takes the channel offline.
+func (s *Service) end(ss *session) {
+	ss.closed.Do(func() {
+		s.mu.Lock()
+		delete(s.sessions, ss.id)
+		s.mu.Unlock()
+		go ss.pc.Close()
+		st := ss.st
+		st.mu.Lock()
+		wasLive := false
+		if ss.viewer {
+			delete(st.viewers, ss)
+		} else if st.pub == ss {
+			st.pub, st.pubWho = nil, ""
+			wasLive, st.live = st.live, false
+		}
+		st.mu.Unlock()
+		if wasLive && s.onChange != nil {
+			go s.onChange(st.name)
+		}
+	})
+}
+
+// AddCandidates applies trickled ICE candidates (a=candidate lines) to a
+// session.
+func (s *Service) AddCandidates(id string, lines []string) error {
+	s.mu.Lock()
+	ss := s.sessions[id]
+	s.mu.Unlock()
+	if ss == nil {
+		return fail.New(fail.NotFound, "no_session", "no such session")
+	}
+	for _, l := range lines {
+		if err := ss.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: l}); err != nil {
+			return fail.New(fail.Invalid, "invalid_candidate", "the candidate was refused: %s", truncate(err.Error(), 120))
+		}
+	}
+	return nil
+}
+
+// Close ends every session.
+func (s *Service) Close() {
+	s.mu.Lock()
+	all := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range all {
+		s.closeSession(ss)
+	}
+}

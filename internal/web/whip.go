@@ -1,0 +1,219 @@
+package web
+
+import (
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/media"
+)
+
+// WHIP (RFC 9725) and WHEP: an SDP offer in, a complete SDP answer out, a
+// session resource to PATCH (trickle ICE) and DELETE. Both take bearer
+// tokens, never cookies, so they are open to other origins (CORS) and
+// exempt from the cross-site check.
+
+// readSDP reads an application/sdp body.
+func readSDP(w http.ResponseWriter, r *http.Request) (string, error) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/sdp" {
+		return "", fail.New(fail.Invalid, "unsupported_media_type", "send the offer as Content-Type: application/sdp")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, media.MaxSDP))
+	if err != nil {
+		return "", fail.New(fail.Invalid, "sdp_too_large", "the SDP offer is larger than %d KiB", media.MaxSDP>>10)
+	}
+	return string(body), nil
+}
+
+// publisher checks a WHIP request's bearer: the channel's stream key, or a
+// token of its owner while they may stream. It returns who is publishing.
+func (s *Server) publisher(r *http.Request, channel string) (string, error) {
+	tok, ok := bearer(r)
+	if !ok || tok == "" {
+		return "", fail.New(fail.Unauthorized, "unauthorized", "send the stream key as Authorization: Bearer <key>")
+	}
+	ch, err := s.channels.Get(r.Context(), channel)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(tok, "sk_") {
+		valid, err := s.channels.CheckStreamKey(r.Context(), ch.Name, tok)
+		if err != nil {
+			return "", err
+		}
+		if !valid {
+			return "", fail.New(fail.Unauthorized, "invalid_stream_key", "the stream key is wrong or has been replaced")
+		}
+		return "owner:" + ch.Owner, nil
+	}
+	sess, err := s.auth.Authenticate(r.Context(), tok)
+	if err != nil {
+		return "", err
+	}
+	if auth.Handle(sess.User.Name, sess.User.Num) != ch.Owner || !auth.Role(sess.User.Role).HasChannel() {
+		return "", fail.New(fail.Forbidden, "forbidden", "only the channel's owner can stream to it")
+	}
+	return "owner:" + ch.Owner, nil
+}
+
+func whipCORS(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
+	h.Set("Access-Control-Expose-Headers", "Location, ETag, Link, Accept-Patch")
+}
+
+func (s *Server) whipOptions(w http.ResponseWriter, r *http.Request) {
+	whipCORS(w)
+	w.Header().Set("Accept-Post", "application/sdp")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// mediaFail answers a WHIP/WHEP error: the contract's JSON body, plus the
+// WWW-Authenticate challenge on 401.
+func (s *Server) mediaFail(w http.ResponseWriter, r *http.Request, err error) {
+	if fe, ok := fail.As(err); ok && fe.Kind == fail.Unauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fedwave"`)
+	}
+	s.fail(w, r, err)
+}
+
+// answerSession writes the 201 with the answer and the session headers.
+func (s *Server) answerSession(w http.ResponseWriter, r *http.Request, kind, channel, id, answer string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/sdp")
+	h.Set("Location", "/"+kind+"/"+channel+"/"+id)
+	h.Set("ETag", `"`+id+`"`)
+	h.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	for _, l := range s.iceLinks() {
+		h.Add("Link", l)
+	}
+	w.WriteHeader(http.StatusCreated)
+	io.WriteString(w, answer)
+}
+
+func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) {
+	whipCORS(w)
+	channel := r.PathValue("channel")
+	who, err := s.publisher(r, channel)
+	if err != nil {
+		s.mediaFail(w, r, err)
+		return
+	}
+	offer, err := readSDP(w, r)
+	if err != nil {
+		s.mediaFail(w, r, err)
+		return
+	}
+	ch, _ := s.channels.Get(r.Context(), channel)
+	id, answer, err := s.media.Publish(r.Context(), ch.Name, who, offer)
+	if err != nil {
+		s.mediaFail(w, r, err)
+		return
+	}
+	s.answerSession(w, r, "whip", ch.Name, id, answer)
+}
+
+func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
+	whipCORS(w)
+	ch, err := s.channels.Get(r.Context(), r.PathValue("channel"))
+	if err != nil {
+		s.mediaFail(w, r, err)
+		return
+	}
+	offer, err := readSDP(w, r)
+	if err != nil {
+		s.mediaFail(w, r, err)
+		return
+	}
+	id, answer, err := s.media.Play(r.Context(), ch.Name, offer, r.URL.Query().Get("quality"))
+	if err != nil {
+		s.mediaFail(w, r, err)
+		return
+	}
+	s.answerSession(w, r, "whep", ch.Name, id, answer)
+}
+
+// session finds a WHIP/WHEP session of the URL and checks who may change it:
+// a viewer session by whoever holds its URL (the id is a secret), a
+// publisher session by the channel's publisher credentials.
+func (s *Server) mediaSession(w http.ResponseWriter, r *http.Request, viewer bool) (string, bool) {
+	whipCORS(w)
+	id, channel := r.PathValue("id"), r.PathValue("channel")
+	got, isViewer, ok := s.media.Session(id)
+	if !ok || !strings.EqualFold(got, channel) || isViewer != viewer {
+		s.mediaFail(w, r, fail.New(fail.NotFound, "no_session", "no such session"))
+		return "", false
+	}
+	if !viewer {
+		if _, err := s.publisher(r, channel); err != nil {
+			s.mediaFail(w, r, err)
+			return "", false
+		}
+	}
+	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != `"`+id+`"` {
+		writeError(w, http.StatusPreconditionFailed, "etag_mismatch", "If-Match does not match this session")
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request) { s.mediaPatch(w, r, false) }
+func (s *Server) whepPatch(w http.ResponseWriter, r *http.Request) { s.mediaPatch(w, r, true) }
+
+// mediaPatch applies trickled candidates (RFC 8840 sdpfrag). An ICE restart
+// (new ice-ufrag) is not supported: the client starts a new session.
+func (s *Server) mediaPatch(w http.ResponseWriter, r *http.Request, viewer bool) {
+	id, ok := s.mediaSession(w, r, viewer)
+	if !ok {
+		return
+	}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/trickle-ice-sdpfrag" {
+		s.mediaFail(w, r, fail.New(fail.Invalid, "unsupported_media_type", "send candidates as application/trickle-ice-sdpfrag"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, media.MaxSDP))
+	if err != nil {
+		s.mediaFail(w, r, fail.New(fail.Invalid, "sdp_too_large", "the fragment is too large"))
+		return
+	}
+	var cands []string
+	for _, line := range strings.Split(string(body), "\n") {
+		line = strings.TrimSpace(line)
+		if c, ok := strings.CutPrefix(line, "a="); ok && strings.HasPrefix(c, "candidate:") {
+			cands = append(cands, c)
+		}
+		if strings.HasPrefix(line, "a=ice-ufrag:") && !strings.Contains(string(body), "a=candidate") {
+			writeError(w, http.StatusUnprocessableEntity, "ice_restart_unsupported", "ICE restarts are not supported; start a new session")
+			return
+		}
+	}
+	if err := s.media.AddCandidates(id, cands); err != nil {
+		s.mediaFail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) whipDelete(w http.ResponseWriter, r *http.Request) { s.mediaDelete(w, r, false) }
+func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) { s.mediaDelete(w, r, true) }
+
+func (s *Server) mediaDelete(w http.ResponseWriter, r *http.Request, viewer bool) {
+	id, ok := s.mediaSession(w, r, viewer)
+	if !ok {
+		return
+	}
+	if !s.media.Stop(id) {
+		s.mediaFail(w, r, fail.New(fail.NotFound, "no_session", "no such session"))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// iceLinks are the Link headers naming ICE servers (TURN) for WHIP/WHEP
+// clients; none until the embedded TURN server is configured.
+func (s *Server) iceLinks() []string { return nil }
