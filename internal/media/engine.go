@@ -11,7 +11,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -71,21 +70,10 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 
-	ip := cfg.ListenIP
-	if ip == "" {
-		ip = "0.0.0.0"
+	if err := e.listen(cfg.ListenIP, cfg.Port); err != nil {
+		return nil, err
 	}
-	addr := net.JoinHostPort(ip, strconv.Itoa(cfg.Port))
-	var err error
-	if e.udp, err = net.ListenPacket("udp", addr); err != nil {
-		return nil, fmt.Errorf("media port (UDP %s): %w", addr, err)
-	}
-	if e.tcp, err = net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(e.udp.LocalAddr().(*net.UDPAddr).Port))); err != nil {
-		e.udp.Close()
-		return nil, fmt.Errorf("media port (TCP %s): %w", addr, err)
-	}
-	lf := logging.NewDefaultLoggerFactory()
-	lf.DefaultLogLevel = logging.LogLevelWarn
+	lf := pionLogs{log: e.log}
 	se := webrtc.SettingEngine{}
 	se.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), e.udp))
 	se.SetICETCPMux(webrtc.NewICETCPMux(lf.NewLogger("ice-tcp"), e.tcp, 8))
@@ -102,6 +90,31 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	se.LoggerFactory = lf
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return e, nil
+}
+
+// listen binds the UDP media port and the same TCP port. Port 0 picks a
+// free pair (tests): a few tries, since the TCP twin of a free UDP port can
+// be taken.
+func (e *Engine) listen(ip string, port int) error {
+	if ip == "" {
+		ip = "0.0.0.0"
+	}
+	var err error
+	for try := 0; try < 10; try++ {
+		addr := net.JoinHostPort(ip, strconv.Itoa(port))
+		if e.udp, err = net.ListenPacket("udp", addr); err != nil {
+			return fmt.Errorf("media port (UDP %s): %w", addr, err)
+		}
+		bound := strconv.Itoa(e.udp.LocalAddr().(*net.UDPAddr).Port)
+		if e.tcp, err = net.Listen("tcp", net.JoinHostPort(ip, bound)); err == nil {
+			return nil
+		}
+		e.udp.Close()
+		if port != 0 {
+			break
+		}
+	}
+	return fmt.Errorf("media port (TCP %d): %w", port, err)
 }
 
 // Port is the media port actually bound (for a configured 0).
