@@ -33,11 +33,8 @@ func TestBrowserAccountJourney(t *testing.T) {
 		t.Fatalf("after registering, the header shows %q", got)
 	}
 	// The home page lists zed's channel; follow it.
-	p.Run(
-		chromedp.WaitVisible(`#channels li[data-channel="zed"]`),
-		chromedp.Click(`#channels li[data-channel="zed"] a`),
-		chromedp.WaitVisible("#channel-owner"),
-	)
+	p.Run(chromedp.WaitVisible(`#channels li[data-channel="zed"]`))
+	follow(p, `#channels li[data-channel="zed"] a`, "#channel-owner")
 	if got := p.Text("#channel-owner"); got != zed {
 		t.Fatalf("channel page owner %q, want %q", got, zed)
 	}
@@ -46,7 +43,7 @@ func TestBrowserAccountJourney(t *testing.T) {
 	if settings != 0 {
 		t.Fatal("a viewer sees the channel settings")
 	}
-	p.Run(chromedp.Click("#logout"), chromedp.WaitVisible("#nav-login"))
+	follow(p, "#logout", "#nav-login")
 
 	// The streamer logs in with their handle and edits the channel.
 	p.Run(
@@ -76,7 +73,7 @@ func TestBrowserAccountJourney(t *testing.T) {
 		t.Fatalf("the key shown (%q) is not the channel's key: %v", key, err)
 	}
 
-	p.Run(chromedp.Click("#logout"), chromedp.WaitVisible("#nav-login"))
+	follow(p, "#logout", "#nav-login")
 	var cookies string
 	p.Eval(`document.cookie`, &cookies)
 	if strings.Contains(cookies, "fedwave_session") {
@@ -85,6 +82,18 @@ func TestBrowserAccountJourney(t *testing.T) {
 	if errs := p.JSErrors(); len(errs) > 0 {
 		t.Fatalf("JavaScript errors: %q", errs)
 	}
+}
+
+// follow clicks something that loads a new page and waits for an element
+// of that page. The click goes through the page's own script: a click by
+// node id can race with the navigation it starts.
+func follow(p *browsertest.Page, click, wait string) {
+	var ok bool
+	p.Eval(`(() => { const el = document.querySelector(`+jsString(click)+`); if (!el) return false; el.click(); return true })()`, &ok)
+	if !ok {
+		p.Run(chromedp.WaitVisible(click)) // fails with a screenshot
+	}
+	p.Run(chromedp.WaitVisible(wait))
 }
 
 func waitText(t *testing.T, p *browsertest.Page, sel, want string) {
