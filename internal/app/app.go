@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/fedwave/fedwave/internal/markup"
 	"github.com/fedwave/fedwave/internal/media"
 	"github.com/fedwave/fedwave/internal/store"
+	"github.com/fedwave/fedwave/internal/turn"
 	"github.com/fedwave/fedwave/internal/web"
 )
 
@@ -56,7 +58,7 @@ func OpenCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*Core, 
 		st.Close()
 		return nil, err
 	}
-	chans := channels.New(channels.Deps{Store: st, PublicURL: cfg.PublicURL})
+	chans := channels.New(channels.Deps{Store: st, PublicURL: cfg.PublicURL, ThumbDir: filepath.Join(cfg.DataDir, "thumbs")})
 	return &Core{Store: st, Keys: keys, Auth: a, Channels: chans}, nil
 }
 
@@ -72,6 +74,7 @@ type App struct {
 	chat    *chat.Hub
 	engine  *media.Engine
 	media   *media.Service
+	turn    *turn.Server
 	servers []*http.Server
 	lns     []net.Listener
 	stop    context.CancelFunc
@@ -110,7 +113,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	}
 	a.media = media.New(a.engine, log, a.announceLive)
 	// Channels as the site shows them: with live state from the media service.
-	core.Channels = channels.New(channels.Deps{Store: core.Store, PublicURL: a.cfg.PublicURL, Live: a.media})
+	core.Channels = channels.New(channels.Deps{Store: core.Store, PublicURL: a.cfg.PublicURL, Live: a.media, ThumbDir: filepath.Join(a.cfg.DataDir, "thumbs")})
 	b := bus.NewLocal()
 	a.chat, err = chat.New(chat.Deps{
 		Store:    core.Store,
@@ -126,8 +129,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		a.engine.Close()
 		return fail(err)
 	}
+	turnCreds, err := a.startTURN()
+	if err != nil {
+		a.engine.Close()
+		return fail(err)
+	}
 	reg := prometheus.NewRegistry()
 	site, err := web.New(web.Deps{
+		TURN:       turnCreds,
 		Auth:       core.Auth,
 		Channels:   core.Channels,
 		Chat:       a.chat,
@@ -194,6 +203,51 @@ func (a *App) buildServers(site http.Handler) {
 	tlsSrv.TLSConfig.MinVersion = tls.VersionTLS12
 	a.lns[0] = tls.NewListener(a.lns[0], tlsSrv.TLSConfig)
 	a.servers = []*http.Server{tlsSrv, newServer(m.HTTPHandler(nil))}
+}
+
+// startTURN starts the embedded TURN server (or uses an external one) and
+// returns what hands out its time-limited credentials; nil when TURN is off.
+func (a *App) startTURN() (func(user string) ([]string, string, string), error) {
+	cfg := a.cfg
+	var creds *turn.Credentials
+	var urls []string
+	switch {
+	case cfg.TURNSecret != "":
+		creds, urls = turn.NewCredentials([]byte(cfg.TURNSecret), 0), []string{cfg.TURNURL}
+	case cfg.TURNPort != 0:
+		secret, err := turn.LoadSecret(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		creds = turn.NewCredentials(secret, 0)
+		host := cfg.PublicIP
+		if host == "" {
+			u, _ := url.Parse(cfg.PublicURL)
+			host = u.Hostname()
+		}
+		realm := cfg.Domain
+		if realm == "" {
+			realm = "fedwave"
+		}
+		if a.turn, err = turn.New(turn.Config{Port: cfg.TURNPort, ListenIP: turnListen(cfg), PublicIP: cfg.PublicIP, Realm: realm, Creds: creds, AllowLoopbackPeers: cfg.TURNLoopback, Log: a.log}); err != nil {
+			return nil, fmt.Errorf("TURN server: %w", err)
+		}
+		urls = a.turn.URLs(host)
+	default:
+		return nil, nil
+	}
+	return func(user string) ([]string, string, string) {
+		name, pass, _ := creds.Issue(user, time.Now())
+		return urls, name, pass
+	}, nil
+}
+
+// turnListen keeps a test's TURN server on loopback.
+func turnListen(cfg config.Config) string {
+	if cfg.TURNLoopback {
+		return "127.0.0.1"
+	}
+	return ""
 }
 
 // announceLive tells chat clients that a channel went live or ended.
@@ -267,6 +321,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	a.media.Close()
 	a.engine.Close()
+	a.turn.Close()
 	if err := a.chat.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close chat: %w", err))
 	}

@@ -37,6 +37,7 @@ type Deps struct {
 	Store     store.Store
 	PublicURL string    // e.g. https://live.example.org
 	Live      LiveState // may be nil
+	ThumbDir  string    // where thumbnails are kept (DATA/thumbs)
 }
 
 // Service implements channels.
@@ -44,11 +45,12 @@ type Service struct {
 	store     store.Store
 	publicURL string
 	live      LiveState
+	thumbDir  string
 }
 
 // New builds the service.
 func New(d Deps) *Service {
-	return &Service{store: d.Store, publicURL: strings.TrimSuffix(d.PublicURL, "/"), live: d.Live}
+	return &Service{store: d.Store, publicURL: strings.TrimSuffix(d.PublicURL, "/"), live: d.Live, thumbDir: d.ThumbDir}
 }
 
 // View is a channel as CONTRACT §3 shows it.
@@ -79,6 +81,7 @@ func (s *Service) view(ctx context.Context, ch *store.Channel) (View, error) {
 		Title:       ch.Title,
 		Description: ch.Description,
 		NSFW:        ch.NSFW,
+		Thumbnail:   ch.Thumbnail,
 		Owner:       auth.Handle(owner.Name, owner.Num),
 		URL:         s.publicURL + "/c/" + ch.Name,
 		WHEP:        s.publicURL + "/whep/" + ch.Name,

@@ -28,6 +28,9 @@ type Config struct {
 	PublicIP      string // --public-ip: address advertised for media (NAT'd servers)
 	MediaLoopback bool   // --media-loopback: offer 127.0.0.1 media candidates
 	TURNPort      int    // --turn-port: 0 turns the embedded TURN server off
+	TURNSecret    string // --turn-secret: use an external TURN server with this REST secret
+	TURNURL       string // --turn-url: that server's URL, e.g. turn:turn.example.org:3478
+	TURNLoopback  bool   // --turn-allow-loopback: let TURN relay to 127.0.0.1 (single-machine tests)
 	Database      string // --database: empty means SQLite in DataDir
 	Bus           string // --bus: empty means in-process
 	Guests        bool   // --guests: allow guest identities
@@ -73,6 +76,9 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.PublicIP, "public-ip", c.PublicIP, "public IP address to advertise for media, when the server is behind NAT")
 	fs.BoolVar(&c.MediaLoopback, "media-loopback", c.MediaLoopback, "offer loopback (127.0.0.1) media candidates, for viewers on the same machine")
 	fs.IntVar(&c.TURNPort, "turn-port", c.TURNPort, "port of the embedded TURN server (0 turns it off)")
+	fs.StringVar(&c.TURNSecret, "turn-secret", c.TURNSecret, "REST secret of an external TURN server (e.g. coturn's static-auth-secret); turns the embedded one off")
+	fs.BoolVar(&c.TURNLoopback, "turn-allow-loopback", c.TURNLoopback, "let the embedded TURN server relay to loopback addresses (only for tests on one machine)")
+	fs.StringVar(&c.TURNURL, "turn-url", c.TURNURL, "URL of the external TURN server, e.g. turn:turn.example.org:3478")
 	fs.StringVar(&c.Database, "database", c.Database, "database URL (default: SQLite file in the data directory)")
 	fs.StringVar(&c.Bus, "bus", c.Bus, "message bus URL (default: in-process)")
 	fs.BoolVar(&c.Guests, "guests", c.Guests, "allow guest identities")
@@ -213,6 +219,12 @@ func (c *Config) Validate() error {
 	}
 	if err := checkPort("--turn-port", c.TURNPort, true); err != nil {
 		return err
+	}
+	if (c.TURNSecret == "") != (c.TURNURL == "") {
+		return errors.New("--turn-secret and --turn-url go together (an external TURN server)")
+	}
+	if c.TURNURL != "" && !strings.HasPrefix(c.TURNURL, "turn:") && !strings.HasPrefix(c.TURNURL, "turns:") {
+		return fmt.Errorf("--turn-url %q: want turn:host:port or turns:host:port", c.TURNURL)
 	}
 	if c.Domain != "" && (strings.ContainsAny(c.Domain, "/: ") || !strings.Contains(c.Domain, ".")) {
 		return fmt.Errorf("--domain %q: want a bare domain name such as live.example.org", c.Domain)

@@ -1,15 +1,20 @@
 package media_test
 
 import (
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/pion/webrtc/v4"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
 	"github.com/fedwave/fedwave/internal/app/apptest"
 	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/config"
 )
 
 func setup(t *testing.T) (s *apptest.Server, key, ownerTok string) {
@@ -193,5 +198,55 @@ func TestWHIPRefusals(t *testing.T) {
 	req.Header.Set("Access-Control-Request-Method", "POST")
 	if r := s.Send(req); r.Status/100 != 2 || r.Header.Get("Access-Control-Allow-Origin") == "" {
 		t.Fatalf("CORS preflight: %d %v", r.Status, r.Header)
+	}
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// A viewer that may only use TURN relay candidates still watches, with the
+// credentials /api/v1/ice hands out.
+func TestViewerBehindTURN(t *testing.T) {
+	s := apptest.Start(t, func(c *config.Config) { c.TURNPort, c.TURNLoopback = freeUDPPort(t), true })
+	s.CreateUser("alpha", "password1", auth.RoleStreamer)
+	key := s.Do("POST", "/api/v1/channels/alpha/stream-key", nil, s.Login("alpha", "password1")).Body["streamKey"].(string)
+	pub := publish(t, s.URL+"/whip/alpha", key, "vp8")
+	if links := pub.res.Header.Values("Link"); len(links) == 0 || !strings.Contains(links[0], `rel="ice-server"`) || !strings.Contains(links[0], "credential=") {
+		t.Fatalf("WHIP answer without TURN Link headers: %v", links)
+	}
+	waitFor(t, "live", func() bool { return live(s) })
+
+	ice := s.Do("GET", "/api/v1/ice", nil, "").Body["iceServers"].([]any)
+	if len(ice) != 1 {
+		t.Fatalf("ice servers %v", ice)
+	}
+	srv := ice[0].(map[string]any)
+	var urls []string
+	for _, u := range srv["urls"].([]any) {
+		urls = append(urls, u.(string))
+	}
+	v := &viewer{pc: newPeerWith(t, webrtc.Configuration{
+		ICEServers:         []webrtc.ICEServer{{URLs: urls, Username: srv["username"].(string), Credential: srv["credential"].(string)}},
+		ICETransportPolicy: webrtc.ICETransportPolicyRelay,
+	})}
+	v.receive(t, s.URL+"/whep/alpha")
+	waitFor(t, "video through the relay", func() bool { vi, _ := v.counts(); return vi > 30 })
+	if !strings.Contains(v.pc.LocalDescription().SDP, "typ relay") || strings.Contains(v.pc.LocalDescription().SDP, "typ host") {
+		t.Fatal("the viewer was not relay-only")
 	}
 }

@@ -24,6 +24,11 @@ import (
 
 func newPeer(t *testing.T) *webrtc.PeerConnection {
 	t.Helper()
+	return newPeerWith(t, webrtc.Configuration{})
+}
+
+func newPeerWith(t *testing.T, conf webrtc.Configuration) *webrtc.PeerConnection {
+	t.Helper()
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -32,7 +37,7 @@ func newPeer(t *testing.T) *webrtc.PeerConnection {
 		t.Fatal(err)
 	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,6 +238,15 @@ type viewer struct {
 func watch(t *testing.T, url string, audioOnly bool) *viewer {
 	t.Helper()
 	v := &viewer{pc: newPeer(t)}
+	v.receiveKinds(t, url, audioOnly)
+	return v
+}
+
+// receive sets up v's peer connection (made by the caller) and connects.
+func (v *viewer) receive(t *testing.T, url string) { v.receiveKinds(t, url, false) }
+
+func (v *viewer) receiveKinds(t *testing.T, url string, audioOnly bool) {
+	t.Helper()
 	if !audioOnly {
 		v.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
 	}
@@ -254,7 +268,6 @@ func watch(t *testing.T, url string, audioOnly bool) *viewer {
 		}
 	})
 	v.res = exchange(t, v.pc, url, "")
-	return v
 }
 
 // waitFor polls until cond holds (at most 15 s).

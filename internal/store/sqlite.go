@@ -118,6 +118,7 @@ var migrations = []string{
 		channel TEXT NOT NULL DEFAULT '',
 		detail TEXT NOT NULL DEFAULT ''
 	);`,
+	`ALTER TABLE channels ADD COLUMN thumbnail TEXT NOT NULL DEFAULT '';`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -267,12 +268,12 @@ func (s *SQLite) DeleteGuests(ctx context.Context, before time.Time) (int64, err
 	return res.RowsAffected()
 }
 
-const channelColumns = `name, owner_id, title, description, nsfw, stream_key_hash, slow_seconds, created_at`
+const channelColumns = `name, owner_id, title, description, nsfw, stream_key_hash, slow_seconds, thumbnail, created_at`
 
 func scanChannel(row interface{ Scan(...any) error }) (*Channel, error) {
 	var c Channel
 	var created int64
-	err := row.Scan(&c.Name, &c.OwnerID, &c.Title, &c.Description, &c.NSFW, &c.StreamKeyHash, &c.SlowSeconds, &created)
+	err := row.Scan(&c.Name, &c.OwnerID, &c.Title, &c.Description, &c.NSFW, &c.StreamKeyHash, &c.SlowSeconds, &c.Thumbnail, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -310,6 +311,11 @@ func (s *SQLite) Channels(ctx context.Context) ([]Channel, error) {
 func (s *SQLite) UpdateChannel(ctx context.Context, c *Channel) error {
 	return s.execOne(ctx, `UPDATE channels SET title = ?, description = ?, nsfw = ? WHERE name = ?`,
 		c.Title, c.Description, c.NSFW, c.Name)
+}
+
+// SetThumbnail implements Channels.
+func (s *SQLite) SetThumbnail(ctx context.Context, name, url string) error {
+	return s.execOne(ctx, `UPDATE channels SET thumbnail = ? WHERE name = ?`, url, name)
 }
 
 // SetStreamKeyHash implements Channels.

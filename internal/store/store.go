@@ -36,7 +36,8 @@ type Channel struct {
 	Description   string
 	NSFW          bool
 	StreamKeyHash string
-	SlowSeconds   int // chat slow mode: seconds between one user's messages
+	SlowSeconds   int    // chat slow mode: seconds between one user's messages
+	Thumbnail     string // URL path of the latest preview image, or ""
 	CreatedAt     time.Time
 }
 
@@ -64,6 +65,7 @@ type Channels interface {
 	Channels(ctx context.Context) ([]Channel, error)
 	UpdateChannel(ctx context.Context, c *Channel) error
 	SetStreamKeyHash(ctx context.Context, name, hash string) error
+	SetThumbnail(ctx context.Context, name, url string) error
 }
 
 // Tokens keeps the revocation list of signed tokens.

@@ -12,11 +12,11 @@ import (
 	assets "github.com/fedwave/fedwave/web"
 )
 
-var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status"}
+var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio"}
 
 // standalonePages are complete documents without the site layout (the chat
 // pop-out, also used as an OBS overlay).
-var standalonePages = []string{"chat"}
+var standalonePages = []string{"chat", "embed"}
 
 // parsePages parses each page together with the shared layout.
 func parsePages() (map[string]*template.Template, error) {
@@ -118,6 +118,36 @@ func (s *Server) pageChannel(w http.ResponseWriter, r *http.Request) {
 	if p, _, ok := s.channelPage(w, r); ok {
 		s.render(w, r, http.StatusOK, "channel", p)
 	}
+}
+
+func (s *Server) pageEmbed(w http.ResponseWriter, r *http.Request) {
+	if p, _, ok := s.channelPage(w, r); ok {
+		s.render(w, r, http.StatusOK, "embed", p)
+	}
+}
+
+// pageStudio is the streamer's control room: go live from the browser, or
+// get the settings for OBS.
+func (s *Server) pageStudio(w http.ResponseWriter, r *http.Request) {
+	sess, _ := s.session(r)
+	if sess == nil {
+		http.Redirect(w, r, "/login?next=/studio", http.StatusSeeOther)
+		return
+	}
+	if !auth.Role(sess.User.Role).HasChannel() {
+		s.renderStatus(w, r, http.StatusForbidden, "No channel yet", "The studio is for approved streamers. Ask an admin to make you one (!mkstreamer).")
+		return
+	}
+	ch, err := s.channels.Get(r.Context(), sess.User.Name)
+	if err != nil {
+		st, _, msg := s.statusOf(r, err)
+		s.renderStatus(w, r, st, "No channel", msg)
+		return
+	}
+	u := auth.View(sess.User)
+	s.render(w, r, http.StatusOK, "studio", page{Title: "Studio", User: &u, Data: &channelData{
+		Channel: ch, WHIP: s.publicURL + "/whip/" + ch.Name, IsOwner: true, CanEdit: true,
+	}})
 }
 
 func (s *Server) pageChat(w http.ResponseWriter, r *http.Request) {

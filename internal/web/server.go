@@ -37,11 +37,13 @@ type Deps struct {
 	Chat       *chat.Hub
 	Emotes     *emotes.Set
 	Media      *media.Service
-	ConnsPerIP int      // chat WebSocket connections per client address
-	Ready      []Pinger // checked by /readyz
-	PublicURL  string
-	Log        *slog.Logger
-	Registry   *prometheus.Registry // metrics are registered here and served on /metrics
+	ConnsPerIP int // chat WebSocket connections per client address
+	// TURN gives time-limited TURN credentials for a user id (nil: no TURN).
+	TURN      func(user string) (urls []string, username, credential string)
+	Ready     []Pinger // checked by /readyz
+	PublicURL string
+	Log       *slog.Logger
+	Registry  *prometheus.Registry // metrics are registered here and served on /metrics
 }
 
 // Server is FedWave's HTTP handler.
@@ -51,6 +53,7 @@ type Server struct {
 	chat      *chat.Hub
 	emotes    *emotes.Set
 	media     *media.Service
+	turn      func(user string) (urls []string, username, credential string)
 	wsConns   *connLimit
 	wsOrigins []string
 	ready     []Pinger
@@ -73,6 +76,7 @@ func New(d Deps) (*Server, error) {
 		chat:      d.Chat,
 		emotes:    d.Emotes,
 		media:     d.Media,
+		turn:      d.TURN,
 		wsConns:   &connLimit{max: max(d.ConnsPerIP, 1), n: map[string]int{}},
 		wsOrigins: wsOriginsFor(d.PublicURL),
 		ready:     d.Ready,
@@ -116,12 +120,15 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/guest", s.apiGuest)
 	mux.HandleFunc("GET /api/v1/me", s.apiMe)
 	mux.HandleFunc("POST /api/v1/logout", s.apiLogout)
+	mux.HandleFunc("POST /api/v1/token", s.apiToken)
 
 	// Channels (CONTRACT §3).
 	mux.HandleFunc("GET /api/v1/channels", s.apiChannels)
 	mux.HandleFunc("GET /api/v1/channels/{name}", s.apiChannel)
 	mux.HandleFunc("PATCH /api/v1/channels/{name}", s.apiPatchChannel)
 	mux.HandleFunc("POST /api/v1/channels/{name}/stream-key", s.apiStreamKey)
+	mux.HandleFunc("PUT /api/v1/channels/{name}/thumbnail", s.apiThumbnail)
+	mux.HandleFunc("GET /thumbs/{file}", s.thumbFile)
 
 	// Chat (CONTRACT §4).
 	mux.HandleFunc("GET /ws", s.ws)
@@ -133,6 +140,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /emotes/{file}", s.emoteFile)
 
 	// Live video (CONTRACT §5).
+	mux.HandleFunc("GET /api/v1/ice", s.apiICE)
 	mux.HandleFunc("POST /whip/{channel}", s.whipPost)
 	mux.HandleFunc("OPTIONS /whip/{channel}", s.whipOptions)
 	mux.HandleFunc("PATCH /whip/{channel}/{id}", s.whipPatch)
@@ -153,6 +161,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", s.pageHome)
 	mux.HandleFunc("GET /c/{name}", s.pageChannel)
 	mux.HandleFunc("GET /c/{name}/chat", s.pageChat)
+	mux.HandleFunc("GET /c/{name}/embed", s.pageEmbed)
+	mux.HandleFunc("GET /studio", s.pageStudio)
 	mux.HandleFunc("GET /login", s.pageLogin)
 	mux.HandleFunc("POST /login", s.handleAccountForm(accountForm{"login", "Log in", false, s.formLogin}))
 	mux.HandleFunc("GET /register", s.pageRegister)

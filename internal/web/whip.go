@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -84,12 +85,16 @@ func (s *Server) mediaFail(w http.ResponseWriter, r *http.Request, err error) {
 
 // answerSession writes the 201 with the answer and the session headers.
 func (s *Server) answerSession(w http.ResponseWriter, r *http.Request, kind, channel, id, answer string) {
+	who := "pub-" + channel
+	if kind == "whep" {
+		who = "view-" + id
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Location", "/"+kind+"/"+channel+"/"+id)
 	h.Set("ETag", `"`+id+`"`)
 	h.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
-	for _, l := range s.iceLinks() {
+	for _, l := range s.iceLinks(who) {
 		h.Add("Link", l)
 	}
 	w.WriteHeader(http.StatusCreated)
@@ -214,6 +219,16 @@ func (s *Server) mediaDelete(w http.ResponseWriter, r *http.Request, viewer bool
 	w.WriteHeader(http.StatusOK)
 }
 
-// iceLinks are the Link headers naming ICE servers (TURN) for WHIP/WHEP
-// clients; none until the embedded TURN server is configured.
-func (s *Server) iceLinks() []string { return nil }
+// iceLinks are the Link headers (RFC 9725 §4.6) naming the TURN server,
+// with credentials for this session.
+func (s *Server) iceLinks(who string) []string {
+	if s.turn == nil {
+		return nil
+	}
+	urls, user, cred := s.turn(who)
+	links := make([]string, 0, len(urls))
+	for _, u := range urls {
+		links = append(links, fmt.Sprintf(`<%s>; rel="ice-server"; username="%s"; credential="%s"; credential-type="password"`, u, user, cred))
+	}
+	return links
+}
