@@ -12,13 +12,14 @@
 // It starts on #studio[data-channel]; #studio-state's data-state (offline,
 // connecting, live, reconnecting, error) mirrors what the page says.
 
+import { errorOf, gathered, iceConfig } from './player.js';
+
 const STATS_MS = 2000;
 const VIEWERS_MS = 5000;
 const THUMB_MS = 30000;
 const THUMB_FIRST_MS = 3000;
 const RETRY_MS = 3000;
 const DISCONNECT_GRACE_MS = 5000; // a 'disconnected' link often recovers
-const GATHER_MS = 3000;
 const VIDEO_BITRATE = 2_500_000; // the top layer; the low one gets a quarter of the pixels
 const LOW_BITRATE = 500_000;
 
@@ -228,18 +229,25 @@ function startStudio(root) {
 
   async function goLive() {
     clearTimeout(retryTimer);
+    ui.golive.disabled = true;
     if (!media) {
       if (!ui.source.value) ui.source.value = 'camera';
       await chooseSource(ui.source.value);
-      if (!media) return;
+      if (!media) {
+        ui.golive.disabled = false;
+        return;
+      }
     }
     wantLive = true;
     showError('');
     await publish(false);
   }
 
-  // publish opens a WHIP session; again says it replaces a lost one.
+  // publish opens a WHIP session; again says it replaces a lost one. The
+  // old session is not deleted then: the server hands the channel over to
+  // the new one, and viewers keep watching without reconnecting.
   async function publish(again) {
+    if (again) resource = '';
     closeConnection(true);
     const my = ++gen;
     setState(again ? 'reconnecting' : 'connecting', again ? 'Reconnecting…' : 'Connecting…');
@@ -451,12 +459,14 @@ function startStudio(root) {
   // refreshChannel shows the viewer count, and notices a stream from
   // elsewhere (OBS) while this page is not live.
   async function refreshChannel() {
+    const my = gen;
     let ch;
     try {
       ch = (await jsonFetch('GET', apiBase)).channel || {};
     } catch {
       return;
     }
+    if (my !== gen) return; // went live or stopped meanwhile: ask again later
     const n = Number(ch.viewers);
     ui.viewers.textContent = ch.live && Number.isFinite(n) ? String(n) : '0';
     if (!wantLive && ui.state.dataset.state !== 'error') {
@@ -586,40 +596,4 @@ async function jsonFetch(method, path, body) {
     throw err;
   }
   return res.status === 204 ? {} : res.json();
-}
-
-async function errorOf(res) {
-  const body = await res.json().catch(() => ({}));
-  const e = body && body.error ? body.error : {};
-  return {
-    code: typeof e.code === 'string' ? e.code : '',
-    message: typeof e.message === 'string' && e.message ? e.message : `The server answered ${res.status}.`,
-  };
-}
-
-async function iceConfig() {
-  try {
-    const res = await fetch('/api/v1/ice', { credentials: 'same-origin' });
-    if (!res.ok) return [];
-    const body = await res.json();
-    return Array.isArray(body.iceServers) ? body.iceServers : [];
-  } catch {
-    return [];
-  }
-}
-
-function gathered(pc) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(finish, GATHER_MS);
-    function finish() {
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', check);
-      resolve();
-    }
-    function check() {
-      if (pc.iceGatheringState === 'complete') finish();
-    }
-    pc.addEventListener('icegatheringstatechange', check);
-  });
 }
