@@ -5,6 +5,7 @@ package media
 
 import (
 	"fmt"
+	"github.com/fedwave/fedwave/internal/pionlog"
 	"log/slog"
 	"net"
 	"strconv"
@@ -73,7 +74,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err := e.listen(cfg.ListenIP, cfg.Port); err != nil {
 		return nil, err
 	}
-	lf := pionLogs{log: e.log}
+	lf := pionlog.Factory{Log: e.log}
 	se := webrtc.SettingEngine{}
 	se.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), e.udp))
 	se.SetICETCPMux(webrtc.NewICETCPMux(lf.NewLogger("ice-tcp"), e.tcp, 8))

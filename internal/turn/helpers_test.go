@@ -3,6 +3,7 @@ package turn
 import (
 	"bytes"
 	"errors"
+	"github.com/fedwave/fedwave/internal/pionlog"
 	"log/slog"
 	"net"
 	"strconv"
@@ -57,7 +58,7 @@ func startServer(t *testing.T, cfg Config) (*Server, string) {
 	return nil, ""
 }
 
-var quietPion = slogFactory{log: slog.New(slog.DiscardHandler)}
+var quietPion = pionlog.Factory{Log: slog.New(slog.DiscardHandler)}
 
 // newClient returns a pion TURN client talking UDP to addr.
 func newClient(t *testing.T, addr, username, password string) *turn.Client {

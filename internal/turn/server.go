@@ -3,6 +3,7 @@ package turn
 import (
 	"errors"
 	"fmt"
+	"github.com/fedwave/fedwave/internal/pionlog"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -139,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 			RelayAddressGenerator: s.relays,
 			PermissionHandler:     s.permit,
 		}},
-		LoggerFactory: slogFactory{log: s.log},
+		LoggerFactory: pionlog.Factory{Log: s.log},
 		Realm:         s.realm,
 		AuthHandler:   s.authenticate,
 		QuotaHandler:  s.quota,
