@@ -5,7 +5,6 @@ package media
 
 import (
 	"fmt"
-	"github.com/fedwave/fedwave/internal/pionlog"
 	"log/slog"
 	"net"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/fedwave/fedwave/internal/pionlog"
 )
 
 // EngineConfig says where media flows.

@@ -3,7 +3,6 @@ package turn
 import (
 	"bytes"
 	"errors"
-	"github.com/fedwave/fedwave/internal/pionlog"
 	"log/slog"
 	"net"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
+
+	"github.com/fedwave/fedwave/internal/pionlog"
 )
 
 var testSecret = []byte("test-secret-0123456789abcdef")

@@ -3,7 +3,6 @@ package turn
 import (
 	"errors"
 	"fmt"
-	"github.com/fedwave/fedwave/internal/pionlog"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
+
+	"github.com/fedwave/fedwave/internal/pionlog"
 )
 
 // DefaultMaxAllocationsPerUser is the per-user quota when Config leaves it 0.

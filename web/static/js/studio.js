@@ -22,6 +22,9 @@ const RETRY_MS = 3000;
 const DISCONNECT_GRACE_MS = 5000; // a 'disconnected' link often recovers
 const VIDEO_BITRATE = 2_500_000; // the top layer; the low one gets a quarter of the pixels
 const LOW_BITRATE = 500_000;
+// SIMULCAST sends two layers (rids "h" and "l"). Off until the server reads
+// RTCP per layer: ReadRTCP on a simulcast receiver crashes pion.
+const SIMULCAST = false;
 
 const root = document.querySelector('#studio[data-channel]');
 if (root) startStudio(root);
@@ -299,7 +302,8 @@ function startStudio(root) {
   }
 
   function encodings() {
-    // Simulcast: the server forwards the layer each viewer asks for.
+    if (!SIMULCAST) return [{ maxBitrate: VIDEO_BITRATE }];
+    // The server forwards the layer each viewer asks for.
     return [
       { rid: 'h', maxBitrate: VIDEO_BITRATE },
       { rid: 'l', scaleResolutionDownBy: 2, maxBitrate: LOW_BITRATE },
