@@ -113,7 +113,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	}
 	a.media = media.New(a.engine, log, a.announceLive)
 	// Channels as the site shows them: with live state from the media service.
-	core.Channels = channels.New(channels.Deps{Store: core.Store, PublicURL: a.cfg.PublicURL, Live: a.media, ThumbDir: filepath.Join(a.cfg.DataDir, "thumbs")})
+	live := &liveState{media: a.media}
+	core.Channels = channels.New(channels.Deps{Store: core.Store, PublicURL: a.cfg.PublicURL, Live: live, ThumbDir: filepath.Join(a.cfg.DataDir, "thumbs")})
 	b := bus.NewLocal()
 	a.chat, err = chat.New(chat.Deps{
 		Store:    core.Store,
@@ -129,6 +130,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		a.engine.Close()
 		return fail(err)
 	}
+	live.chat = a.chat
 	turnCreds, err := a.startTURN()
 	if err != nil {
 		a.engine.Close()
@@ -240,6 +242,23 @@ func (a *App) startTURN() (func(user string) ([]string, string, string), error) 
 		name, pass, _ := creds.Issue(user, time.Now())
 		return urls, name, pass
 	}, nil
+}
+
+// liveState is what channels show as live: the media service's state, and
+// as viewers the larger of its playback sessions and the chat's viewers
+// (one per user). A person usually both watches and has the chat open, and
+// playback sessions carry no identity, so the two are not added up.
+type liveState struct {
+	media *media.Service
+	chat  *chat.Hub
+}
+
+func (l *liveState) Live(channel string) (bool, time.Time, int) {
+	live, started, viewers := l.media.Live(channel)
+	if l.chat != nil {
+		viewers = max(viewers, l.chat.Viewers(channel))
+	}
+	return live, started, viewers
 }
 
 // turnListen keeps a test's TURN server on loopback.
