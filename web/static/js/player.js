@@ -1,0 +1,470 @@
+// FedWave player (CONTRACT §5): plays a channel over WHEP, on the channel
+// page and on /c/{name}/embed.
+//
+// It starts when the page has #player[data-channel]. The picture starts
+// muted, since browsers only autoplay silent video; #player-unmute gives the
+// sound. While the channel is offline the player says so and waits: a live
+// frame on the WebSocket (or, as a fallback, the channel API polled every
+// few seconds) starts it again, so nobody has to reload.
+//
+// #player carries its state for styles and tests: data-state (offline,
+// connecting, paused, live, error), data-quality, and data-frames-decoded
+// (the video frames decoded by this session, updated every second).
+
+const RETRY_MS = 5000; // offline or failed: ask again this often
+const STATS_MS = 1000;
+const LIVE_POLL_MS = 15000; // while playing: refresh the viewer count
+const STALL_MS = 6000; // no media for this long: check whether the stream ended
+const GATHER_MS = 3000; // the offer goes out with the candidates found by then
+const QUALITY_KEY = 'fedwave.quality';
+const QUALITIES = ['high', 'low', 'audio'];
+
+const root = document.querySelector('#player[data-channel]');
+if (root) startPlayer(root);
+
+function startPlayer(root) {
+  const channel = root.dataset.channel;
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    video: $('player-video'),
+    state: $('player-state'),
+    detail: $('player-detail'),
+    play: $('player-play'),
+    live: $('player-live'),
+    latency: $('player-latency'),
+    viewers: $('player-viewers'),
+    unmute: $('player-unmute'),
+    quality: $('player-quality'),
+    fullscreen: $('player-fullscreen'),
+  };
+
+  let pc = null; // the current RTCPeerConnection
+  let session = ''; // its WHEP resource URL, to DELETE
+  let gen = 0; // bumped by every connect and teardown; late async work checks it
+  let retryTimer = 0;
+  let statsTimer = 0;
+  let quality = QUALITIES.includes(storageGet(QUALITY_KEY)) ? storageGet(QUALITY_KEY) : 'high';
+  let last = null; // the previous stats sample
+  let stalledSince = 0;
+
+  ui.quality.value = quality;
+  root.dataset.quality = quality;
+  root.dataset.framesDecoded = '0';
+
+  // --- states
+
+  function setState(name, text, detail = '') {
+    root.dataset.state = name;
+    showChannelBadge(name === 'offline' ? false : name === 'live' ? true : null);
+    ui.state.textContent = text;
+    ui.detail.textContent = detail;
+    ui.live.hidden = name !== 'live';
+    ui.latency.hidden = name !== 'live' || ui.latency.textContent === '';
+    ui.play.hidden = name !== 'paused';
+  }
+
+  function offline() {
+    teardown();
+    setState('offline', 'Offline', `${channel} is not streaming right now. The video starts by itself when the stream begins.`);
+    setViewers(null);
+    schedule(RETRY_MS);
+  }
+
+  function failed(message) {
+    teardown();
+    setState('error', 'Cannot play the stream', `${message} Trying again…`);
+    schedule(RETRY_MS);
+  }
+
+  function schedule(ms) {
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(check, ms);
+  }
+
+  // check asks the API whether the channel is live, and plays it if so.
+  // It polls: while offline to notice the start, while playing to keep the
+  // viewer count fresh.
+  async function check() {
+    clearTimeout(retryTimer);
+    const my = gen;
+    let ch;
+    try {
+      ch = await channelInfo();
+    } catch {
+      if (my === gen) schedule(RETRY_MS);
+      return;
+    }
+    if (my !== gen) return; // something else connected or stopped meanwhile
+    onChannel(ch);
+    if (my === gen) schedule(ch.live ? LIVE_POLL_MS : RETRY_MS); // else connect or offline took over
+  }
+
+  // onChannel applies a channel object from the API or a live frame.
+  function onChannel(ch) {
+    if (!ch || typeof ch !== 'object') return;
+    const state = root.dataset.state;
+    if (ch.live) {
+      setViewers(ch.viewers);
+      if (state === 'offline' || state === 'error') connect();
+    } else if (state !== 'offline') {
+      offline();
+    }
+  }
+
+  // showChannelBadge keeps a page's own live badge (#channel-live, outside
+  // the player) in step; null leaves it as it is.
+  function showChannelBadge(live) {
+    const badge = document.getElementById('channel-live');
+    if (!badge || live === null) return;
+    badge.className = live ? 'badge live' : 'badge offline';
+    badge.textContent = live ? 'LIVE' : 'offline';
+  }
+
+  function setViewers(n) {
+    const v = Number(n);
+    ui.viewers.hidden = n === null || !Number.isFinite(v);
+    ui.viewers.textContent = `${v} watching`;
+  }
+
+  // --- WHEP
+
+  async function connect() {
+    teardown();
+    const my = ++gen;
+    setState('connecting', 'Connecting…');
+    try {
+      const iceServers = await iceConfig();
+      if (my !== gen) return;
+      const p = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+      pc = p;
+      if (quality !== 'audio') p.addTransceiver('video', { direction: 'recvonly' });
+      p.addTransceiver('audio', { direction: 'recvonly' });
+      const stream = new MediaStream();
+      p.addEventListener('track', (ev) => {
+        const track = ev.track;
+        const attach = () => {
+          if (my !== gen || stream.getTrackById(track.id)) return;
+          stream.addTrack(track);
+          if (ui.video.srcObject !== stream) ui.video.srcObject = stream;
+          startPlayback();
+        };
+        // A video track that never gets a frame (a stream without a
+        // picture) would keep the element from playing the sound: it joins
+        // with its first frame.
+        if (track.kind === 'video' && track.muted) track.addEventListener('unmute', attach, { once: true });
+        else attach();
+      });
+      p.addEventListener('connectionstatechange', () => onConnection(p, my));
+      await p.setLocalDescription(await p.createOffer());
+      await gathered(p);
+      if (my !== gen) return;
+      const res = await fetch(`/whep/${encodeURIComponent(channel)}?quality=${quality}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/sdp' },
+        body: p.localDescription.sdp,
+      });
+      if (!res.ok) {
+        const err = await errorOf(res);
+        if (my !== gen) return;
+        if (err.code === 'offline') offline();
+        else failed(err.message);
+        return;
+      }
+      const answer = await res.text();
+      const loc = res.headers.get('Location');
+      const url = loc ? new URL(loc, location.href).href : '';
+      if (my !== gen) {
+        if (url) fetch(url, { method: 'DELETE' }).catch(() => {});
+        return;
+      }
+      session = url;
+      await p.setRemoteDescription({ type: 'answer', sdp: answer });
+      last = null;
+      stalledSince = 0;
+      statsTimer = setInterval(() => sample(p, my), STATS_MS);
+      schedule(LIVE_POLL_MS); // keeps the viewer count fresh
+    } catch (err) {
+      if (my === gen) failed(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  function onConnection(p, my) {
+    if (my !== gen) return;
+    switch (p.connectionState) {
+      case 'failed':
+        setState('connecting', 'Reconnecting…');
+        recover();
+        break;
+      case 'disconnected':
+        // Often recovers by itself; the stall check below takes over if not.
+        setState('connecting', 'Reconnecting…');
+        break;
+      case 'connected':
+        if (ui.video.readyState >= 2 && !ui.video.paused) showLive();
+        break;
+    }
+  }
+
+  // teardown ends the current session, if any.
+  function teardown() {
+    gen++;
+    clearInterval(statsTimer);
+    clearTimeout(retryTimer);
+    if (pc) {
+      pc.close();
+      pc = null;
+    }
+    if (session) {
+      fetch(session, { method: 'DELETE' }).catch(() => {});
+      session = '';
+    }
+    ui.video.srcObject = null;
+    ui.latency.textContent = '';
+    root.dataset.framesDecoded = '0';
+    last = null;
+  }
+
+  function startPlayback() {
+    ui.video.play().catch((err) => {
+      // Autoplay refused (e.g. a power-saving mode): offer a button.
+      if (err && err.name === 'NotAllowedError' && pc) setState('paused', 'Ready to play', 'Your browser wants a tap first.');
+    });
+  }
+
+  function showLive() {
+    const first = root.dataset.state !== 'live';
+    setState('live', 'Live', quality === 'audio' ? 'Audio only' : '');
+    if (first) schedule(1000); // the count now includes this viewer
+  }
+  ui.video.addEventListener('playing', () => {
+    if (pc && pc.connectionState !== 'failed') showLive();
+  });
+  ui.play.addEventListener('click', startPlayback);
+
+  // sample reads the receiver's statistics: frames decoded (for tests and
+  // the stall check) and the jitter buffer delay, the part of the latency
+  // this browser adds on top of the network.
+  async function sample(p, my) {
+    let stats;
+    try {
+      stats = await p.getStats();
+    } catch {
+      return;
+    }
+    if (my !== gen) return;
+    let frames = 0;
+    let bytes = 0;
+    const buf = { video: { delay: 0, emitted: 0 }, audio: { delay: 0, emitted: 0 } };
+    stats.forEach((s) => {
+      if (s.type !== 'inbound-rtp' || !buf[s.kind]) return;
+      bytes += s.bytesReceived || 0;
+      if (s.kind === 'video') frames += s.framesDecoded || 0;
+      buf[s.kind].delay += s.jitterBufferDelay || 0;
+      buf[s.kind].emitted += s.jitterBufferEmittedCount || 0;
+    });
+    // The video's buffer when there is video, else the audio's.
+    const { delay, emitted } = buf.video.emitted > 0 ? buf.video : buf.audio;
+    root.dataset.framesDecoded = String(frames);
+    const now = performance.now();
+    if (last) {
+      const dEmitted = emitted - last.emitted;
+      if (dEmitted > 0) {
+        const ms = Math.round(((delay - last.delay) / dEmitted) * 1000);
+        ui.latency.textContent = `~${ms} ms buffer`;
+        ui.latency.hidden = root.dataset.state !== 'live';
+      }
+      if (bytes > last.bytes) {
+        stalledSince = 0;
+      } else if (!stalledSince) {
+        stalledSince = now;
+      } else if (now - stalledSince > STALL_MS) {
+        stalledSince = now;
+        recover();
+      }
+    }
+    last = { bytes, delay, emitted };
+  }
+
+  // recover: nothing arrives, or the connection failed. Either the stream
+  // ended (offline) or this session is lost (play again).
+  async function recover() {
+    const my = gen;
+    let ch;
+    try {
+      ch = await channelInfo();
+    } catch {
+      return;
+    }
+    if (my !== gen) return;
+    if (ch.live) connect();
+    else offline();
+  }
+
+  // --- controls
+
+  function showMuted() {
+    const muted = ui.video.muted;
+    ui.unmute.dataset.muted = String(muted);
+    ui.unmute.querySelector('.player-label').textContent = muted ? 'Unmute' : 'Mute';
+    ui.unmute.title = muted ? 'Turn the sound on' : 'Turn the sound off';
+  }
+  ui.unmute.addEventListener('click', () => {
+    ui.video.muted = !ui.video.muted;
+    if (!ui.video.muted && ui.video.paused && pc) startPlayback();
+  });
+  ui.video.addEventListener('volumechange', showMuted);
+  showMuted();
+
+  ui.quality.addEventListener('change', () => {
+    if (!QUALITIES.includes(ui.quality.value)) return;
+    quality = ui.quality.value;
+    root.dataset.quality = quality;
+    storageSet(QUALITY_KEY, quality);
+    const state = root.dataset.state;
+    if (state === 'live' || state === 'connecting' || state === 'paused') connect();
+  });
+
+  const canFullscreen = Boolean(document.fullscreenEnabled || ui.video.webkitEnterFullscreen);
+  ui.fullscreen.hidden = !canFullscreen;
+  ui.fullscreen.addEventListener('click', () => {
+    if (document.fullscreenElement) {
+      document.exitFullscreen().catch(() => {});
+    } else if (document.fullscreenEnabled) {
+      root.requestFullscreen().catch(() => {});
+    } else if (ui.video.webkitEnterFullscreen) {
+      ui.video.webkitEnterFullscreen(); // iPhone: only the video element can go full screen
+    }
+  });
+  document.addEventListener('fullscreenchange', () => {
+    const on = document.fullscreenElement === root;
+    ui.fullscreen.setAttribute('aria-pressed', String(on));
+    ui.fullscreen.title = on ? 'Leave full screen' : 'Full screen';
+  });
+
+  // --- page life
+
+  window.addEventListener('pagehide', () => {
+    // keepalive lets the DELETE outlive the page, so the viewer count drops now.
+    if (session) fetch(session, { method: 'DELETE', keepalive: true }).catch(() => {});
+    session = '';
+    if (pc) pc.close();
+    pc = null;
+    gen++;
+    clearInterval(statsTimer);
+    clearTimeout(retryTimer);
+  });
+  window.addEventListener('pageshow', (ev) => {
+    if (ev.persisted) { // back from the back-forward cache
+      setState('connecting', 'Connecting…');
+      check();
+    }
+  });
+
+  // A live frame is news: act on it at once (the polls are the fallback).
+  listenLive(channel, onChannel);
+
+  if (root.dataset.live === 'true') connect();
+  else offline();
+
+  async function channelInfo() {
+    const res = await fetch(`/api/v1/channels/${encodeURIComponent(channel)}`, { credentials: 'same-origin' });
+    if (!res.ok) throw new Error(`channel lookup failed (${res.status})`);
+    const body = await res.json();
+    return body.channel || {};
+  }
+}
+
+// listenLive opens an anonymous WebSocket to /ws and calls onChange with the
+// channel object of every live frame about channel. It reconnects with a
+// backoff; losing it only makes the player rely on its polling.
+function listenLive(channel, onChange) {
+  let attempt = 0;
+  const open = () => {
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    let ws;
+    try {
+      ws = new WebSocket(`${scheme}//${location.host}/ws`);
+    } catch {
+      return;
+    }
+    ws.addEventListener('open', () => { attempt = 0; });
+    ws.addEventListener('message', (ev) => {
+      let f;
+      try {
+        f = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      const ch = f && f.type === 'live' ? f.channel : null;
+      if (ch && typeof ch.name === 'string' && ch.name.toLowerCase() === channel.toLowerCase() && !ch.instance) onChange(ch);
+    });
+    ws.addEventListener('close', () => {
+      attempt++;
+      setTimeout(open, Math.min(60000, 2000 * 2 ** Math.min(attempt, 5)));
+    });
+  };
+  open();
+}
+
+// The helpers below are shared with studio.js, which imports them; this
+// module does nothing else on a page without #player.
+
+// iceConfig returns the ICE servers (TURN with fresh credentials) from the
+// server; none when it cannot say.
+export async function iceConfig() {
+  try {
+    const res = await fetch('/api/v1/ice', { credentials: 'same-origin' });
+    if (!res.ok) return [];
+    const body = await res.json();
+    return Array.isArray(body.iceServers) ? body.iceServers : [];
+  } catch {
+    return [];
+  }
+}
+
+// gathered waits until the connection has its ICE candidates (the server
+// takes no trickled ones from us), or GATHER_MS.
+export function gathered(pc) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState !== 'complete') return;
+      pc.removeEventListener('icegatheringstatechange', done);
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      pc.removeEventListener('icegatheringstatechange', done);
+      resolve();
+    }, GATHER_MS);
+    pc.addEventListener('icegatheringstatechange', done);
+  });
+}
+
+// errorOf reads the contract's error body {error:{code,message}}, with
+// the HTTP status.
+export async function errorOf(res) {
+  const body = await res.json().catch(() => ({}));
+  const e = body && body.error ? body.error : {};
+  return {
+    status: res.status,
+    code: typeof e.code === 'string' ? e.code : '',
+    message: typeof e.message === 'string' && e.message ? e.message : `The server answered ${res.status}.`,
+  };
+}
+
+function storageGet(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function storageSet(key, value) {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // Not kept; the choice holds for this page.
+  }
+}
