@@ -260,8 +260,15 @@ func (s *Service) ingest(ss *session, remote *webrtc.TrackRemote, recv *webrtc.R
 	st.mediaSSRC[key] = uint32(remote.SSRC())
 	st.mu.Unlock()
 	go func() { // RTCP must be read for the interceptors (NACK, reports) to work
+		rid := remote.RID()
 		for {
-			if _, _, err := recv.ReadRTCP(); err != nil {
+			var err error
+			if rid != "" {
+				_, _, err = recv.ReadSimulcastRTCP(rid) // ReadRTCP panics in pion on a simulcast receiver
+			} else {
+				_, _, err = recv.ReadRTCP()
+			}
+			if err != nil {
 				return
 			}
 		}

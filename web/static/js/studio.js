@@ -22,9 +22,9 @@ const RETRY_MS = 3000;
 const DISCONNECT_GRACE_MS = 5000; // a 'disconnected' link often recovers
 const VIDEO_BITRATE = 2_500_000; // the top layer; the low one gets a quarter of the pixels
 const LOW_BITRATE = 500_000;
-// SIMULCAST sends two layers (rids "h" and "l"). Off until the server reads
-// RTCP per layer: ReadRTCP on a simulcast receiver crashes pion.
-const SIMULCAST = false;
+// SIMULCAST sends two layers (rids "h" and "l"); viewers pick one with
+// ?quality=high|low.
+const SIMULCAST = true;
 
 const root = document.querySelector('#studio[data-channel]');
 if (root) startStudio(root);
@@ -295,6 +295,10 @@ function startStudio(root) {
       statsTimer = setInterval(() => sample(p, my), STATS_MS);
     } catch (err) {
       if (my !== gen) return;
+      if (err && err.status) {
+        refused(err); // the token request was refused
+        return;
+      }
       closeConnection(true);
       showError(err instanceof Error ? err.message : String(err));
       retry();
@@ -310,19 +314,17 @@ function startStudio(root) {
     ];
   }
 
-  // refused handles a WHIP error: some are final, the rest are retried.
+  // refused handles a WHIP error: a refusal (4xx) is final, the rest
+  // (server trouble, rate limits) are tried again.
   function refused(err) {
     closeConnection(true);
-    const final = {
-      already_live: 'Someone else is already streaming to this channel. Stop that stream first.',
-      unauthorized: 'You are signed out. Sign in again to go live.',
-      forbidden: 'This account may not stream to this channel.',
-      unsupported_codec: 'The server cannot take this browser’s video format (it needs H.264 or VP8 with Opus).',
-    }[err.code];
-    if (final || err.code === 'invalid_sdp') {
+    if (err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
       wantLive = false;
       setState('error', 'Not live');
-      showError(final || err.message);
+      showError({
+        already_live: 'Someone else is already streaming to this channel. Stop that stream first.',
+        unsupported_codec: 'The server cannot take this browser’s video format (it needs H.264 or VP8 with Opus).',
+      }[err.code] || (err.status === 401 ? 'You are signed out. Sign in again to go live.' : err.message));
       return;
     }
     showError(err.message);
@@ -359,8 +361,8 @@ function startStudio(root) {
     }
   }
 
-  // closeConnection ends the current session. keepWant leaves wantLive as
-  // it is (a reconnect); the WHIP session is deleted either way.
+  // closeConnection ends the current connection, and its WHIP session
+  // unless resource was cleared first. keepWant keeps a pending retry.
   function closeConnection(keepWant) {
     gen++;
     clearInterval(statsTimer);
@@ -387,7 +389,16 @@ function startStudio(root) {
     resource = '';
     closeConnection(false);
     setState('offline', 'Offline');
-    if (url) await deleteSession(url, tok);
+    if (url) {
+      const res = await deleteSession(url, tok);
+      if (res && res.status === 401) { // the token expired during a long stream
+        try {
+          await deleteSession(url, (await jsonFetch('POST', '/api/v1/token')).token);
+        } catch {
+          // Signed out: the server ends the session when its connection drops.
+        }
+      }
+    }
     refreshChannel();
   }
 
@@ -596,8 +607,8 @@ async function jsonFetch(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!res.ok) {
-    const err = new Error((await errorOf(res)).message);
-    throw err;
+    const { code, message, status } = await errorOf(res);
+    throw Object.assign(new Error(message), { code, status });
   }
   return res.status === 204 ? {} : res.json();
 }
