@@ -32,6 +32,7 @@ type Service struct {
 	mu       sync.Mutex
 	streams  map[string]*stream // by lower-case channel name
 	sessions map[string]*session
+	closing  bool // no more live-state notifications: the site is stopping
 }
 
 // session is one WHIP publisher or WHEP viewer.
@@ -319,8 +320,18 @@ func (s *Service) markLive(ss *session) {
 		st.live, st.startedAt = true, time.Now().UTC()
 	}
 	st.mu.Unlock()
-	if changed && s.onChange != nil {
-		go s.onChange(st.name)
+	if changed {
+		s.notify(st.name)
+	}
+}
+
+// notify reports a live-state change, unless the service is closing.
+func (s *Service) notify(channel string) {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if !closing && s.onChange != nil {
+		go s.onChange(channel)
 	}
 }
 
@@ -428,8 +439,8 @@ func (s *Service) end(ss *session) {
 			wasLive, st.live = st.live, false
 		}
 		st.mu.Unlock()
-		if wasLive && s.onChange != nil {
-			go s.onChange(st.name)
+		if wasLive {
+			s.notify(st.name)
 		}
 	})
 }
@@ -454,6 +465,7 @@ func (s *Service) AddCandidates(id string, lines []string) error {
 // Close ends every session.
 func (s *Service) Close() {
 	s.mu.Lock()
+	s.closing = true
 	all := make([]*session, 0, len(s.sessions))
 	for _, ss := range s.sessions {
 		all = append(all, ss)
