@@ -38,6 +38,7 @@ Usage:
   fedwave keys rotate                     start signing tokens with a new key
   fedwave version                         print version and build info
   fedwave chatload --url URL --channel C  chat load test against a running server (see -h)
+  fedwave loadtest --whip URL --key K     media load test: a synthetic stream and N WHEP viewers (see -h)
 
 Every command takes --data DIR and --config FILE; every setting can also be
 given as FEDWAVE_<FLAG> in the environment.
@@ -96,6 +97,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return keysRotate(ctx, args[1:], getenv, stdout, stderr)
 	case "chatload":
 		return chatLoad(ctx, args, stdout, stderr)
+	case "loadtest":
+		return mediaLoad(ctx, args, stdout, stderr)
 	case "version", "--version":
 		printVersion(stdout)
 		return nil
@@ -309,4 +312,42 @@ func chatLoad(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprint(stdout, rep)
 	return nil
+}
+
+func mediaLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := loadtest.MediaOptions{Log: stderr}
+	bitrate := "2500k"
+	fs.StringVar(&o.WHIP, "whip", "", "WHIP endpoint to publish to, e.g. http://127.0.0.1:8080/whip/CHANNEL")
+	fs.StringVar(&o.Key, "key", "", "stream key (WHIP bearer token)")
+	fs.StringVar(&o.WHEP, "whep", "", "WHEP endpoint (default: the WHIP URL with /whip/ replaced by /whep/)")
+	fs.IntVar(&o.Viewers, "viewers", 10, "WHEP viewers")
+	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "how long to measure once every viewer has joined")
+	fs.StringVar(&bitrate, "bitrate", bitrate, "video bit rate (Opus audio adds 64k)")
+	fs.StringVar(&o.Codec, "codec", "vp8", "video codec: vp8 or h264")
+	fs.IntVar(&o.FPS, "fps", 30, "video frames per second")
+	fs.IntVar(&o.JoinParallel, "join-parallel", 10, "viewers joining at the same time")
+	fs.StringVar(&o.Metrics, "metrics", "", "base URL whose /metrics gives the server's CPU and memory (default: the WHIP URL's origin; - for none)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("loadtest: unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if o.Bitrate, err = loadtest.ParseBitrate(bitrate); err != nil {
+		return usageErr("loadtest: %v", err)
+	}
+	if o.WHIP == "" || o.Key == "" || o.Viewers < 0 || o.Duration <= 0 || o.FPS < 1 || o.FPS > 120 || (o.Codec != "vp8" && o.Codec != "h264") {
+		return usageErr("loadtest: want --whip, --key, a positive --duration, --fps up to 120, and --codec vp8 or h264")
+	}
+	// Ctrl-C ends the measurement early; the sessions are still deleted.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := loadtest.RunMedia(ctx, o)
+	if len(rep.Viewers) > 0 || rep.Publisher.Frames > 0 {
+		fmt.Fprint(stdout, rep)
+	}
+	return err
 }

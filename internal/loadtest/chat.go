@@ -45,6 +45,11 @@ type ChatReport struct {
 // Percentiles of send-to-receive latency.
 type Percentiles struct{ P50, P90, P99, Max time.Duration }
 
+// percentilesOf reads the reported percentiles from a quantile function.
+func percentilesOf(at func(q float64) time.Duration, maximum time.Duration) Percentiles {
+	return Percentiles{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: maximum}
+}
+
 // ServerUsage is read from the server's /metrics (from loopback).
 type ServerUsage struct {
 	RSSIdleBefore, RSSIdleAfter float64 // bytes, before and after the receivers connected
@@ -106,7 +111,7 @@ func (h *histogram) percentiles() Percentiles {
 		}
 		return 0
 	}
-	return Percentiles{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: time.Duration(h.max.Load()).Round(100 * time.Microsecond)}
+	return percentilesOf(at, time.Duration(h.max.Load()).Round(100*time.Microsecond))
 }
 
 // RunChat connects the receivers, then the senders, sends for the duration
@@ -114,11 +119,7 @@ func (h *histogram) percentiles() Percentiles {
 func RunChat(ctx context.Context, o ChatOptions) (ChatReport, error) {
 	rep := ChatReport{Clients: o.Clients}
 	wsURL := "ws" + strings.TrimPrefix(strings.TrimSuffix(o.URL, "/"), "http") + "/ws"
-	logf := func(format string, args ...any) {
-		if o.Log != nil {
-			fmt.Fprintf(o.Log, format+"\n", args...)
-		}
-	}
+	logf := progress(o.Log)
 	before, _ := readMetrics(ctx, o.URL)
 
 	var hist histogram
@@ -246,10 +247,10 @@ func RunChat(ctx context.Context, o ChatOptions) (ChatReport, error) {
 	rep.Latency = hist.percentiles()
 	if before != nil && idle != nil && after != nil {
 		rep.Server = ServerUsage{
-			RSSIdleBefore: before["process_resident_memory_bytes"], RSSIdleAfter: idle["process_resident_memory_bytes"],
-			HeapBefore: before["go_memstats_heap_inuse_bytes"], HeapAfter: idle["go_memstats_heap_inuse_bytes"],
-			StackBefore: before["go_memstats_stack_inuse_bytes"], StackAfter: idle["go_memstats_stack_inuse_bytes"],
-			CPUSeconds: after["process_cpu_seconds_total"] - idle["process_cpu_seconds_total"],
+			RSSIdleBefore: before[metricRSS], RSSIdleAfter: idle[metricRSS],
+			HeapBefore: before[metricHeap], HeapAfter: idle[metricHeap],
+			StackBefore: before[metricStack], StackAfter: idle[metricStack],
+			CPUSeconds: after[metricCPU] - idle[metricCPU],
 			Available:  true,
 		}
 	}
@@ -359,6 +360,23 @@ func guestToken(ctx context.Context, base string) (string, error) {
 	}
 	return body.Token, nil
 }
+
+// progress returns a printf for progress lines to w (nil: none).
+func progress(w io.Writer) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		if w != nil {
+			fmt.Fprintf(w, format+"\n", args...)
+		}
+	}
+}
+
+// The /metrics samples the runs read (Prometheus process and Go collectors).
+const (
+	metricCPU   = "process_cpu_seconds_total"
+	metricRSS   = "process_resident_memory_bytes"
+	metricHeap  = "go_memstats_heap_inuse_bytes"
+	metricStack = "go_memstats_stack_inuse_bytes"
+)
 
 // readMetrics reads the plain-number samples of /metrics (no labels).
 func readMetrics(ctx context.Context, base string) (map[string]float64, error) {
