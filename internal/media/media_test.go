@@ -264,3 +264,41 @@ func TestViewerBehindTURN(t *testing.T) {
 		t.Fatal("the viewer was not relay-only")
 	}
 }
+
+func TestTricklePatch(t *testing.T) {
+	s, key, _ := setup(t)
+	pub := publish(t, s.URL+"/whip/alpha", key, "vp8")
+	loc := s.URL + pub.res.Header.Get("Location")
+	ufrag := ""
+	for _, line := range strings.Split(pub.pc.LocalDescription().SDP, "\n") {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(line), "a=ice-ufrag:"); ok {
+			ufrag = u
+			break
+		}
+	}
+	patch := func(etag, ctype, body string) int {
+		req, _ := http.NewRequest("PATCH", loc, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", ctype)
+		if etag != "" {
+			req.Header.Set("If-Match", etag)
+		}
+		return s.Send(req).Status
+	}
+	frag := "a=ice-ufrag:" + ufrag + "\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n"
+	if st := patch(pub.res.Header.Get("ETag"), "application/trickle-ice-sdpfrag", frag); st != 204 {
+		t.Fatalf("trickle: %d", st)
+	}
+	if st := patch(`"other"`, "application/trickle-ice-sdpfrag", frag); st != 412 {
+		t.Fatalf("wrong If-Match: %d", st)
+	}
+	if st := patch("", "application/sdp", frag); st != 400 {
+		t.Fatalf("wrong content type: %d", st)
+	}
+	if st := patch("", "application/trickle-ice-sdpfrag", "a=ice-ufrag:newone\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"); st != 400 {
+		t.Fatalf("ICE restart: %d", st)
+	}
+	if st := patch("", "application/trickle-ice-sdpfrag", "a=ice-ufrag:"+ufrag+"\r\na=end-of-candidates\r\n"); st != 204 {
+		t.Fatalf("end of candidates: %d", st)
+	}
+}

@@ -445,21 +445,43 @@ func (s *Service) end(ss *session) {
 	})
 }
 
-// AddCandidates applies trickled ICE candidates (a=candidate lines) to a
-// session.
-func (s *Service) AddCandidates(id string, lines []string) error {
+// Trickle applies an RFC 8840 SDP fragment to a session: its candidates
+// are added. A fragment with other ICE credentials than the session's is an
+// ICE restart, which is not supported (the client starts a new session).
+func (s *Service) Trickle(id, frag string) error {
 	s.mu.Lock()
 	ss := s.sessions[id]
 	s.mu.Unlock()
 	if ss == nil {
 		return fail.New(fail.NotFound, "no_session", "no such session")
 	}
-	for _, l := range lines {
-		if err := ss.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: l}); err != nil {
+	current := ""
+	if rd := ss.pc.RemoteDescription(); rd != nil {
+		current = iceUfrag(rd.SDP)
+	}
+	if u := iceUfrag(frag); u != "" && current != "" && u != current {
+		return fail.New(fail.Invalid, "ice_restart_unsupported", "ICE restarts are not supported; start a new session")
+	}
+	for _, line := range strings.Split(frag, "\n") {
+		c, ok := strings.CutPrefix(strings.TrimSpace(line), "a=")
+		if !ok || !strings.HasPrefix(c, "candidate:") {
+			continue
+		}
+		if err := ss.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c}); err != nil {
 			return fail.New(fail.Invalid, "invalid_candidate", "the candidate was refused: %s", truncate(err.Error(), 120))
 		}
 	}
 	return nil
+}
+
+// iceUfrag is the first a=ice-ufrag value of an SDP text, or "".
+func iceUfrag(sdpText string) string {
+	for _, line := range strings.Split(sdpText, "\n") {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(line), "a=ice-ufrag:"); ok {
+			return u
+		}
+	}
+	return ""
 }
 
 // Close ends every session.

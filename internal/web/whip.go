@@ -171,7 +171,7 @@ func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request) { s.mediaPatc
 func (s *Server) whepPatch(w http.ResponseWriter, r *http.Request) { s.mediaPatch(w, r, true) }
 
 // mediaPatch applies trickled candidates (RFC 8840 sdpfrag). An ICE restart
-// (new ice-ufrag) is not supported: the client starts a new session.
+// (new ice-ufrag) is refused with 400: the client starts a new session.
 func (s *Server) mediaPatch(w http.ResponseWriter, r *http.Request, viewer bool) {
 	id, ok := s.mediaSession(w, r, viewer)
 	if !ok {
@@ -186,18 +186,7 @@ func (s *Server) mediaPatch(w http.ResponseWriter, r *http.Request, viewer bool)
 		s.mediaFail(w, r, fail.New(fail.Invalid, "sdp_too_large", "the fragment is too large"))
 		return
 	}
-	var cands []string
-	for _, line := range strings.Split(string(body), "\n") {
-		line = strings.TrimSpace(line)
-		if c, ok := strings.CutPrefix(line, "a="); ok && strings.HasPrefix(c, "candidate:") {
-			cands = append(cands, c)
-		}
-		if strings.HasPrefix(line, "a=ice-ufrag:") && !strings.Contains(string(body), "a=candidate") {
-			writeError(w, http.StatusUnprocessableEntity, "ice_restart_unsupported", "ICE restarts are not supported; start a new session")
-			return
-		}
-	}
-	if err := s.media.AddCandidates(id, cands); err != nil {
+	if err := s.media.Trickle(id, string(body)); err != nil {
 		s.mediaFail(w, r, err)
 		return
 	}
