@@ -251,9 +251,15 @@ func (s *Service) Guest(ctx context.Context) (*store.User, Issued, error) {
 	return nil, Issued{}, fail.New(fail.Unavailable, "guests_exhausted", "could not find a free guest name; try again")
 }
 
-// IssueFor signs a fresh token for an authenticated user (a browser page
-// asking for a bearer token of its own session).
-func (s *Service) IssueFor(u *store.User) (Issued, error) { return s.issue(u) }
+// PageTokenTTL is the lifetime of tokens a signed-in page asks for.
+const PageTokenTTL = time.Hour
+
+// IssueForPage signs a short-lived token for an authenticated user: a
+// browser page asking for a bearer token of its own session (the studio's
+// WHIP request). It asks again when it needs a new one.
+func (s *Service) IssueForPage(u *store.User) (Issued, error) {
+	return s.keys.Issue(u.ID, s.now(), PageTokenTTL)
+}
 
 func (s *Service) issue(u *store.User) (Issued, error) {
 	ttl := UserTokenTTL

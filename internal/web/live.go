@@ -10,15 +10,16 @@ import (
 	"github.com/fedwave/fedwave/internal/channels"
 )
 
-// apiToken gives a signed-in browser a bearer token of its own user, for
-// requests that take bearer tokens only (the studio's WHIP request).
+// apiToken gives a signed-in browser a short-lived bearer token of its own
+// user, for requests that take bearer tokens only (the studio's WHIP
+// request).
 func (s *Server) apiToken(w http.ResponseWriter, r *http.Request) {
 	sess, err := s.requireSession(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	tok, err := s.auth.IssueFor(sess.User)
+	tok, err := s.auth.IssueForPage(sess.User)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fedwave/fedwave/internal/app/apptest"
 	"github.com/fedwave/fedwave/internal/auth"
@@ -26,6 +27,9 @@ func TestStudioEmbedTokenThumbnailICE(t *testing.T) {
 	}
 	if me := s.Do("GET", "/api/v1/me", nil, tok); me.Status != 200 {
 		t.Fatal("the new token does not work")
+	}
+	if exp, err := time.Parse(time.RFC3339, r.Body["expires"].(string)); err != nil || time.Until(exp) > auth.PageTokenTTL+time.Minute {
+		t.Fatalf("page token lives until %v, want at most an hour", r.Body["expires"])
 	}
 	if r := s.Do("POST", "/api/v1/token", nil, ""); r.Status != 401 {
 		t.Fatalf("token without a session: %d", r.Status)
