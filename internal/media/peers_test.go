@@ -286,7 +286,13 @@ func (v *viewer) receiveKinds(t *testing.T, url string, audioOnly bool) {
 // waitFor polls until cond holds (at most 15 s).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	waitLonger(t, what, 15*time.Second, cond)
+}
+
+// waitLonger is waitFor with another limit.
+func waitLonger(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
