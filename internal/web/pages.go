@@ -22,14 +22,14 @@ var standalonePages = []string{"chat", "embed"}
 func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").ParseFS(assets.FS, "templates/layout.html", "templates/chatbody.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").ParseFS(assets.FS, "templates/layout.html", "templates/chatbody.html", "templates/player.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
 		}
 		pages[name] = t
 	}
 	for _, name := range standalonePages {
-		t, err := template.ParseFS(assets.FS, "templates/"+name+".html", "templates/chatbody.html")
+		t, err := template.ParseFS(assets.FS, "templates/"+name+".html", "templates/chatbody.html", "templates/player.html")
 		if err != nil {
 			return nil, err
 		}
@@ -91,6 +91,7 @@ type channelData struct {
 	CanModerate bool // chat moderation menu
 	Guests      bool // the instance allows guests
 	Popout      bool // the chat alone (/c/{name}/chat)
+	Embed       bool // the player alone (/c/{name}/embed)
 	Transparent bool // chat pop-out as an OBS overlay
 }
 
@@ -121,7 +122,8 @@ func (s *Server) pageChannel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pageEmbed(w http.ResponseWriter, r *http.Request) {
-	if p, _, ok := s.channelPage(w, r); ok {
+	if p, d, ok := s.channelPage(w, r); ok {
+		d.Embed = true
 		s.render(w, r, http.StatusOK, "embed", p)
 	}
 }
