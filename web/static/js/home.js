@@ -4,42 +4,16 @@
 // thumbnails, which change without a frame. A channel that goes live moves
 // to the front. Cards are built the way home.html builds them.
 
+import { listenLive } from './live.js';
+
 const REFRESH_MS = 30000;
 
 const list = document.getElementById('channels');
 if (list) startHome(list);
 
 function startHome(list) {
-  listen();
+  listenLive(apply, refresh);
   setInterval(refresh, REFRESH_MS);
-
-  function listen(attempt = 0) {
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    let ws;
-    try {
-      ws = new WebSocket(`${scheme}//${location.host}/ws`);
-    } catch {
-      return;
-    }
-    let opened = false;
-    ws.addEventListener('open', () => {
-      opened = true;
-      if (attempt > 0) refresh(); // frames may have been missed while away
-    });
-    ws.addEventListener('message', (ev) => {
-      let f;
-      try {
-        f = JSON.parse(ev.data);
-      } catch {
-        return;
-      }
-      if (f && f.type === 'live' && f.channel && typeof f.channel === 'object') apply(f.channel);
-    });
-    ws.addEventListener('close', () => {
-      const next = opened ? 1 : attempt + 1;
-      setTimeout(() => listen(next), Math.min(60000, 1000 * 2 ** Math.min(next, 6)));
-    });
-  }
 
   async function refresh() {
     try {

@@ -11,6 +11,8 @@
 // connecting, paused, live, error), data-quality, and data-frames-decoded
 // (the video frames decoded by this session, updated every second).
 
+import { listenLive } from './live.js';
+
 const RETRY_MS = 5000; // offline or failed: ask again this often
 const STATS_MS = 1000;
 const LIVE_POLL_MS = 15000; // while playing: refresh the viewer count
@@ -361,7 +363,7 @@ function startPlayer(root) {
   });
 
   // A live frame is news: act on it at once (the polls are the fallback).
-  listenLive(channel, onChannel);
+  listenLive((ch) => { if (ch.name.toLowerCase() === channel.toLowerCase()) onChannel(ch); });
 
   if (root.dataset.live === 'true') connect();
   else offline();
@@ -372,38 +374,6 @@ function startPlayer(root) {
     const body = await res.json();
     return body.channel || {};
   }
-}
-
-// listenLive opens an anonymous WebSocket to /ws and calls onChange with the
-// channel object of every live frame about channel. It reconnects with a
-// backoff; losing it only makes the player rely on its polling.
-function listenLive(channel, onChange) {
-  let attempt = 0;
-  const open = () => {
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    let ws;
-    try {
-      ws = new WebSocket(`${scheme}//${location.host}/ws`);
-    } catch {
-      return;
-    }
-    ws.addEventListener('open', () => { attempt = 0; });
-    ws.addEventListener('message', (ev) => {
-      let f;
-      try {
-        f = JSON.parse(ev.data);
-      } catch {
-        return;
-      }
-      const ch = f && f.type === 'live' ? f.channel : null;
-      if (ch && typeof ch.name === 'string' && ch.name.toLowerCase() === channel.toLowerCase() && !ch.instance) onChange(ch);
-    });
-    ws.addEventListener('close', () => {
-      attempt++;
-      setTimeout(open, Math.min(60000, 2000 * 2 ** Math.min(attempt, 5)));
-    });
-  };
-  open();
 }
 
 // The helpers below are shared with studio.js, which imports them; this
