@@ -17,47 +17,49 @@ import (
 // tokens, never cookies, so they are open to other origins (CORS) and
 // exempt from the cross-site check.
 
-// readSDP reads an application/sdp body.
-func readSDP(w http.ResponseWriter, r *http.Request) (string, error) {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/sdp" {
-		return "", fail.New(fail.Invalid, "unsupported_media_type", "send the offer as Content-Type: application/sdp")
+// readSDP reads a body of the given SDP content type (application/sdp for
+// offers, application/trickle-ice-sdpfrag for PATCH), size-limited.
+func readSDP(w http.ResponseWriter, r *http.Request, ctype string) (string, error) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != ctype {
+		return "", fail.New(fail.Invalid, "unsupported_media_type", "send the body as Content-Type: %s", ctype)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, media.MaxSDP))
 	if err != nil {
-		return "", fail.New(fail.Invalid, "sdp_too_large", "the SDP offer is larger than %d KiB", media.MaxSDP>>10)
+		return "", fail.New(fail.Invalid, "sdp_too_large", "the body is larger than %d KiB", media.MaxSDP>>10)
 	}
 	return string(body), nil
 }
 
 // publisher checks a WHIP request's bearer: the channel's stream key, or a
-// token of its owner while they may stream. It returns who is publishing.
-func (s *Server) publisher(r *http.Request, channel string) (string, error) {
+// token of its owner while they may stream. It returns the channel's name
+// and who is publishing.
+func (s *Server) publisher(r *http.Request, channel string) (name, who string, err error) {
 	tok, ok := bearer(r)
 	if !ok || tok == "" {
-		return "", fail.New(fail.Unauthorized, "unauthorized", "send the stream key as Authorization: Bearer <key>")
+		return "", "", fail.New(fail.Unauthorized, "unauthorized", "send the stream key as Authorization: Bearer <key>")
 	}
 	ch, err := s.channels.Get(r.Context(), channel)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if strings.HasPrefix(tok, "sk_") {
 		valid, err := s.channels.CheckStreamKey(r.Context(), ch.Name, tok)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if !valid {
-			return "", fail.New(fail.Unauthorized, "invalid_stream_key", "the stream key is wrong or has been replaced")
+			return "", "", fail.New(fail.Unauthorized, "invalid_stream_key", "the stream key is wrong or has been replaced")
 		}
-		return "owner:" + ch.Owner, nil
+		return ch.Name, "owner:" + ch.Owner, nil
 	}
 	sess, err := s.auth.Authenticate(r.Context(), tok)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if auth.Handle(sess.User.Name, sess.User.Num) != ch.Owner || !auth.Role(sess.User.Role).HasChannel() {
-		return "", fail.New(fail.Forbidden, "forbidden", "only the channel's owner can stream to it")
+		return "", "", fail.New(fail.Forbidden, "forbidden", "only the channel's owner can stream to it")
 	}
-	return "owner:" + ch.Owner, nil
+	return ch.Name, "owner:" + ch.Owner, nil
 }
 
 func whipCORS(w http.ResponseWriter) {
@@ -103,24 +105,22 @@ func (s *Server) answerSession(w http.ResponseWriter, r *http.Request, kind, cha
 
 func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) {
 	whipCORS(w)
-	channel := r.PathValue("channel")
-	who, err := s.publisher(r, channel)
+	channel, who, err := s.publisher(r, r.PathValue("channel"))
 	if err != nil {
 		s.mediaFail(w, r, err)
 		return
 	}
-	offer, err := readSDP(w, r)
+	offer, err := readSDP(w, r, "application/sdp")
 	if err != nil {
 		s.mediaFail(w, r, err)
 		return
 	}
-	ch, _ := s.channels.Get(r.Context(), channel)
-	id, answer, err := s.media.Publish(r.Context(), ch.Name, who, offer)
+	id, answer, err := s.media.Publish(r.Context(), channel, who, offer)
 	if err != nil {
 		s.mediaFail(w, r, err)
 		return
 	}
-	s.answerSession(w, r, "whip", ch.Name, id, answer)
+	s.answerSession(w, r, "whip", channel, id, answer)
 }
 
 func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
@@ -130,7 +130,7 @@ func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
 		s.mediaFail(w, r, err)
 		return
 	}
-	offer, err := readSDP(w, r)
+	offer, err := readSDP(w, r, "application/sdp")
 	if err != nil {
 		s.mediaFail(w, r, err)
 		return
@@ -155,7 +155,7 @@ func (s *Server) mediaSession(w http.ResponseWriter, r *http.Request, viewer boo
 		return "", false
 	}
 	if !viewer {
-		if _, err := s.publisher(r, channel); err != nil {
+		if _, _, err := s.publisher(r, channel); err != nil {
 			s.mediaFail(w, r, err)
 			return "", false
 		}
@@ -177,16 +177,12 @@ func (s *Server) mediaPatch(w http.ResponseWriter, r *http.Request, viewer bool)
 	if !ok {
 		return
 	}
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/trickle-ice-sdpfrag" {
-		s.mediaFail(w, r, fail.New(fail.Invalid, "unsupported_media_type", "send candidates as application/trickle-ice-sdpfrag"))
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, media.MaxSDP))
+	frag, err := readSDP(w, r, "application/trickle-ice-sdpfrag")
 	if err != nil {
-		s.mediaFail(w, r, fail.New(fail.Invalid, "sdp_too_large", "the fragment is too large"))
+		s.mediaFail(w, r, err)
 		return
 	}
-	if err := s.media.Trickle(id, string(body)); err != nil {
+	if err := s.media.Trickle(id, frag); err != nil {
 		s.mediaFail(w, r, err)
 		return
 	}
