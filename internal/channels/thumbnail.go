@@ -11,6 +11,7 @@ import (
 
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/fsutil"
 	"github.com/fedwave/fedwave/internal/store"
 )
 
@@ -43,18 +44,8 @@ func (s *Service) SetThumbnail(ctx context.Context, u *store.User, name string, 
 		return "", err
 	}
 	file := ch.Name + ext
-	tmp, err := os.CreateTemp(s.thumbDir, ".upload-*")
-	if err != nil {
-		return "", err
-	}
-	_, werr := tmp.Write(data)
-	if cerr := tmp.Close(); werr != nil || cerr != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("save thumbnail: %v %v", werr, cerr)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.thumbDir, file)); err != nil {
-		os.Remove(tmp.Name())
-		return "", err
+	if err := fsutil.WriteFile(s.thumbDir, file, data); err != nil {
+		return "", fmt.Errorf("save thumbnail: %w", err)
 	}
 	url := ThumbPrefix + file + "?v=" + strconv.FormatInt(time.Now().Unix(), 10)
 	if err := s.store.SetThumbnail(ctx, ch.Name, url); err != nil {

@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/fsutil"
 )
 
 // MaxSize bounds an emote image.
@@ -110,22 +111,11 @@ func (s *Set) Add(name string, data []byte) (Emote, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tmp, err := os.CreateTemp(s.dir, ".upload-*")
-	if err != nil {
-		return Emote{}, err
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return Emote{}, err
+	if err := fsutil.WriteFile(s.dir, name+ext, data); err != nil {
+		return Emote{}, fmt.Errorf("save emote: %w", err)
 	}
 	if old, ok := s.files[name]; ok && old != name+ext {
-		os.Remove(filepath.Join(s.dir, old))
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, name+ext)); err != nil {
-		os.Remove(tmp.Name())
-		return Emote{}, err
+		os.Remove(filepath.Join(s.dir, old)) // the same emote in another format
 	}
 	s.files[name] = name + ext
 	return Emote{Name: name, URL: URLPrefix + name + ext}, nil
