@@ -103,24 +103,26 @@ func (r *room) publish(frame []byte) {
 // it); then, with new messages held back, the few that arrived meanwhile,
 // and s joins. So s sees every offset exactly once, in order.
 func (r *room) add(ctx context.Context, s *Session, m member, after *int64) error {
-	last, err := r.catchUp(ctx, s, after)
-	if err != nil {
-		return err
-	}
-	r.sendMu.Lock()
-	defer r.sendMu.Unlock()
-	for {
-		msgs, err := r.hub.store.MessagesAfter(ctx, r.name, last, replayPage)
+	wait := func(f Message) error { return s.sendWait(ctx, f) }
+	var last int64
+	if after == nil {
+		msgs, err := r.hub.store.RecentMessages(ctx, r.name, r.hub.set.History)
 		if err != nil {
 			return err
 		}
-		for i := range msgs {
-			s.send(messageFrame(&msgs[i]))
-			last = msgs[i].Offset
+		if last, err = sendAll(msgs, 0, wait); err != nil {
+			return err
 		}
-		if len(msgs) < replayPage {
-			break
+	} else {
+		var err error
+		if last, err = r.replayAfter(ctx, *after, wait); err != nil {
+			return err
 		}
+	}
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	if _, err := r.replayAfter(ctx, last, func(f Message) error { s.send(f); return nil }); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	r.members[s] = m
@@ -131,40 +133,31 @@ func (r *room) add(ctx context.Context, s *Session, m member, after *int64) erro
 
 const replayPage = 500
 
-// catchUp queues the messages after an offset, or the recent history when
-// after is nil, waiting for the client to keep up. It returns the last
-// offset sent.
-func (r *room) catchUp(ctx context.Context, s *Session, after *int64) (int64, error) {
-	st := r.hub.store
-	var last int64
-	if after == nil {
-		msgs, err := st.RecentMessages(ctx, r.name, r.hub.set.History)
-		if err != nil || len(msgs) == 0 {
-			return 0, err
-		}
-		for i := range msgs {
-			if err := s.sendWait(ctx, messageFrame(&msgs[i])); err != nil {
-				return 0, err
-			}
-		}
-		return msgs[len(msgs)-1].Offset, nil
-	}
-	last = *after
+// replayAfter sends every stored message after an offset, page by page,
+// and returns the last offset sent (after, if none).
+func (r *room) replayAfter(ctx context.Context, after int64, send func(Message) error) (int64, error) {
+	last := after
 	for {
-		msgs, err := st.MessagesAfter(ctx, r.name, last, replayPage)
+		msgs, err := r.hub.store.MessagesAfter(ctx, r.name, last, replayPage)
 		if err != nil {
 			return 0, err
 		}
-		for i := range msgs {
-			if err := s.sendWait(ctx, messageFrame(&msgs[i])); err != nil {
-				return 0, err
-			}
-			last = msgs[i].Offset
-		}
-		if len(msgs) < replayPage {
-			return last, nil
+		if last, err = sendAll(msgs, last, send); err != nil || len(msgs) < replayPage {
+			return last, err
 		}
 	}
+}
+
+// sendAll sends messages in order and returns the offset of the last one
+// (last, if there are none).
+func sendAll(msgs []store.Message, last int64, send func(Message) error) (int64, error) {
+	for i := range msgs {
+		if err := send(messageFrame(&msgs[i])); err != nil {
+			return 0, err
+		}
+		last = msgs[i].Offset
+	}
+	return last, nil
 }
 
 // update changes a member's identity after it signs in.
