@@ -32,7 +32,8 @@ type Service struct {
 	mu       sync.Mutex
 	streams  map[string]*stream // by lower-case channel name
 	sessions map[string]*session
-	closing  bool // no more live-state notifications: the site is stopping
+	closing  bool           // no more live-state notifications: the site is stopping
+	notified sync.WaitGroup // notifications in flight; Close waits for them
 }
 
 // session is one WHIP publisher or WHEP viewer.
@@ -328,11 +329,11 @@ func (s *Service) markLive(ss *session) {
 // notify reports a live-state change, unless the service is closing.
 func (s *Service) notify(channel string) {
 	s.mu.Lock()
-	closing := s.closing
-	s.mu.Unlock()
-	if !closing && s.onChange != nil {
-		go s.onChange(channel)
+	defer s.mu.Unlock()
+	if s.closing || s.onChange == nil {
+		return
 	}
+	s.notified.Go(func() { s.onChange(channel) })
 }
 
 // Play starts a WHEP session: quality is "high" (default), "low" or "audio".
@@ -484,7 +485,8 @@ func iceUfrag(sdpText string) string {
 	return ""
 }
 
-// Close ends every session.
+// Close ends every session, and returns once the live-state notifications
+// already under way are done (they use the database, which closes next).
 func (s *Service) Close() {
 	s.mu.Lock()
 	s.closing = true
@@ -496,4 +498,5 @@ func (s *Service) Close() {
 	for _, ss := range all {
 		s.closeSession(ss)
 	}
+	s.notified.Wait()
 }
