@@ -25,10 +25,16 @@ type EngineConfig struct {
 	Log      *slog.Logger
 }
 
-// Engine holds the WebRTC API shared by every peer connection: codecs,
+// Engine holds the WebRTC APIs shared by every peer connection: codecs,
 // interceptors and the single UDP/TCP port.
 type Engine struct {
-	api *webrtc.API
+	// Publishers get the full set of interceptors: NACKs for lost packets,
+	// receiver reports, transport-wide congestion feedback for their
+	// encoder. Viewers get sender reports only: their retransmissions come
+	// from the shared packets (downTrack.resend), not from a copy of every
+	// packet per viewer.
+	publishers, viewers *webrtc.API
+
 	udp net.PacketConn
 	tcp net.Listener
 	log *slog.Logger
@@ -55,23 +61,6 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if e.log == nil {
 		e.log = slog.Default()
 	}
-	me := &webrtc.MediaEngine{}
-	for _, c := range codecs {
-		if err := me.RegisterCodec(c.params, c.kind); err != nil {
-			return nil, fmt.Errorf("register codec %s: %w", c.params.MimeType, err)
-		}
-	}
-	// Simulcast layers are told apart by these header extensions.
-	for _, ext := range []string{"urn:ietf:params:rtp-hdrext:sdes:mid", "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"} {
-		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: ext}, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, err
-		}
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		return nil, err
-	}
-
 	if err := e.listen(cfg.ListenIP, cfg.Port); err != nil {
 		return nil, err
 	}
@@ -90,8 +79,40 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		}
 	}
 	se.LoggerFactory = lf
-	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	for _, a := range []struct {
+		api        **webrtc.API
+		publishers bool
+	}{{&e.publishers, true}, {&e.viewers, false}} {
+		me, ir, err := mediaEngine(a.publishers)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		*a.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	}
 	return e, nil
+}
+
+// mediaEngine registers FedWave's codecs, and the interceptors for
+// publishers or for viewers.
+func mediaEngine(publishers bool) (*webrtc.MediaEngine, *interceptor.Registry, error) {
+	me := &webrtc.MediaEngine{}
+	for _, c := range codecs {
+		if err := me.RegisterCodec(c.params, c.kind); err != nil {
+			return nil, nil, fmt.Errorf("register codec %s: %w", c.params.MimeType, err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	if !publishers {
+		return me, ir, webrtc.ConfigureRTCPReports(ir)
+	}
+	// Simulcast layers are told apart by these header extensions.
+	for _, ext := range []string{"urn:ietf:params:rtp-hdrext:sdes:mid", "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"} {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: ext}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, nil, err
+		}
+	}
+	return me, ir, webrtc.RegisterDefaultInterceptors(me, ir)
 }
 
 // listen binds the UDP media port and the same TCP port. Port 0 picks a

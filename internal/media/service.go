@@ -46,6 +46,11 @@ type session struct {
 	viewer  bool
 	closed  sync.Once
 
+	// A viewer's tracks, and the quality it asked for.
+	audio, video *downTrack
+	mu           sync.Mutex // orders quality changes
+	quality      string
+
 	// A publisher counts as live once every track its offer announced has
 	// sent media (or a moment after the first did), so that viewers who
 	// join at once get audio and video.
@@ -215,7 +220,7 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string) (id, 
 	}
 	st.mu.Unlock()
 
-	pc, err := s.engine.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := s.engine.publishers.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return "", "", err
 	}
@@ -248,18 +253,16 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string) (id, 
 	return ss.id, answer, nil
 }
 
-// ingest forwards one incoming track to its outgoing track until the
-// publisher goes away.
+// ingest stores each packet of one incoming track once and hands it to
+// the layer's subscribers, until the publisher goes away.
 func (s *Service) ingest(ss *session, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	st := ss.st
 	key := trackKey(remote.Kind(), remote.RID())
-	f, err := st.forwarderFor(key, remote.Codec().RTPCodecCapability, remote.Kind().String())
-	if err != nil {
-		s.log.Error("forward track", "channel", st.name, "err", err)
-		return
-	}
+	codec := remote.Codec().RTPCodecCapability
+	l := st.layerFor(key, codec)
+	source := uint32(remote.SSRC())
 	st.mu.Lock()
-	st.mediaSSRC[key] = uint32(remote.SSRC())
+	st.mediaSSRC[key] = source
 	st.mu.Unlock()
 	go func() { // RTCP must be read for the interceptors (NACK, reports) to work
 		rid := remote.RID()
@@ -285,9 +288,10 @@ func (s *Service) ingest(ss *session, remote *webrtc.TrackRemote, recv *webrtc.R
 			first = false
 			s.trackStarted(ss, key)
 		}
-		if err := f.write(uint32(remote.SSRC()), p); err != nil {
-			s.log.Debug("forward", "channel", st.name, "err", err) // a viewer going away
-		}
+		l.forward(&packet{
+			source: source, seq: p.SequenceNumber, ts: p.Timestamp, marker: p.Marker,
+			key: l.video && keyframeStart(codec.MimeType, p.Payload), payload: p.Payload, at: time.Now(),
+		})
 	}
 }
 
@@ -336,17 +340,15 @@ func (s *Service) notify(channel string) {
 	s.notified.Go(func() { s.onChange(channel) })
 }
 
-// Play starts a WHEP session: quality is "high" (default), "low" or "audio".
+// Play starts a WHEP session: quality is "high" (default), "low" or
+// "audio". The viewer gets an audio and a video track (those the stream
+// has); an audio-only viewer's video track stays silent until it switches.
 func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id, answer string, err error) {
 	if err := checkOffer(offer); err != nil {
 		return "", "", err
 	}
-	switch quality {
-	case "":
-		quality = "high"
-	case "high", "low", "audio":
-	default:
-		return "", "", fail.New(fail.Invalid, "invalid_quality", "quality is high, low or audio")
+	if quality, err = checkQuality(quality); err != nil {
+		return "", "", err
 	}
 	st := s.stream(channel)
 	st.mu.Lock()
@@ -355,23 +357,37 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id,
 	if !live {
 		return "", "", fail.New(fail.NotFound, "offline", "%s is not live", channel)
 	}
-	pc, err := s.engine.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := s.engine.viewers.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return "", "", err
 	}
-	ss := &session{id: newID(), channel: st.name, pc: pc, st: st, viewer: true}
-	for _, f := range st.pick(quality) {
-		sender, err := pc.AddTrack(f.track)
+	ss := &session{id: newID(), channel: st.name, pc: pc, st: st, viewer: true, quality: quality}
+	audio, video := st.pick("high")
+	for _, l := range []*layer{audio, video} {
+		if l == nil {
+			continue
+		}
+		kind := webrtc.RTPCodecTypeAudio
+		if l.video {
+			kind = webrtc.RTPCodecTypeVideo
+		}
+		d := newDownTrack(kind, l.codec, "fedwave-"+st.name, st.writers, st.requestKeyframe)
+		sender, err := pc.AddTrack(d)
 		if err != nil {
 			pc.Close()
 			return "", "", fmt.Errorf("add track: %w", err)
 		}
-		go s.viewerRTCP(st, sender)
+		if l.video {
+			ss.video = d
+		} else {
+			ss.audio = d
+		}
+		go viewerRTCP(st, sender, d)
 	}
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
 		switch state {
 		case webrtc.PeerConnectionStateConnected:
-			st.requestKeyframe() // start the picture without waiting for the next keyframe
+			s.follow(ss)
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			s.end(ss)
 		}
@@ -383,6 +399,7 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id,
 	}
 	st.mu.Lock()
 	st.viewers[ss] = true
+	st.writers.resize(len(st.viewers))
 	st.mu.Unlock()
 	s.mu.Lock()
 	s.sessions[ss.id] = ss
@@ -390,15 +407,67 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id,
 	return ss.id, answer, nil
 }
 
-// viewerRTCP passes a viewer's keyframe requests on to the publisher.
-func (s *Service) viewerRTCP(st *stream, sender *webrtc.RTPSender) {
+func checkQuality(q string) (string, error) {
+	switch q {
+	case "":
+		return "high", nil
+	case "high", "low", "audio":
+		return q, nil
+	}
+	return "", fail.New(fail.Invalid, "invalid_quality", "quality is high, low or audio")
+}
+
+// follow points a viewer's down-tracks at the layers of its quality.
+func (s *Service) follow(ss *session) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	audio, video := ss.st.pick(ss.quality)
+	if ss.audio != nil && audio != nil {
+		ss.audio.follow(audio)
+	}
+	if ss.video != nil {
+		ss.video.follow(video)
+	}
+}
+
+// SetQuality switches a viewer to another quality on its connection: the
+// new video layer starts at its next keyframe, with no gap in the
+// numbering; "audio" stops the video packets.
+func (s *Service) SetQuality(id, quality string) error {
+	quality, err := checkQuality(quality)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ss := s.sessions[id]
+	s.mu.Unlock()
+	if ss == nil || !ss.viewer {
+		return fail.New(fail.NotFound, "no_session", "no such session")
+	}
+	if quality != "audio" && ss.video == nil {
+		return fail.New(fail.Conflict, "no_video", "this session has no video track; start a new one")
+	}
+	ss.mu.Lock()
+	ss.quality = quality
+	ss.mu.Unlock()
+	if ss.pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
+		s.follow(ss)
+	}
+	return nil
+}
+
+// viewerRTCP answers a viewer's NACKs from the shared packets and passes
+// its keyframe requests on to the publisher.
+func viewerRTCP(st *stream, sender *webrtc.RTPSender, d *downTrack) {
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
+			case *rtcp.TransportLayerNack:
+				d.resend(p)
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				st.requestKeyframe()
 			}
@@ -435,6 +504,7 @@ func (s *Service) end(ss *session) {
 		wasLive := false
 		if ss.viewer {
 			delete(st.viewers, ss)
+			st.writers.resize(len(st.viewers))
 		} else if st.pub == ss {
 			st.pub, st.pubWho = nil, ""
 			wasLive, st.live = st.live, false
@@ -497,6 +567,15 @@ func (s *Service) Close() {
 	s.mu.Unlock()
 	for _, ss := range all {
 		s.closeSession(ss)
+	}
+	s.mu.Lock()
+	streams := make([]*stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		streams = append(streams, st)
+	}
+	s.mu.Unlock()
+	for _, st := range streams {
+		st.writers.wait() // every viewer ended: the writers leave
 	}
 	s.notified.Wait()
 }

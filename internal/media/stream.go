@@ -21,7 +21,8 @@ type stream struct {
 	mu        sync.Mutex
 	pub       *session
 	pubWho    string
-	tracks    map[string]*forwarder // "audio", "video/" + rid
+	layers    map[string]*layer // "audio", "video/" + rid
+	writers   *writers
 	startedAt time.Time
 	live      bool
 	viewers   map[*session]bool
@@ -30,7 +31,7 @@ type stream struct {
 }
 
 func newStream(name string) *stream {
-	return &stream{name: name, tracks: map[string]*forwarder{}, viewers: map[*session]bool{}, mediaSSRC: map[string]uint32{}}
+	return &stream{name: name, layers: map[string]*layer{}, writers: newWriters(), viewers: map[*session]bool{}, mediaSSRC: map[string]uint32{}}
 }
 
 func trackKey(kind webrtc.RTPCodecType, rid string) string {
@@ -40,26 +41,24 @@ func trackKey(kind webrtc.RTPCodecType, rid string) string {
 	return "video/" + rid
 }
 
-// forwarderFor returns the outgoing track for an incoming one, creating it
-// (or replacing it if the codec changed).
-func (st *stream) forwarderFor(key string, c webrtc.RTPCodecCapability, kind string) (*forwarder, error) {
+// layerFor returns the layer an incoming track feeds: the one its key had
+// (viewers stay on it across publisher reconnects), or a new one if the
+// codec changed.
+func (st *stream) layerFor(key string, c webrtc.RTPCodecCapability) *layer {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if f := st.tracks[key]; f != nil && strings.EqualFold(f.track.Codec().MimeType, c.MimeType) {
-		return f, nil
+	if l := st.layers[key]; l != nil && strings.EqualFold(l.codec.MimeType, c.MimeType) {
+		return l
 	}
-	f, err := newForwarder(c, kind, "fedwave-"+st.name)
-	if err != nil {
-		return nil, err
-	}
-	st.tracks[key] = f
-	return f, nil
+	l := newLayer(key, c)
+	st.layers[key] = l
+	return l
 }
 
 // videoRIDs lists the simulcast layers, best first.
 func (st *stream) videoRIDs() []string {
 	var rids []string
-	for k := range st.tracks {
+	for k := range st.layers {
 		if rid, ok := strings.CutPrefix(k, "video/"); ok {
 			rids = append(rids, rid)
 		}
@@ -80,26 +79,21 @@ func layerRank(rid string) int {
 	return 1
 }
 
-// pick returns the tracks a viewer of the given quality gets.
-func (st *stream) pick(quality string) []*forwarder {
+// pick returns a stream's audio layer and the video layer for a quality
+// (nil for audio only, or when there is none).
+func (st *stream) pick(quality string) (audio, video *layer) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	var out []*forwarder
-	if a := st.tracks["audio"]; a != nil {
-		out = append(out, a)
-	}
-	if quality == "audio" {
-		return out
-	}
+	audio = st.layers["audio"]
 	rids := st.videoRIDs()
-	if len(rids) == 0 {
-		return out
+	if len(rids) == 0 || quality == "audio" {
+		return audio, nil
 	}
 	rid := rids[0]
 	if quality == "low" {
 		rid = rids[len(rids)-1]
 	}
-	return append(out, st.tracks["video/"+rid])
+	return audio, st.layers["video/"+rid]
 }
 
 // requestKeyframe asks the publisher for a keyframe on every video layer,

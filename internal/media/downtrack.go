@@ -1,0 +1,345 @@
+package media
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+const (
+	videoQueue = 256 // packets waiting for one viewer: about a second of video
+	audioQueue = 64  // about a second of audio
+	historyLen = 512 // packets a viewer can ask to be sent again (NACK)
+	sendBatch  = 16  // packets a writer sends to one viewer before the next viewer's turn
+	// resendGap: the same packet is sent again at most this often.
+	resendGap = 50 * time.Millisecond
+)
+
+// sent is a packet as one viewer gets it: renumbered.
+type sent struct {
+	p        *packet
+	seq      uint16
+	ts       uint32
+	resentAt time.Time
+}
+
+// downTrack is what one viewer receives of one kind (audio or video): the
+// packets of one layer, renumbered so that the viewer sees one continuous
+// stream across layer switches and publisher reconnects. It implements
+// webrtc.TrackLocal; the viewer's writer pool sends its queue.
+type downTrack struct {
+	kind     webrtc.RTPCodecType
+	codec    webrtc.RTPCodecCapability
+	streamID string
+	pool     *writers
+	keyframe func() // asks the publisher for a keyframe (rate-limited)
+
+	// Set by Bind, before any packet is queued.
+	ssrc uint32
+	pt   uint8
+	out  webrtc.TrackLocalWriter
+
+	mu        sync.Mutex
+	cur, next *layer // the layer forwarded, and the one to switch to at its next keyframe
+	needKey   bool   // video: waiting for a keyframe (start, switch, or after dropping a backlog)
+	closed    bool
+	queue     ring
+	scheduled bool // in the writer pool's run queue
+
+	// Renumbering: out = in + delta, rebased on every change of source.
+	started  bool
+	rebase   bool // the next packet starts a new base
+	source   uint32
+	left     uint32 // the source before: its late packets are dropped
+	base     uint16 // first incoming sequence number of the current base
+	seqDelta uint16
+	tsDelta  uint32
+	lastSeq  uint16
+	lastTS   uint32
+	lastAt   time.Time
+
+	history []sent // video: by seq % historyLen
+}
+
+func newDownTrack(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, streamID string, pool *writers, keyframe func()) *downTrack {
+	d := &downTrack{kind: kind, codec: codec, streamID: streamID, pool: pool, keyframe: keyframe}
+	if kind == webrtc.RTPCodecTypeVideo {
+		d.queue.buf = make([]sent, videoQueue)
+		d.history = make([]sent, historyLen)
+	} else {
+		d.queue.buf = make([]sent, audioQueue)
+	}
+	return d
+}
+
+// ID, RID, StreamID and Kind implement webrtc.TrackLocal.
+func (d *downTrack) ID() string                { return d.kind.String() }
+func (d *downTrack) RID() string               { return "" }
+func (d *downTrack) StreamID() string          { return d.streamID }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
+
+// Bind implements webrtc.TrackLocal: the viewer's connection chose a
+// payload type for the layer's codec.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	var match *webrtc.RTPCodecParameters
+	for _, c := range ctx.CodecParameters() {
+		if !strings.EqualFold(c.MimeType, d.codec.MimeType) {
+			continue
+		}
+		if match == nil || c.SDPFmtpLine == d.codec.SDPFmtpLine {
+			match = &c
+		}
+	}
+	if match == nil {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	d.mu.Lock() // orders these before the first packet queued (under mu) and sent
+	d.ssrc, d.pt, d.out = uint32(ctx.SSRC()), uint8(match.PayloadType), ctx.WriteStream()
+	d.mu.Unlock()
+	return *match, nil
+}
+
+// Unbind implements webrtc.TrackLocal: the viewer is gone.
+func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.close()
+	return nil
+}
+
+func (d *downTrack) close() {
+	d.mu.Lock()
+	d.closed, d.cur, d.next = true, nil, nil
+	d.queue.clear()
+	d.mu.Unlock()
+}
+
+// follow makes the down-track forward layer l: at once if it forwards
+// nothing yet, else from l's next keyframe on (a seamless switch). A nil l
+// stops it (an audio-only viewer gets no video packets). Without a fresh
+// cached keyframe to start from, it asks the publisher for one.
+func (d *downTrack) follow(l *layer) {
+	d.mu.Lock()
+	switch {
+	case d.closed:
+		d.mu.Unlock()
+		return
+	case l == nil:
+		d.cur, d.next = nil, nil
+		d.queue.clear()
+		d.mu.Unlock()
+		return
+	case d.cur == nil:
+		d.cur, d.next, d.needKey = l, nil, l.video
+	case d.cur != l:
+		d.next = l
+	default: // already on it
+		d.next = nil
+		d.mu.Unlock()
+		return
+	}
+	d.mu.Unlock()
+	if !l.subscribe(d) && l.video {
+		d.keyframe()
+	}
+}
+
+// wants reports whether the down-track forwards l or is switching to it.
+func (d *downTrack) wants(l *layer) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.closed && (d.cur == l || d.next == l)
+}
+
+// push queues a packet of layer l for the viewer. It returns false when
+// the down-track no longer wants l's packets (l unsubscribes it). It runs
+// on l's read loop and never blocks.
+func (d *downTrack) push(l *layer, p *packet) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switched := false
+	switch {
+	case d.closed:
+		return false
+	case l == d.next:
+		if !p.key {
+			return true
+		}
+		d.cur, d.next, d.needKey = l, nil, false // the switch: the old layer's next packet unsubscribes
+		switched = true
+	case l != d.cur:
+		return false
+	case d.needKey:
+		if !p.key {
+			return true
+		}
+		d.needKey = false
+	}
+	switch {
+	case d.started && p.source == d.left && !switched:
+		return true // a late packet of a publisher session that ended
+	case d.started && p.source != d.source && l.video && !p.key:
+		// A new publisher session: start at its keyframe.
+		d.needKey = true
+		go d.keyframe()
+		return true
+	case !d.started || d.rebase || p.source != d.source:
+		d.newBase(p, switched)
+	case int16(p.seq-d.base) < 0:
+		return true // a late packet from before the new base
+	}
+	s := sent{p: p, seq: p.seq + d.seqDelta, ts: p.ts + d.tsDelta}
+	if !d.started || int16(s.seq-d.lastSeq) > 0 {
+		d.started, d.lastSeq, d.lastTS, d.lastAt = true, s.seq, s.ts, p.at
+	}
+	if d.queue.full() {
+		if l.video { // a slow viewer: drop its backlog, start again at a keyframe
+			d.dropBacklog()
+			go d.keyframe()
+			return true
+		}
+		d.queue.pop() // audio: the oldest goes
+	}
+	d.queue.push(s)
+	if d.history != nil {
+		d.history[s.seq%historyLen] = s
+	}
+	if !d.scheduled {
+		d.scheduled = true
+		d.pool.schedule(d)
+	}
+	return true
+}
+
+// newBase renumbers from p on: its sequence number follows the last one
+// sent, its timestamp the last one plus the time that passed. A new
+// source on the same layer is a new publisher session: the old one's late
+// packets are dropped from now on.
+func (d *downTrack) newBase(p *packet, switched bool) {
+	if d.started {
+		elapsed := max(p.at.Sub(d.lastAt), 0) // layers are read on their own goroutines: it can be negative
+		ticks := uint32(elapsed.Seconds() * float64(d.codec.ClockRate))
+		d.seqDelta = d.lastSeq + 1 - p.seq
+		d.tsDelta = d.lastTS + max(ticks, 1) - p.ts
+	}
+	if p.source != d.source && !switched {
+		d.left = d.source
+	}
+	d.source, d.base, d.rebase = p.source, p.seq, false
+}
+
+// dropBacklog discards what is queued and waits for a keyframe. The
+// numbering continues from the last packet actually taken for sending, so
+// the viewer sees no gap to ask about.
+func (d *downTrack) dropBacklog() {
+	if first, ok := d.queue.peek(); ok {
+		d.lastSeq = first.seq - 1
+	}
+	for s, ok := d.queue.pop(); ok; s, ok = d.queue.pop() {
+		if h := &d.history[s.seq%historyLen]; h.p == s.p {
+			*h = sent{}
+		}
+	}
+	d.needKey, d.rebase = true, true
+}
+
+// drain sends up to sendBatch queued packets; the writer pool calls it.
+// It reports whether more are waiting (the down-track stays scheduled).
+func (d *downTrack) drain() (more bool) {
+	var batch [sendBatch]sent
+	d.mu.Lock()
+	n := 0
+	for ; n < sendBatch; n++ {
+		s, ok := d.queue.pop()
+		if !ok {
+			break
+		}
+		batch[n] = s
+	}
+	more = !d.queue.empty()
+	d.scheduled = more
+	d.mu.Unlock()
+	for _, s := range batch[:n] {
+		if err := d.send(s); err != nil {
+			d.close()
+			return false
+		}
+	}
+	return more
+}
+
+func (d *downTrack) send(s sent) error {
+	h := rtp.Header{Version: 2, Marker: s.p.marker, PayloadType: d.pt, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: d.ssrc}
+	_, err := d.out.WriteRTP(&h, s.p.payload)
+	if errors.Is(err, io.ErrClosedPipe) || errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil // a transient error loses one packet
+}
+
+// resend answers a viewer's NACK from the history: the packets are the
+// shared ones, renumbered as they were first sent.
+func (d *downTrack) resend(n *rtcp.TransportLayerNack) {
+	if d.history == nil {
+		return
+	}
+	now := time.Now()
+	var again []sent
+	d.mu.Lock()
+	for _, pair := range n.Nacks {
+		for _, seq := range pair.PacketList() {
+			h := &d.history[seq%historyLen]
+			if h.p != nil && h.seq == seq && now.Sub(h.resentAt) >= resendGap {
+				h.resentAt = now
+				again = append(again, *h)
+			}
+		}
+	}
+	d.mu.Unlock()
+	for _, s := range again {
+		if d.send(s) != nil {
+			return
+		}
+	}
+}
+
+// ring is a bounded FIFO of packets to send.
+type ring struct {
+	buf        []sent
+	head, size int
+}
+
+func (r *ring) full() bool  { return r.size == len(r.buf) }
+func (r *ring) empty() bool { return r.size == 0 }
+
+func (r *ring) push(s sent) {
+	r.buf[(r.head+r.size)%len(r.buf)] = s
+	r.size++
+}
+
+func (r *ring) peek() (sent, bool) {
+	if r.size == 0 {
+		return sent{}, false
+	}
+	return r.buf[r.head], true
+}
+
+func (r *ring) pop() (sent, bool) {
+	s, ok := r.peek()
+	if ok {
+		r.buf[r.head] = sent{}
+		r.head = (r.head + 1) % len(r.buf)
+		r.size--
+	}
+	return s, ok
+}
+
+func (r *ring) clear() {
+	for r.size > 0 {
+		r.pop()
+	}
+}

@@ -1,0 +1,245 @@
+package media
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+func TestKeyframeStart(t *testing.T) {
+	for _, c := range []struct {
+		name, mime string
+		payload    []byte
+		want       bool
+	}{
+		{"vp8 key", webrtc.MimeTypeVP8, []byte{0x10, 0x00}, true},
+		{"vp8 delta", webrtc.MimeTypeVP8, []byte{0x10, 0x01}, false},
+		{"vp8 not a frame start", webrtc.MimeTypeVP8, []byte{0x00, 0x00}, false},
+		{"vp8 partition 1", webrtc.MimeTypeVP8, []byte{0x11, 0x00}, false},
+		{"vp8 7-bit picture id", webrtc.MimeTypeVP8, []byte{0x90, 0x80, 0x05, 0x00}, true},
+		{"vp8 15-bit picture id", webrtc.MimeTypeVP8, []byte{0x90, 0x80, 0x81, 0x05, 0x00}, true},
+		{"vp8 15-bit picture id, delta", webrtc.MimeTypeVP8, []byte{0x90, 0x80, 0x81, 0x05, 0x01}, false},
+		{"vp8 all extensions", webrtc.MimeTypeVP8, []byte{0x90, 0xf0, 0x81, 0x05, 0x07, 0x20, 0x00}, true},
+		{"vp8 truncated", webrtc.MimeTypeVP8, []byte{0x90, 0xf0, 0x81}, false},
+		{"vp8 empty", webrtc.MimeTypeVP8, nil, false},
+		{"h264 idr", webrtc.MimeTypeH264, []byte{0x65, 0x88}, true},
+		{"h264 sps", webrtc.MimeTypeH264, []byte{0x67, 0x42}, true},
+		{"h264 slice", webrtc.MimeTypeH264, []byte{0x41, 0x9a}, false},
+		{"h264 stap-a with sps", webrtc.MimeTypeH264, []byte{0x78, 0x00, 0x02, 0x09, 0x10, 0x00, 0x02, 0x67, 0x42}, true},
+		{"h264 stap-a without", webrtc.MimeTypeH264, []byte{0x78, 0x00, 0x02, 0x09, 0x10, 0x00, 0x02, 0x41, 0x9a}, false},
+		{"h264 stap-a lying sizes", webrtc.MimeTypeH264, []byte{0x78, 0xff, 0xff, 0x09}, false},
+		{"h264 fu-a idr start", webrtc.MimeTypeH264, []byte{0x7c, 0x85, 0x00}, true},
+		{"h264 fu-a idr middle", webrtc.MimeTypeH264, []byte{0x7c, 0x05, 0x00}, false},
+		{"h264 fu-a truncated", webrtc.MimeTypeH264, []byte{0x7c}, false},
+		{"opus", webrtc.MimeTypeOpus, []byte{0x00}, false},
+	} {
+		if got := keyframeStart(c.mime, c.payload); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func FuzzKeyframeStart(f *testing.F) {
+	f.Add([]byte{0x90, 0xf0, 0x81, 0x05, 0x07, 0x20, 0x00})
+	f.Add([]byte{0x78, 0x00, 0x02, 0x09, 0x10, 0x00, 0x02, 0x67, 0x42})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		keyframeStart(webrtc.MimeTypeVP8, b)
+		keyframeStart(webrtc.MimeTypeH264, b)
+	})
+}
+
+// recorder is the viewer's end of a down-track: it keeps what is written,
+// and can be held to play a viewer whose writes block.
+type recorder struct {
+	mu   sync.Mutex
+	got  []rtp.Packet
+	hold chan struct{} // while open, writes wait
+}
+
+func (r *recorder) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if r.hold != nil {
+		<-r.hold
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, rtp.Packet{Header: *h, Payload: payload})
+	return len(payload), nil
+}
+
+func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
+
+func (r *recorder) packets() []rtp.Packet {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]rtp.Packet(nil), r.got...)
+}
+
+// testDownTrack is a video down-track on l writing to rec, served by its
+// own writer pool.
+func testDownTrack(t *testing.T, l *layer, rec *recorder, keyframes *atomic.Int32) *downTrack {
+	t.Helper()
+	pool := newWriters()
+	pool.resize(1)
+	t.Cleanup(func() { pool.resize(0); pool.wait() })
+	d := newDownTrack(webrtc.RTPCodecTypeVideo, l.codec, "test", pool, func() { keyframes.Add(1) })
+	d.ssrc, d.pt, d.out = 1234, 96, rec
+	d.follow(l)
+	return d
+}
+
+var vp8 = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+
+// frames makes n one-packet VP8 frames from a source, keyframes where key
+// says.
+func frames(source uint32, seq uint16, n int, key func(i int) bool) []*packet {
+	now := time.Now()
+	var out []*packet
+	for i := range n {
+		out = append(out, &packet{source: source, seq: seq + uint16(i), ts: uint32(i) * 3000, marker: true, key: key(i),
+			payload: []byte{byte(i >> 8), byte(i)}, at: now.Add(time.Duration(i) * 33 * time.Millisecond)})
+	}
+	return out
+}
+
+func frameOf(payload []byte) int { return int(payload[0])<<8 | int(payload[1]) }
+
+func waitPackets(t *testing.T, rec *recorder, n int) []rtp.Packet {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rec.packets()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d packets written, want %d", len(rec.packets()), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return rec.packets()
+}
+
+func checkNumbering(t *testing.T, got []rtp.Packet) {
+	t.Helper()
+	for i := 1; i < len(got); i++ {
+		if got[i].SequenceNumber != got[i-1].SequenceNumber+1 {
+			t.Fatalf("packet %d: sequence number %d after %d", i, got[i].SequenceNumber, got[i-1].SequenceNumber)
+		}
+		if int32(got[i].Timestamp-got[i-1].Timestamp) <= 0 {
+			t.Fatalf("packet %d: timestamp %d after %d", i, got[i].Timestamp, got[i-1].Timestamp)
+		}
+	}
+}
+
+// A viewer whose writes block falls behind: its backlog is dropped, it
+// waits for the next keyframe (asking for one), and what it gets has no
+// gap in numbering. The layer never waits for it.
+func TestDownTrackSlowViewerSkipsToKeyframe(t *testing.T) {
+	l := newLayer("video/", vp8)
+	rec := &recorder{hold: make(chan struct{})}
+	var keyframes atomic.Int32
+	testDownTrack(t, l, rec, &keyframes)
+
+	pkts := frames(1, 100, 400, func(i int) bool { return i == 0 || i == 390 })
+	for _, p := range pkts {
+		l.forward(p) // never blocks, though the viewer's writes do
+	}
+	if keyframes.Load() == 0 {
+		t.Fatal("no keyframe asked for after dropping the backlog")
+	}
+	close(rec.hold)
+	time.Sleep(50 * time.Millisecond)
+	got := rec.packets()
+	if len(got) == 0 || len(got) > sendBatch+10 {
+		t.Fatalf("%d packets reached the slow viewer, want its first batch and what followed the keyframe", len(got))
+	}
+	checkNumbering(t, got)
+	resumed := got[len(got)-10]
+	if frameOf(resumed.Payload) != 390 {
+		t.Fatalf("resumed at frame %d, want the keyframe 390", frameOf(resumed.Payload))
+	}
+}
+
+// A viewer starts at a keyframe; a new publisher session (another source)
+// continues its numbering, and late packets of the old session are
+// dropped, not sent out of place.
+func TestDownTrackRenumbersAcrossSources(t *testing.T) {
+	l := newLayer("video/", vp8)
+	rec := &recorder{}
+	var keyframes atomic.Int32
+	testDownTrack(t, l, rec, &keyframes)
+	if keyframes.Load() != 1 {
+		t.Fatalf("a new viewer without a cached keyframe asked for %d keyframes, want 1", keyframes.Load())
+	}
+	first := frames(1, 60000, 20, func(i int) bool { return i == 5 })
+	for _, p := range first {
+		l.forward(p) // 0-4 dropped: the viewer waits for a keyframe
+	}
+	second := frames(2, 10, 20, func(i int) bool { return i == 0 })
+	for i, p := range second {
+		l.forward(p)
+		if i == 3 {
+			l.forward(first[19]) // the old session's last packet, late: dropped
+		}
+	}
+	got := waitPackets(t, rec, 15+20)
+	checkNumbering(t, got)
+	if got[0].SequenceNumber != 60005 || len(got) != 35 {
+		t.Fatalf("got %d packets from %d", len(got), got[0].SequenceNumber)
+	}
+}
+
+// NACKs are answered from the shared packets, renumbered as first sent,
+// and the same packet at most once per resendGap.
+func TestDownTrackResend(t *testing.T) {
+	l := newLayer("video/", vp8)
+	rec := &recorder{}
+	var keyframes atomic.Int32
+	d := testDownTrack(t, l, rec, &keyframes)
+	for _, p := range frames(1, 500, 10, func(i int) bool { return i == 0 }) {
+		l.forward(p)
+	}
+	got := waitPackets(t, rec, 10)
+	nack := &rtcp.TransportLayerNack{Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{503, 505, 9999})}
+	d.resend(nack)
+	d.resend(nack) // too soon: not again
+	again := waitPackets(t, rec, 12)[10:]
+	if len(rec.packets()) != 12 || again[0].SequenceNumber != 503 || again[1].SequenceNumber != 505 ||
+		again[0].Timestamp != got[3].Timestamp || &again[1].Payload[0] != &got[5].Payload[0] {
+		t.Fatalf("resent %+v", rec.packets()[10:])
+	}
+}
+
+// A new viewer starts from the cached keyframe when it is fresh, without
+// asking the publisher.
+func TestLayerReplaysFreshKeyframe(t *testing.T) {
+	l := newLayer("video/", vp8)
+	for _, p := range frames(1, 0, 10, func(i int) bool { return i == 4 }) {
+		p.at = time.Now()
+		l.forward(p)
+	}
+	rec := &recorder{}
+	var keyframes atomic.Int32
+	testDownTrack(t, l, rec, &keyframes)
+	got := waitPackets(t, rec, 6)
+	if keyframes.Load() != 0 || frameOf(got[0].Payload) != 4 {
+		t.Fatalf("started at frame %d, %d keyframe requests", frameOf(got[0].Payload), keyframes.Load())
+	}
+}
+
+// The writer pool grows with the viewers and its writers all leave when
+// the last viewer goes.
+func TestWritersResize(t *testing.T) {
+	w := newWriters()
+	w.resize(100)
+	w.mu.Lock()
+	n := w.n
+	w.mu.Unlock()
+	if n != 10 {
+		t.Fatalf("%d writers for 100 viewers, want 10", n)
+	}
+	w.resize(1)
+	w.resize(0)
+	w.wait()
+}

@@ -1,0 +1,94 @@
+package media
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+const (
+	// maxGOP bounds the keyframe cache of a video layer, in packets (about
+	// four seconds at 2.5 Mbit/s).
+	maxGOP = 1024
+	// freshKeyframe: a new viewer starts from the cached keyframe if it is
+	// at most this old; otherwise it waits for a new one (PLI), since
+	// replaying a long backlog would start it late.
+	freshKeyframe = time.Second
+)
+
+// layer is one outgoing stream of a channel: its audio, or one video
+// layer (simulcast encoding). It outlives publisher sessions, so viewers
+// stay subscribed while the publisher reconnects; the viewers' down-tracks
+// renumber the packets of the new session to continue the old.
+type layer struct {
+	key   string // "audio", "video/" + rid
+	codec webrtc.RTPCodecCapability
+	video bool
+
+	mu   sync.Mutex
+	subs []*downTrack // copy on write: forward reads it without the lock
+	gop  []*packet    // video: the packets since the last keyframe started
+}
+
+func newLayer(key string, codec webrtc.RTPCodecCapability) *layer {
+	return &layer{key: key, codec: codec, video: key != "audio"}
+}
+
+// forward stores a packet from the publisher and queues it for every
+// subscriber. It is called by the layer's one read loop.
+func (l *layer) forward(p *packet) {
+	l.mu.Lock()
+	if l.video {
+		switch {
+		case p.key:
+			clear(l.gop)
+			l.gop = append(l.gop[:0], p)
+		case len(l.gop) > 0 && len(l.gop) < maxGOP:
+			l.gop = append(l.gop, p)
+		default: // too long ago: a new viewer asks for a new keyframe
+			clear(l.gop)
+			l.gop = l.gop[:0]
+		}
+	}
+	subs := l.subs
+	l.mu.Unlock()
+	var gone []*downTrack
+	for _, d := range subs {
+		if !d.push(l, p) {
+			gone = append(gone, d)
+		}
+	}
+	if gone != nil {
+		l.unsubscribe(gone...)
+	}
+}
+
+// subscribe adds a viewer's down-track. A video layer replays its cached
+// keyframe and what followed when that is fresh, and reports whether it
+// did; otherwise the caller asks the publisher for a keyframe.
+func (l *layer) subscribe(d *downTrack) (replayed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !slices.Contains(l.subs, d) {
+		l.subs = append(slices.Clone(l.subs), d)
+	}
+	if len(l.gop) == 0 || time.Since(l.gop[0].at) > freshKeyframe {
+		return false
+	}
+	// Under the lock, so that no packet forward stores meanwhile can
+	// overtake the replay.
+	for _, p := range l.gop {
+		d.push(l, p)
+	}
+	return true
+}
+
+// unsubscribe removes down-tracks that refused a packet, unless they
+// followed l again since.
+func (l *layer) unsubscribe(gone ...*downTrack) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.subs = slices.DeleteFunc(slices.Clone(l.subs), func(d *downTrack) bool { return slices.Contains(gone, d) && !d.wants(l) })
+}
