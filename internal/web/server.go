@@ -151,6 +151,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PATCH /whep/{channel}/{id}", s.whepPatch)
 	mux.HandleFunc("DELETE /whep/{channel}/{id}", s.whepDelete)
 	mux.HandleFunc("OPTIONS /whep/{channel}/{id}", s.whipOptions)
+	mux.HandleFunc("POST /whep/{channel}/{id}/layer", s.whepLayer)
+	mux.HandleFunc("OPTIONS /whep/{channel}/{id}/layer", s.whipOptions)
 
 	// Operations (CONTRACT §7).
 	mux.HandleFunc("GET /healthz", s.healthz)

@@ -196,22 +196,32 @@ func TestVideoBrowserEmbed(t *testing.T) {
 		t.Errorf("the embed names the channel %q", got)
 	}
 
-	// Low quality is a new WHEP session with ?quality=low; it plays too,
-	// smaller when the studio sends simulcast layers.
+	// Low quality switches layer on the same connection: it plays on,
+	// smaller when the studio sends simulcast layers, and the decoder's
+	// frame count carries on (a new session would start it from 0).
 	poll(t, studio, `/^\d+×\d+/.test(document.querySelector('#studio-video').textContent)`)
 	layers := strings.Contains(studio.Text("#studio-video"), "2 layers")
-	var highWidth, lowWidth int
+	var highWidth, lowWidth, framesBefore, framesAfter int
 	embed.Eval(`document.querySelector('#player-video').videoWidth`, &highWidth)
+	embed.Eval(`Number(document.querySelector('#player').dataset.framesDecoded)`, &framesBefore)
 	embed.Eval(`(() => {
 		const q = document.querySelector('#player-quality');
 		q.value = 'low';
 		q.dispatchEvent(new Event('change', { bubbles: true }));
 	})()`, nil)
 	poll(t, embed, `document.querySelector('#player').dataset.quality === 'low'`)
+	if layers {
+		poll(t, embed, fmt.Sprintf(`document.querySelector('#player-video').videoWidth < %d`, highWidth))
+	}
 	waitPlaying(t, embed)
 	embed.Eval(`document.querySelector('#player-video').videoWidth`, &lowWidth)
+	embed.Eval(`Number(document.querySelector('#player').dataset.framesDecoded)`, &framesAfter)
+	t.Logf("simulcast %v: high %d px wide, low %d px; frames decoded %d before the switch, %d after", layers, highWidth, lowWidth, framesBefore, framesAfter)
 	if layers && lowWidth >= highWidth {
 		t.Errorf("with two layers sent, low quality is %d px wide and high %d px", lowWidth, highWidth)
+	}
+	if framesAfter <= framesBefore {
+		t.Errorf("frames decoded went from %d to %d: the switch made a new session", framesBefore, framesAfter)
 	}
 
 	// Audio only: playing, but no picture.

@@ -99,6 +99,9 @@ func (s *Server) answerSession(w http.ResponseWriter, r *http.Request, kind, cha
 	for _, l := range s.iceLinks(who) {
 		h.Add("Link", l)
 	}
+	if kind == "whep" {
+		h.Add("Link", "</whep/"+channel+"/"+id+`/layer>; rel="urn:ietf:params:whep:ext:core:layer"`)
+	}
 	w.WriteHeader(http.StatusCreated)
 	io.WriteString(w, answer)
 }
@@ -183,6 +186,27 @@ func (s *Server) mediaPatch(w http.ResponseWriter, r *http.Request, viewer bool)
 		return
 	}
 	if err := s.media.Trickle(id, frag); err != nil {
+		s.mediaFail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// whepLayer switches a viewer's quality on its connection:
+// {"quality":"high"|"low"|"audio"}. The new layer starts at its next
+// keyframe; the viewer's stream continues without renegotiation.
+func (s *Server) whepLayer(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.mediaSession(w, r, true)
+	if !ok {
+		return
+	}
+	var body struct {
+		Quality string `json:"quality"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	if err := s.media.SetQuality(id, body.Quality); err != nil {
 		s.mediaFail(w, r, err)
 		return
 	}

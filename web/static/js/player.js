@@ -139,7 +139,8 @@ function startPlayer(root) {
       if (my !== gen) return;
       const p = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
       pc = p;
-      if (quality !== 'audio') p.addTransceiver('video', { direction: 'recvonly' });
+      // Video too when listening only: switching back needs no new session.
+      p.addTransceiver('video', { direction: 'recvonly' });
       p.addTransceiver('audio', { direction: 'recvonly' });
       const stream = new MediaStream();
       p.addEventListener('track', (ev) => {
@@ -323,8 +324,30 @@ function startPlayer(root) {
     root.dataset.quality = quality;
     storageSet(QUALITY_KEY, quality);
     const state = root.dataset.state;
-    if (state === 'live' || state === 'connecting' || state === 'paused') connect();
+    if (state === 'live' || state === 'connecting' || state === 'paused') switchQuality();
   });
+
+  // switchQuality asks the server for another layer on this connection
+  // (it starts at the layer's next keyframe); a new session if it cannot.
+  async function switchQuality() {
+    const my = gen;
+    if (!session || root.dataset.state !== 'live') {
+      connect();
+      return;
+    }
+    try {
+      const res = await fetch(`${session}/layer`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ quality }),
+      });
+      if (my !== gen) return;
+      if (!res.ok) throw new Error(`layer: ${res.status}`);
+      showLive();
+    } catch {
+      if (my === gen) connect();
+    }
+  }
 
   const canFullscreen = Boolean(document.fullscreenEnabled || ui.video.webkitEnterFullscreen);
   ui.fullscreen.hidden = !canFullscreen;
