@@ -248,7 +248,9 @@ func (d *downTrack) dropBacklog() {
 }
 
 // drain sends up to sendBatch queued packets; the writer pool calls it.
-// It reports whether more are waiting (the down-track stays scheduled).
+// The down-track stays scheduled while it sends, so no other writer takes
+// it meanwhile (its packets stay in order). It reports whether more are
+// waiting: then the writer puts it back on the run queue.
 func (d *downTrack) drain() (more bool) {
 	var batch [sendBatch]sent
 	d.mu.Lock()
@@ -260,15 +262,17 @@ func (d *downTrack) drain() (more bool) {
 		}
 		batch[n] = s
 	}
-	more = !d.queue.empty()
-	d.scheduled = more
 	d.mu.Unlock()
 	for _, s := range batch[:n] {
 		if err := d.send(s); err != nil {
 			d.close()
-			return false
+			break
 		}
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	more = !d.closed && !d.queue.empty()
+	d.scheduled = more
 	return more
 }
 
