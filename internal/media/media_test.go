@@ -5,9 +5,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/pion/rtp"
@@ -305,4 +307,72 @@ func TestTricklePatch(t *testing.T) {
 	if st := patch("", "application/trickle-ice-sdpfrag", "a=ice-ufrag:"+ufrag+"\r\na=end-of-candidates\r\n"); st != 204 {
 		t.Fatalf("end of candidates: %d", st)
 	}
+}
+
+// dropper loses every 25th incoming video packet the first time it comes,
+// before the viewer's NACK generator sees it: as a lossy network would.
+type dropper struct {
+	interceptor.NoOp
+	mu      sync.Mutex
+	dropped map[uint16]bool
+}
+
+func (d *dropper) NewInterceptor(string) (interceptor.Interceptor, error) { return d, nil }
+
+func (d *dropper) BindRemoteStream(info *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
+	if !strings.HasPrefix(info.MimeType, "video/") {
+		return r
+	}
+	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		for {
+			n, a, err := r.Read(b, a)
+			if err != nil || n < 4 {
+				return n, a, err
+			}
+			seq := uint16(b[2])<<8 | uint16(b[3])
+			d.mu.Lock()
+			drop := seq%25 == 0 && !d.dropped[seq]
+			if drop {
+				d.dropped[seq] = true
+			}
+			d.mu.Unlock()
+			if !drop {
+				return n, a, nil
+			}
+		}
+	})
+}
+
+func (d *dropper) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.dropped)
+}
+
+// Packets a viewer loses are sent again when it asks (NACK), from the
+// packets the server shares between viewers: its stream has no gap.
+func TestLostPacketsResent(t *testing.T) {
+	s, key, _ := setup(t)
+	publish(t, s.URL+"/whip/alpha", key, "vp8")
+	waitFor(t, "live", func() bool { return live(s) })
+	drop := &dropper{dropped: map[uint16]bool{}}
+	v := &viewer{pc: newPeerWith(t, webrtc.Configuration{}, drop)}
+	v.receive(t, s.URL+"/whep/alpha")
+	waitFor(t, "video", func() bool { vi, _ := v.counts(); return vi > 200 })
+	v.mu.Lock()
+	upto := v.video[len(v.video)-1].SequenceNumber
+	v.mu.Unlock()
+	time.Sleep(time.Second) // for the retransmissions of what was lost up to there
+	v.mu.Lock()
+	var video []*rtp.Packet
+	for _, p := range v.video {
+		if int16(p.SequenceNumber-upto) <= 0 {
+			video = append(video, p)
+		}
+	}
+	v.mu.Unlock()
+	if drop.count() < 5 {
+		t.Fatalf("only %d packets dropped", drop.count())
+	}
+	checkContinuous(t, "video with lost packets", video)
 }
