@@ -327,6 +327,7 @@ func mediaLoad(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&bitrate, "bitrate", bitrate, "video bit rate (Opus audio adds 64k)")
 	fs.StringVar(&o.Codec, "codec", "vp8", "video codec: vp8 or h264")
 	fs.IntVar(&o.FPS, "fps", 30, "video frames per second")
+	fs.Float64Var(&o.Pace, "pace", 0, "send each frame's packets at this multiple of the bit rate, as browsers do (2.5); 0 sends them back to back")
 	fs.IntVar(&o.JoinParallel, "join-parallel", 10, "viewers joining at the same time")
 	fs.StringVar(&o.Metrics, "metrics", "", "base URL whose /metrics gives the server's CPU and memory (default: the WHIP URL's origin; - for none)")
 	if err := fs.Parse(args); err != nil {
@@ -339,8 +340,8 @@ func mediaLoad(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if o.Bitrate, err = loadtest.ParseBitrate(bitrate); err != nil {
 		return usageErr("loadtest: %v", err)
 	}
-	if o.WHIP == "" || o.Key == "" || o.Viewers < 0 || o.Duration <= 0 || o.FPS < 1 || o.FPS > 120 || (o.Codec != "vp8" && o.Codec != "h264") {
-		return usageErr("loadtest: want --whip, --key, a positive --duration, --fps up to 120, and --codec vp8 or h264")
+	if o.WHIP == "" || o.Key == "" || o.Viewers < 0 || o.Duration <= 0 || o.FPS < 1 || o.FPS > 120 || o.Pace < 0 || (o.Codec != "vp8" && o.Codec != "h264") {
+		return usageErr("loadtest: want --whip, --key, a positive --duration, --fps up to 120, --pace ≥ 0, and --codec vp8 or h264")
 	}
 	// Ctrl-C ends the measurement early; the sessions are still deleted.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

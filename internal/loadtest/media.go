@@ -43,6 +43,7 @@ type MediaOptions struct {
 	Bitrate      int           // video bits per second (audio adds 64 kbit/s)
 	Codec        string        // "vp8" (default) or "h264"
 	FPS          int           // video frames per second, default 30
+	Pace         float64       // >0: send a frame's packets at Pace × Bitrate, as a browser's pacer does; 0: back to back
 	JoinParallel int           // viewers joining at the same time, default 10
 	Metrics      string        // base URL whose /metrics to read; default the WHIP URL's origin, "-" for none
 	Log          io.Writer     // progress lines
@@ -160,7 +161,11 @@ func RunMedia(ctx context.Context, o MediaOptions) (MediaReport, error) {
 		return rep, err
 	}
 	defer pub.close(r)
-	r.logf("publishing %s at %d kbit/s to %s", o.Codec, o.Bitrate/1000, o.WHIP)
+	paced := "frames sent back to back"
+	if o.Pace > 0 {
+		paced = fmt.Sprintf("paced at %.1f× the bit rate", o.Pace)
+	}
+	r.logf("publishing %s at %d kbit/s (%s) to %s", o.Codec, o.Bitrate/1000, paced, o.WHIP)
 	r0, r1, ok := sample(2*time.Second, 500*time.Millisecond)
 	if !ok {
 		return rep, ctx.Err()

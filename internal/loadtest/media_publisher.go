@@ -99,7 +99,7 @@ func (r *mediaRun) publish(ctx context.Context, api *webrtc.API, vc webrtc.RTPCo
 	p.cancel = cancel
 	p.started = time.Now()
 	p.senders.Add(2)
-	go func() { defer p.senders.Done(); p.sendVideo(sctx, r.o.Bitrate, r.o.FPS) }()
+	go func() { defer p.senders.Done(); p.sendVideo(sctx, r.o.Bitrate, r.o.FPS, r.o.Pace) }()
 	go func() { defer p.senders.Done(); p.sendAudio(sctx) }()
 	return p, nil
 }
@@ -132,8 +132,10 @@ func (p *mediaPublisher) stats() PublisherStats {
 }
 
 // sendVideo sends frames at fps until ctx ends: a keyframe every second or
-// when asked for one (PLI), sized so the average is the bitrate.
-func (p *mediaPublisher) sendVideo(ctx context.Context, bitrate, fps int) {
+// when asked for one (PLI), sized so the average is the bitrate. With pace
+// > 0 a frame's packets leave at pace × bitrate (a browser's pacer uses
+// 2.5), else back to back: a keyframe is then a burst of dozens.
+func (p *mediaPublisher) sendVideo(ctx context.Context, bitrate, fps int, pace float64) {
 	avg := bitrate / 8 / fps
 	keySize := avg * min(4, fps)
 	deltaSize := avg
@@ -163,7 +165,14 @@ func (p *mediaPublisher) sendVideo(ctx context.Context, bitrate, fps int) {
 			pictureID = (pictureID + 1) & 0x7fff
 		}
 		ts := tsBase + uint32(time.Since(start).Seconds()*90000)
+		sendAt := time.Now()
 		for i, pl := range pls {
+			if pace > 0 {
+				if wait := time.Until(sendAt); wait > 0 {
+					time.Sleep(wait)
+				}
+				sendAt = sendAt.Add(time.Duration(float64(len(pl.data)*8) / (pace * float64(bitrate)) * float64(time.Second)))
+			}
 			if pl.stamped {
 				stamp(pl.data, frame)
 			}

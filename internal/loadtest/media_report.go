@@ -25,6 +25,7 @@ type MediaReport struct {
 	DelayAll    Percentiles // the same over the whole run, joins included
 	Expected    int64       // packets the viewers should have had (sequence number span)
 	Lost        int64
+	LostVideo   int64 // of Lost: video packets (recoverable by NACK), the rest audio (not)
 	MeanBitrate float64 // bit/s received, mean over joined viewers
 
 	Measured time.Duration // the measuring window (all viewers joined)
@@ -88,7 +89,8 @@ func (r MediaReport) String() string {
 		float64(p.Bytes)*8/max(p.Duration.Seconds(), 1e-9)/1000, p.Duration.Round(time.Millisecond))
 	fmt.Fprintf(&b, "viewers             %d of %d received video\n", r.Joined, len(r.Viewers))
 	fmt.Fprintf(&b, "join                p50 %s  p99 %s  max %s\n", ms(r.Join.P50), ms(r.Join.P99), ms(r.Join.Max))
-	fmt.Fprintf(&b, "packets             %d of %d, lost %d (%.4f%%)\n", r.Expected-r.Lost, r.Expected, r.Lost, 100*float64(r.Lost)/float64(max(r.Expected, 1)))
+	fmt.Fprintf(&b, "packets             %d of %d, lost %d (%.4f%%): %d video, %d audio\n", r.Expected-r.Lost, r.Expected, r.Lost,
+		100*float64(r.Lost)/float64(max(r.Expected, 1)), r.LostVideo, r.Lost-r.LostVideo)
 	fmt.Fprintf(&b, "send→receive        p50 %s  p90 %s  p99 %s  max %s (whole run, joins included: p99 %s  max %s)\n",
 		ms(r.Delay.P50), ms(r.Delay.P90), ms(r.Delay.P99), ms(r.Delay.Max), ms(r.DelayAll.P99), ms(r.DelayAll.Max))
 	fmt.Fprintf(&b, "received bitrate    %.0f kbit/s mean per viewer\n", r.MeanBitrate/1000)
@@ -221,6 +223,7 @@ func (r *mediaRun) summarize(rep *MediaReport, viewers []*mediaViewer) {
 		whole.merge(&as.delayAll)
 		rep.Expected += s.Expected
 		rep.Lost += s.Lost
+		rep.LostVideo += max(vs.expected()-vs.packets, 0)
 		if s.Join > 0 {
 			bitrates += s.Bitrate
 		}

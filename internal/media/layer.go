@@ -16,6 +16,9 @@ const (
 	// at most this old; otherwise it waits for a new one (PLI), since
 	// replaying a long backlog would start it late.
 	freshKeyframe = time.Second
+	// maxReplay: a replay longer than this (half a viewer's queue) would
+	// overflow the queue at once; the new viewer asks for a keyframe instead.
+	maxReplay = videoQueue / 2
 )
 
 // layer is one outgoing stream of a channel: its audio, or one video
@@ -74,7 +77,7 @@ func (l *layer) subscribe(d *downTrack) (replayed bool) {
 	if !slices.Contains(l.subs, d) {
 		l.subs = append(slices.Clone(l.subs), d)
 	}
-	if len(l.gop) == 0 || time.Since(l.gop[0].at) > freshKeyframe {
+	if len(l.gop) == 0 || len(l.gop) > maxReplay || time.Since(l.gop[0].at) > freshKeyframe {
 		return false
 	}
 	// Under the lock, so that no packet forward stores meanwhile can
