@@ -25,7 +25,7 @@ type MediaReport struct {
 	DelayAll    Percentiles // the same over the whole run, joins included
 	Expected    int64       // packets the viewers should have had (sequence number span)
 	Lost        int64
-	LostVideo   int64 // of Lost: video packets (recoverable by NACK), the rest audio (not)
+	LostVideo   int64   // of Lost: video packets (recoverable by NACK), the rest audio (not)
 	MeanBitrate float64 // bit/s received, mean over joined viewers
 
 	Measured time.Duration // the measuring window (all viewers joined)

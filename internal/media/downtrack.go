@@ -16,7 +16,7 @@ const (
 	videoQueue = 256 // packets waiting for one viewer: about a second of video
 	audioQueue = 64  // about a second of audio
 	historyLen = 512 // packets a viewer can ask to be sent again (NACK)
-	sendBatch  = 16  // packets a writer sends to one viewer before the next viewer's turn
+	sendBatch  = 4   // packets a writer sends to one viewer before the next viewer's turn: bursts to one viewer stay short
 	// resendGap: the same packet is sent again at most this often.
 	resendGap = 50 * time.Millisecond
 )
