@@ -105,6 +105,13 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	return *match, nil
 }
 
+// bound reports whether the viewer's connection negotiated the track.
+func (d *downTrack) bound() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.out != nil
+}
+
 // Unbind implements webrtc.TrackLocal: the viewer is gone.
 func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 	d.close()
@@ -125,7 +132,7 @@ func (d *downTrack) close() {
 func (d *downTrack) follow(l *layer) {
 	d.mu.Lock()
 	switch {
-	case d.closed:
+	case d.closed || d.out == nil: // gone, or never negotiated (an offer without video)
 		d.mu.Unlock()
 		return
 	case l == nil:
@@ -179,6 +186,18 @@ func (d *downTrack) push(l *layer, p *packet) bool {
 		}
 		d.needKey = false
 	}
+	if d.queue.full() {
+		if !l.video {
+			d.queue.pop() // audio: the oldest goes
+		} else { // a slow viewer: drop its backlog, start again at a keyframe
+			d.dropBacklog()
+			go d.keyframe()
+			if !p.key {
+				return true
+			}
+			d.needKey = false
+		}
+	}
 	switch {
 	case d.started && p.source == d.left && !switched:
 		return true // a late packet of a publisher session that ended
@@ -195,14 +214,6 @@ func (d *downTrack) push(l *layer, p *packet) bool {
 	s := sent{p: p, seq: p.seq + d.seqDelta, ts: p.ts + d.tsDelta}
 	if !d.started || int16(s.seq-d.lastSeq) > 0 {
 		d.started, d.lastSeq, d.lastTS, d.lastAt = true, s.seq, s.ts, p.at
-	}
-	if d.queue.full() {
-		if l.video { // a slow viewer: drop its backlog, start again at a keyframe
-			d.dropBacklog()
-			go d.keyframe()
-			return true
-		}
-		d.queue.pop() // audio: the oldest goes
 	}
 	d.queue.push(s)
 	if d.history != nil {

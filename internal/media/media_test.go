@@ -161,6 +161,16 @@ func TestAudioOnlyViewerGetsNoVideo(t *testing.T) {
 	if vi, _ := v.counts(); vi != 0 {
 		t.Fatalf("an audio-only viewer got %d video packets", vi)
 	}
+	// An offer with no video at all, at the default quality: the video
+	// track the server has for it is never negotiated, and never written.
+	a := watch(t, s.URL+"/whep/alpha", true)
+	waitFor(t, "audio (audio-only offer)", func() bool { _, au := a.counts(); return au > 50 })
+	if r := s.Do("POST", a.res.Header.Get("Location")+"/layer", map[string]string{"quality": "low"}, ""); r.Status != 409 {
+		t.Fatalf("layer switch of an audio-only offer: %d %s", r.Status, r.Raw)
+	}
+	if vi, _ := a.counts(); vi != 0 {
+		t.Fatalf("an audio-only offer got %d video packets", vi)
+	}
 }
 
 func TestWHIPRefusals(t *testing.T) {

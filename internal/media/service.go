@@ -46,9 +46,10 @@ type session struct {
 	viewer  bool
 	closed  sync.Once
 
-	// A viewer's tracks, and the quality it asked for.
+	// A viewer's tracks (nil where its offer had none), and the quality
+	// it asked for; under mu.
+	mu           sync.Mutex
 	audio, video *downTrack
-	mu           sync.Mutex // orders quality changes
 	quality      string
 
 	// A publisher counts as live once every track its offer announced has
@@ -397,6 +398,13 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id,
 		pc.Close()
 		return "", "", err
 	}
+	ss.mu.Lock()
+	for _, d := range []**downTrack{&ss.audio, &ss.video} {
+		if *d != nil && !(*d).bound() { // the offer has no audio, or no video
+			*d = nil
+		}
+	}
+	ss.mu.Unlock()
 	st.mu.Lock()
 	st.viewers[ss] = true
 	st.writers.resize(len(st.viewers))
@@ -444,12 +452,15 @@ func (s *Service) SetQuality(id, quality string) error {
 	if ss == nil || !ss.viewer {
 		return fail.New(fail.NotFound, "no_session", "no such session")
 	}
-	if quality != "audio" && ss.video == nil {
+	ss.mu.Lock()
+	noVideo := quality != "audio" && ss.video == nil
+	if !noVideo {
+		ss.quality = quality
+	}
+	ss.mu.Unlock()
+	if noVideo {
 		return fail.New(fail.Conflict, "no_video", "this session has no video track; start a new one")
 	}
-	ss.mu.Lock()
-	ss.quality = quality
-	ss.mu.Unlock()
 	if ss.pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
 		s.follow(ss)
 	}
