@@ -311,8 +311,8 @@ func TestTricklePatch(t *testing.T) {
 	if st := patch("", "application/sdp", frag); st != 400 {
 		t.Fatalf("wrong content type: %d", st)
 	}
-	if st := patch("", "application/trickle-ice-sdpfrag", "a=ice-ufrag:newone\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"); st != 400 {
-		t.Fatalf("ICE restart: %d", st)
+	if st := patch("*", "application/trickle-ice-sdpfrag", "a=ice-ufrag:newone\r\n"); st != 400 {
+		t.Fatalf("ICE restart without a password: %d", st)
 	}
 	if st := patch("", "application/trickle-ice-sdpfrag", "a=ice-ufrag:"+ufrag+"\r\na=end-of-candidates\r\n"); st != 204 {
 		t.Fatalf("end of candidates: %d", st)
@@ -385,4 +385,95 @@ func TestLostPacketsResent(t *testing.T) {
 		t.Fatalf("only %d packets dropped", drop.count())
 	}
 	checkContinuous(t, "video with lost packets", video)
+}
+
+// sdpLines returns the values of an SDP text's a=NAME: lines.
+func sdpLines(sdpText, name string) []string {
+	var out []string
+	for _, line := range strings.Split(sdpText, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a="+name+":"); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// A publisher restarts ICE over PATCH (RFC 9725 §4.3.2): it gets the
+// server's new credentials and candidates and a new ETag, and its media
+// carries on to the viewer over the new ICE session.
+func TestICERestart(t *testing.T) {
+	s, key, _ := setup(t)
+	pub := publish(t, s.URL+"/whip/alpha", key, "vp8")
+	waitFor(t, "live", func() bool { return live(s) })
+	v := watch(t, s.URL+"/whep/alpha", false)
+	waitFor(t, "video", func() bool { vi, _ := v.counts(); return vi > 30 })
+
+	offer, err := pub.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pub.pc)
+	if err := pub.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	local := pub.pc.LocalDescription().SDP
+	frag := "a=ice-ufrag:" + sdpLines(local, "ice-ufrag")[0] + "\r\na=ice-pwd:" + sdpLines(local, "ice-pwd")[0] + "\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n"
+	for _, c := range sdpLines(local, "candidate") {
+		frag += "a=candidate:" + c + "\r\n"
+	}
+	req, _ := http.NewRequest("PATCH", s.URL+pub.res.Header.Get("Location"), strings.NewReader(frag))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
+	req.Header.Set("If-Match", "*")
+	res := s.Send(req)
+	if res.Status != 200 || res.Header.Get("Content-Type") != "application/trickle-ice-sdpfrag" {
+		t.Fatalf("ICE restart: %d %s", res.Status, res.Raw)
+	}
+	oldAnswer := pub.pc.RemoteDescription().SDP
+	etag, reply := res.Header.Get("ETag"), string(res.Raw)
+	ufrag, pwd, cands := sdpLines(reply, "ice-ufrag"), sdpLines(reply, "ice-pwd"), sdpLines(reply, "candidate")
+	if etag == "" || etag == pub.res.Header.Get("ETag") || len(ufrag) != 1 || len(pwd) != 1 || len(cands) == 0 ||
+		ufrag[0] == sdpLines(oldAnswer, "ice-ufrag")[0] {
+		t.Fatalf("ICE restart answer: ETag %s, fragment %q", etag, reply)
+	}
+	var answer strings.Builder
+	for _, line := range strings.SplitAfter(oldAnswer, "\n") {
+		switch t := strings.TrimSpace(line); {
+		case strings.HasPrefix(t, "a=ice-ufrag:"):
+			answer.WriteString("a=ice-ufrag:" + ufrag[0] + "\r\n")
+		case strings.HasPrefix(t, "a=ice-pwd:"):
+			answer.WriteString("a=ice-pwd:" + pwd[0] + "\r\n")
+		case strings.HasPrefix(t, "a=candidate:"):
+		default:
+			answer.WriteString(line)
+		}
+	}
+	if err := pub.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer.String()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cands {
+		if err := pub.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: "candidate:" + c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The old ICE credentials are gone on both ends: media that still
+	// flows flows over the new session.
+	before, _ := v.counts()
+	waitFor(t, "video after the ICE restart", func() bool { vi, _ := v.counts(); return vi > before+60 })
+
+	// Trickle now needs the new ETag.
+	trickle := func(ifMatch string) int {
+		req, _ := http.NewRequest("PATCH", s.URL+pub.res.Header.Get("Location"), strings.NewReader("a=ice-ufrag:"+sdpLines(local, "ice-ufrag")[0]+"\r\na=end-of-candidates\r\n"))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
+		req.Header.Set("If-Match", ifMatch)
+		return s.Send(req).Status
+	}
+	if st := trickle(pub.res.Header.Get("ETag")); st != 412 {
+		t.Errorf("trickle with the old ETag: %d", st)
+	}
+	if st := trickle(etag); st != 204 {
+		t.Errorf("trickle with the new ETag: %d", st)
+	}
 }

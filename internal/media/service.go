@@ -45,6 +45,8 @@ type session struct {
 	st      *stream
 	viewer  bool
 	closed  sync.Once
+	etag    string     // entity tag of the ICE session, under Service.mu
+	restart sync.Mutex // one ICE restart at a time
 
 	// A viewer's tracks (nil where its offer had none), and the quality
 	// it asked for; under mu.
@@ -118,15 +120,16 @@ func (s *Service) stream(channel string) *stream {
 	return st
 }
 
-// Session returns a session's channel and whether it is a viewer.
-func (s *Service) Session(id string) (channel string, viewer bool, ok bool) {
+// Session returns a session's channel, whether it is a viewer, and its
+// entity tag (it changes with every ICE restart).
+func (s *Service) Session(id string) (channel string, viewer bool, etag string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss := s.sessions[id]
 	if ss == nil {
-		return "", false, false
+		return "", false, "", false
 	}
-	return ss.channel, ss.viewer, true
+	return ss.channel, ss.viewer, ss.etag, true
 }
 
 // Live implements channels.LiveState.
@@ -226,6 +229,7 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string) (id, 
 		return "", "", err
 	}
 	ss := &session{id: newID(), channel: st.name, who: who, pc: pc, st: st, expected: offeredTracks(offer), started: map[string]bool{}}
+	ss.etag = ss.id
 	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { s.ingest(ss, remote, recv) })
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
 		if state == webrtc.PeerConnectionStateFailed || state == webrtc.PeerConnectionStateClosed {
@@ -363,6 +367,7 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id,
 		return "", "", err
 	}
 	ss := &session{id: newID(), channel: st.name, pc: pc, st: st, viewer: true, quality: quality}
+	ss.etag = ss.id
 	audio, video := st.pick("high")
 	for _, l := range []*layer{audio, video} {
 		if l == nil {
@@ -527,40 +532,120 @@ func (s *Service) end(ss *session) {
 	})
 }
 
-// Trickle applies an RFC 8840 SDP fragment to a session: its candidates
-// are added. A fragment with other ICE credentials than the session's is an
-// ICE restart, which is not supported (the client starts a new session).
-func (s *Service) Trickle(id, frag string) error {
+// Patch applies an RFC 8840 SDP fragment to a session (WHIP/WHEP PATCH).
+// With the session's ICE credentials, or none, it trickles candidates and
+// returns "". With new credentials it is an ICE restart (RFC 9725
+// §4.3.2): the fragment's credentials and candidates replace the old, and
+// it returns the server's new ones as a fragment, with the session's new
+// entity tag.
+func (s *Service) Patch(ctx context.Context, id, frag string) (reply, etag string, err error) {
 	s.mu.Lock()
 	ss := s.sessions[id]
 	s.mu.Unlock()
 	if ss == nil {
-		return fail.New(fail.NotFound, "no_session", "no such session")
+		return "", "", fail.New(fail.NotFound, "no_session", "no such session")
 	}
-	current := ""
-	if rd := ss.pc.RemoteDescription(); rd != nil {
-		current = iceUfrag(rd.SDP)
+	rd := ss.pc.RemoteDescription()
+	if rd == nil {
+		return "", "", fail.New(fail.Conflict, "not_ready", "the session is not negotiated yet")
 	}
-	if u := iceUfrag(frag); u != "" && current != "" && u != current {
-		return fail.New(fail.Invalid, "ice_restart_unsupported", "ICE restarts are not supported; start a new session")
+	ufrag, pwd := sdpValue(frag, "ice-ufrag"), sdpValue(frag, "ice-pwd")
+	if ufrag == "" || ufrag == sdpValue(rd.SDP, "ice-ufrag") {
+		return "", "", addCandidates(ss.pc, frag)
 	}
+	if pwd == "" {
+		return "", "", fail.New(fail.Invalid, "invalid_ice_restart", "an ICE restart needs a=ice-ufrag and a=ice-pwd")
+	}
+	ss.restart.Lock()
+	defer ss.restart.Unlock()
+	offer := restartOffer(rd.SDP, ufrag, pwd)
+	if err := ss.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", "", fail.New(fail.Invalid, "invalid_ice_restart", "the ICE restart was refused: %s", truncate(err.Error(), 200))
+	}
+	answer, err := ss.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", "", fmt.Errorf("ICE restart answer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(ss.pc)
+	if err := ss.pc.SetLocalDescription(answer); err != nil {
+		return "", "", fmt.Errorf("ICE restart answer: %w", err)
+	}
+	if err := addCandidates(ss.pc, frag); err != nil {
+		return "", "", err
+	}
+	select {
+	case <-gathered:
+	case <-time.After(gatherTimeout):
+	case <-ctx.Done():
+		return "", "", ctx.Err()
+	}
+	etag = newID()
+	s.mu.Lock()
+	ss.etag = etag
+	s.mu.Unlock()
+	return iceFragment(ss.pc.LocalDescription().SDP), etag, nil
+}
+
+// addCandidates adds a fragment's a=candidate lines.
+func addCandidates(pc *webrtc.PeerConnection, frag string) error {
 	for _, line := range strings.Split(frag, "\n") {
 		c, ok := strings.CutPrefix(strings.TrimSpace(line), "a=")
 		if !ok || !strings.HasPrefix(c, "candidate:") {
 			continue
 		}
-		if err := ss.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c}); err != nil {
+		if err := pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c}); err != nil {
 			return fail.New(fail.Invalid, "invalid_candidate", "the candidate was refused: %s", truncate(err.Error(), 120))
 		}
 	}
 	return nil
 }
 
-// iceUfrag is the first a=ice-ufrag value of an SDP text, or "".
-func iceUfrag(sdpText string) string {
+// restartOffer is the session's offer with new ICE credentials and
+// without its old candidates: WHIP renegotiates nothing else.
+func restartOffer(offer, ufrag, pwd string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(offer, "\n") {
+		switch t := strings.TrimSpace(line); {
+		case strings.HasPrefix(t, "a=ice-ufrag:"):
+			b.WriteString("a=ice-ufrag:" + ufrag + "\r\n")
+		case strings.HasPrefix(t, "a=ice-pwd:"):
+			b.WriteString("a=ice-pwd:" + pwd + "\r\n")
+		case strings.HasPrefix(t, "a=candidate:"), t == "a=end-of-candidates":
+		default:
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// iceFragment is the RFC 8840 fragment of an answer's ICE: credentials,
+// then the first media section's mid and candidates (all media are
+// bundled on it).
+func iceFragment(answer string) string {
+	var b strings.Builder
+	b.WriteString("a=ice-ufrag:" + sdpValue(answer, "ice-ufrag") + "\r\n")
+	b.WriteString("a=ice-pwd:" + sdpValue(answer, "ice-pwd") + "\r\n")
+	media := 0
+	for _, line := range strings.Split(answer, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "m=") {
+			if media++; media > 1 {
+				break
+			}
+			b.WriteString(t + "\r\n")
+		}
+		if media == 1 && (strings.HasPrefix(t, "a=mid:") || strings.HasPrefix(t, "a=candidate:") || t == "a=end-of-candidates") {
+			b.WriteString(t + "\r\n")
+		}
+	}
+	return b.String()
+}
+
+// sdpValue is the first a=NAME: value of an SDP text or fragment, or "".
+func sdpValue(sdpText, name string) string {
 	for _, line := range strings.Split(sdpText, "\n") {
-		if u, ok := strings.CutPrefix(strings.TrimSpace(line), "a=ice-ufrag:"); ok {
-			return u
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a="+name+":"); ok {
+			return v
 		}
 	}
 	return ""

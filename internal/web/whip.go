@@ -152,7 +152,7 @@ func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
 func (s *Server) mediaSession(w http.ResponseWriter, r *http.Request, viewer bool) (string, bool) {
 	whipCORS(w)
 	id, channel := r.PathValue("id"), r.PathValue("channel")
-	got, isViewer, ok := s.media.Session(id)
+	got, isViewer, etag, ok := s.media.Session(id)
 	if !ok || !strings.EqualFold(got, channel) || isViewer != viewer {
 		s.mediaFail(w, r, fail.New(fail.NotFound, "no_session", "no such session"))
 		return "", false
@@ -163,7 +163,7 @@ func (s *Server) mediaSession(w http.ResponseWriter, r *http.Request, viewer boo
 			return "", false
 		}
 	}
-	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != `"`+id+`"` {
+	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != `"`+etag+`"` {
 		writeError(w, http.StatusPreconditionFailed, "etag_mismatch", "If-Match does not match this session")
 		return "", false
 	}
@@ -173,8 +173,9 @@ func (s *Server) mediaSession(w http.ResponseWriter, r *http.Request, viewer boo
 func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request) { s.mediaPatch(w, r, false) }
 func (s *Server) whepPatch(w http.ResponseWriter, r *http.Request) { s.mediaPatch(w, r, true) }
 
-// mediaPatch applies trickled candidates (RFC 8840 sdpfrag). An ICE restart
-// (new ice-ufrag) is refused with 400: the client starts a new session.
+// mediaPatch applies trickled candidates (RFC 8840 sdpfrag: 204), or an
+// ICE restart (new ice-ufrag and ice-pwd: 200 with the server's new ICE
+// credentials and candidates, and a new ETag), RFC 9725 §4.3.
 func (s *Server) mediaPatch(w http.ResponseWriter, r *http.Request, viewer bool) {
 	id, ok := s.mediaSession(w, r, viewer)
 	if !ok {
@@ -185,11 +186,18 @@ func (s *Server) mediaPatch(w http.ResponseWriter, r *http.Request, viewer bool)
 		s.mediaFail(w, r, err)
 		return
 	}
-	if err := s.media.Trickle(id, frag); err != nil {
+	reply, etag, err := s.media.Patch(r.Context(), id, frag)
+	if err != nil {
 		s.mediaFail(w, r, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if reply == "" { // trickled candidates
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")
+	w.Header().Set("ETag", `"`+etag+`"`)
+	io.WriteString(w, reply)
 }
 
 // whepLayer switches a viewer's quality on its connection:
