@@ -140,8 +140,8 @@ func (d *downTrack) follow(l *layer) {
 		d.queue.clear()
 		d.mu.Unlock()
 		return
-	case d.cur == nil:
-		d.cur, d.next, d.needKey = l, nil, l.video
+	case d.cur == nil: // starting, or resuming after audio only: what was skipped leaves no gap
+		d.cur, d.next, d.needKey, d.rebase = l, nil, l.video, true
 	case d.cur != l:
 		d.next = l
 	default: // already on it

@@ -322,16 +322,29 @@ func (s *Service) trackStarted(ss *session, key string) {
 	}
 }
 
+// markLive: the publisher's media flows. The channel goes live; when it
+// was live already (the publisher reconnected), viewers move to the new
+// session's layers, in case it sends others.
 func (s *Service) markLive(ss *session) {
 	st := ss.st
 	st.mu.Lock()
-	changed := !st.live && st.pub == ss
+	current := st.pub == ss
+	changed := !st.live && current
 	if changed {
 		st.live, st.startedAt = true, time.Now().UTC()
+	}
+	viewers := make([]*session, 0, len(st.viewers))
+	for v := range st.viewers {
+		viewers = append(viewers, v)
 	}
 	st.mu.Unlock()
 	if changed {
 		s.notify(st.name)
+	}
+	if current {
+		for _, v := range viewers {
+			s.follow(v)
+		}
 	}
 }
 
@@ -430,8 +443,12 @@ func checkQuality(q string) (string, error) {
 	return "", fail.New(fail.Invalid, "invalid_quality", "quality is high, low or audio")
 }
 
-// follow points a viewer's down-tracks at the layers of its quality.
+// follow points a connected viewer's down-tracks at the layers of its
+// quality (before that, their packets would wait for the connection).
 func (s *Service) follow(ss *session) {
+	if ss.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		return
+	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	audio, video := ss.st.pick(ss.quality)
@@ -466,9 +483,7 @@ func (s *Service) SetQuality(id, quality string) error {
 	if noVideo {
 		return fail.New(fail.Conflict, "no_video", "this session has no video track; start a new one")
 	}
-	if ss.pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
-		s.follow(ss)
-	}
+	s.follow(ss)
 	return nil
 }
 

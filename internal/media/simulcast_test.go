@@ -119,6 +119,32 @@ func TestSimulcastLayers(t *testing.T) {
 	if now, _ := v.counts(); now != stopped {
 		t.Fatalf("%d video packets after switching to audio only", now-stopped)
 	}
+	// The publisher reconnects without simulcast: the viewer moves to the
+	// one layer the new session sends.
+	if r := s.Do("POST", layerURL, map[string]string{"quality": "high"}, ""); r.Status != http.StatusNoContent {
+		t.Fatalf("switch back to high: %d", r.Status)
+	}
+	waitFor(t, "video again", func() bool { vi, _ := v.counts(); return vi > stopped+10 })
+	if pub := publish(t, s.URL+"/whip/alpha", key, "vp8"); pub.res.StatusCode != http.StatusCreated {
+		t.Fatalf("reconnect without simulcast: %d", pub.res.StatusCode)
+	}
+	cancel() // the old publisher's packets stop
+	fromFile := func() (n int) { // the synthetic frames above are 6 bytes, the file's longer
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		for _, p := range v.video {
+			if len(p.Payload) > 6 {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "video from the reconnected publisher", func() bool { return fromFile() > 30 })
+	v.mu.Lock()
+	video = append([]*rtp.Packet(nil), v.video...)
+	v.mu.Unlock()
+	checkContinuous(t, "video across a reconnect without simulcast", video)
+
 	for body, want := range map[string]int{`{"quality":"ultra"}`: 400, `{"quality":"low","x":1}`: 400} {
 		if r := s.Do("POST", layerURL, body, ""); r.Status != want {
 			t.Errorf("layer %s: %d, want %d", body, r.Status, want)

@@ -55,11 +55,12 @@ func (st *stream) layerFor(key string, c webrtc.RTPCodecCapability) *layer {
 	return l
 }
 
-// videoRIDs lists the simulcast layers, best first.
+// videoRIDs lists the simulcast layers, best first: those the current
+// publisher sends (a reconnected publisher may send others than before).
 func (st *stream) videoRIDs() []string {
 	var rids []string
 	for k := range st.layers {
-		if rid, ok := strings.CutPrefix(k, "video/"); ok {
+		if rid, ok := strings.CutPrefix(k, "video/"); ok && (st.pub == nil || st.pub.expected[k]) {
 			rids = append(rids, rid)
 		}
 	}
