@@ -129,7 +129,8 @@ func TestSimulcastLayers(t *testing.T) {
 		t.Fatalf("reconnect without simulcast: %d", pub.res.StatusCode)
 	}
 	cancel() // the old publisher's packets stop
-	fromFile := func() (n int) { // the synthetic frames above are 6 bytes, the file's longer
+	// The synthetic frames above are 6 bytes long, the file's longer.
+	fromFile := func() (n int) {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		for _, p := range v.video {
