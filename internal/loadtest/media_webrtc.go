@@ -58,6 +58,10 @@ func newAPI(video *webrtc.RTPCodecParameters, log *slog.Logger) (*webrtc.API, er
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // one socket less per peer
+	// pion's default SRTP replay window (64 packets) refuses a
+	// retransmission that comes later than that, so a lost video packet
+	// stays lost in a keyframe burst; browsers keep 1024.
+	se.SetSRTPReplayProtectionWindow(1024)
 	se.LoggerFactory = pionlog.Factory{Log: log}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }

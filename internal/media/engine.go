@@ -71,6 +71,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
 	se.SetIncludeLoopbackCandidate(cfg.Loopback)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // no mDNS: the server's address is no secret
+	// A publisher's retransmission can come more than pion's default 64
+	// packets after the loss in a keyframe burst; browsers keep 1024.
+	se.SetSRTPReplayProtectionWindow(1024)
 	if cfg.PublicIP != "" {
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: []string{cfg.PublicIP}, AsCandidateType: webrtc.ICECandidateTypeHost}); err != nil {
 			e.udp.Close()

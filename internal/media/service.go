@@ -46,6 +46,7 @@ type session struct {
 	viewer  bool
 	closed  sync.Once
 	etag    string     // entity tag of the ICE session, under Service.mu
+	ended   bool       // under st.mu
 	restart sync.Mutex // one ICE restart at a time
 
 	// A viewer's tracks (nil where its offer had none), and the quality
@@ -241,20 +242,19 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string) (id, 
 		pc.Close()
 		return "", "", err
 	}
-	st.mu.Lock()
-	if st.pub != nil && st.pub != old { // another publisher won the race
-		st.mu.Unlock()
-		pc.Close()
-		return "", "", fail.New(fail.Conflict, "already_live", "someone is already streaming to this channel")
+	err = s.register(ss, func() error {
+		if st.pub != nil && st.pub != old { // another publisher won the race
+			return fail.New(fail.Conflict, "already_live", "someone is already streaming to this channel")
+		}
+		st.pub, st.pubWho = ss, who
+		return nil
+	})
+	if err != nil {
+		return "", "", err
 	}
-	st.pub, st.pubWho = ss, who
-	st.mu.Unlock()
 	if old != nil {
 		s.closeSession(old) // the same publisher reconnected: the new session takes over
 	}
-	s.mu.Lock()
-	s.sessions[ss.id] = ss
-	s.mu.Unlock()
 	return ss.id, answer, nil
 }
 
@@ -423,13 +423,14 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id,
 		}
 	}
 	ss.mu.Unlock()
-	st.mu.Lock()
-	st.viewers[ss] = true
-	st.writers.resize(len(st.viewers))
-	st.mu.Unlock()
-	s.mu.Lock()
-	s.sessions[ss.id] = ss
-	s.mu.Unlock()
+	err = s.register(ss, func() error {
+		st.viewers[ss] = true
+		st.writers.resize(len(st.viewers))
+		return nil
+	})
+	if err != nil {
+		return "", "", err
+	}
 	return ss.id, answer, nil
 }
 
@@ -523,6 +524,33 @@ func (s *Service) closeSession(ss *session) {
 	s.end(ss)
 }
 
+var errClosedEarly = fail.New(fail.Invalid, "connection_closed", "the connection closed while it was being set up")
+
+// register makes a negotiated session known by its id, and adds it to
+// its stream with add (called under the stream's lock) unless it ended
+// meanwhile: its connection can fail or close during the set-up, and end
+// may run before, between or after the two steps. A session that did not
+// make it is forgotten and closed.
+func (s *Service) register(ss *session, add func() error) error {
+	s.mu.Lock()
+	s.sessions[ss.id] = ss
+	s.mu.Unlock()
+	st := ss.st
+	st.mu.Lock()
+	err := errClosedEarly
+	if !ss.ended {
+		err = add()
+	}
+	st.mu.Unlock()
+	if err != nil {
+		s.mu.Lock()
+		delete(s.sessions, ss.id)
+		s.mu.Unlock()
+		s.end(ss)
+	}
+	return err
+}
+
 // end forgets a session; a publisher's end takes the channel offline.
 func (s *Service) end(ss *session) {
 	ss.closed.Do(func() {
@@ -532,6 +560,7 @@ func (s *Service) end(ss *session) {
 		go ss.pc.Close()
 		st := ss.st
 		st.mu.Lock()
+		ss.ended = true
 		wasLive := false
 		if ss.viewer {
 			delete(st.viewers, ss)
