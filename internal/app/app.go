@@ -145,6 +145,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Emotes:     emoteSet,
 		Media:      a.media,
 		ConnsPerIP: cfg.ConnsPerIP,
+		MediaRate:  cfg.MediaRate,
 		Ready:      []web.Pinger{core.Store, b},
 		PublicURL:  a.cfg.PublicURL,
 		Log:        log,

@@ -40,6 +40,7 @@ type Config struct {
 	ChatMaxLength int           // --chat-max-length: characters per message
 	ChatRetention time.Duration // --chat-retention: how long messages are kept
 	ConnsPerIP    int           // --conns-per-ip: WebSocket connections per IP address
+	MediaRate     int           // --media-rate: WHIP/WHEP sessions started per minute per IP address
 	ChatRate      float64       // --chat-rate: messages per second per user, after
 	ChatBurst     int           // --chat-burst: this many at once
 }
@@ -58,6 +59,7 @@ func Default() Config {
 		ChatMaxLength: 500,
 		ChatRetention: 7 * 24 * time.Hour,
 		ConnsPerIP:    100,
+		MediaRate:     60,
 		ChatRate:      1,
 		ChatBurst:     5,
 	}
@@ -87,6 +89,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.ChatMaxLength, "chat-max-length", c.ChatMaxLength, "characters allowed in one chat message")
 	fs.DurationVar(&c.ChatRetention, "chat-retention", c.ChatRetention, "how long chat messages are kept, e.g. 168h")
 	fs.IntVar(&c.ConnsPerIP, "conns-per-ip", c.ConnsPerIP, "chat (WebSocket) connections allowed per IP address")
+	fs.IntVar(&c.MediaRate, "media-rate", c.MediaRate, "WHIP and WHEP sessions allowed to start per minute per IP address")
 	fs.Float64Var(&c.ChatRate, "chat-rate", c.ChatRate, "chat messages per second one user may send (after the burst)")
 	fs.IntVar(&c.ChatBurst, "chat-burst", c.ChatBurst, "chat messages one user may send at once")
 }
@@ -257,6 +260,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ConnsPerIP < 1 {
 		return errors.New("--conns-per-ip must be at least 1")
+	}
+	if c.MediaRate < 1 {
+		return errors.New("--media-rate must be at least 1")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -80,18 +80,19 @@ func TestValidate(t *testing.T) {
 		mod  func(*Config)
 		want string
 	}{
-		"bad http":       {func(c *Config) { c.HTTPAddr = "localhost" }, "--http"},
-		"port too big":   {func(c *Config) { c.HTTPAddr = "127.0.0.1:70000" }, "--http"},
-		"media port":     {func(c *Config) { c.MediaPort = -1 }, "--media-port"},
-		"public ip":      {func(c *Config) { c.PublicIP = "my.host" }, "--public-ip"},
-		"turn port":      {func(c *Config) { c.TURNPort = 65536 }, "--turn-port"},
-		"domain":         {func(c *Config) { c.Domain = "https://x.org/" }, "--domain"},
-		"public url":     {func(c *Config) { c.PublicURL = "ftp://x" }, "--public-url"},
-		"postgres":       {func(c *Config) { c.Database = "postgres://db/x" }, "not supported"},
-		"nats":           {func(c *Config) { c.Bus = "nats://x" }, "not supported"},
-		"log level":      {func(c *Config) { c.LogLevel = "loud" }, "--log-level"},
-		"file as data":   {func(c *Config) { c.DataDir = "/dev/null/x" }, "--data"},
-		"auth rate zero": {func(c *Config) { c.AuthRate = 0 }, "--auth-rate"},
+		"bad http":        {func(c *Config) { c.HTTPAddr = "localhost" }, "--http"},
+		"port too big":    {func(c *Config) { c.HTTPAddr = "127.0.0.1:70000" }, "--http"},
+		"media port":      {func(c *Config) { c.MediaPort = -1 }, "--media-port"},
+		"public ip":       {func(c *Config) { c.PublicIP = "my.host" }, "--public-ip"},
+		"turn port":       {func(c *Config) { c.TURNPort = 65536 }, "--turn-port"},
+		"domain":          {func(c *Config) { c.Domain = "https://x.org/" }, "--domain"},
+		"public url":      {func(c *Config) { c.PublicURL = "ftp://x" }, "--public-url"},
+		"postgres":        {func(c *Config) { c.Database = "postgres://db/x" }, "not supported"},
+		"nats":            {func(c *Config) { c.Bus = "nats://x" }, "not supported"},
+		"log level":       {func(c *Config) { c.LogLevel = "loud" }, "--log-level"},
+		"file as data":    {func(c *Config) { c.DataDir = "/dev/null/x" }, "--data"},
+		"auth rate zero":  {func(c *Config) { c.AuthRate = 0 }, "--auth-rate"},
+		"media rate zero": {func(c *Config) { c.MediaRate = 0 }, "--media-rate"},
 	}
 	if os.Geteuid() != 0 { // root can write anywhere
 		cases["read-only data"] = struct {

@@ -50,7 +50,7 @@ type downTrack struct {
 	needKey   bool   // video: waiting for a keyframe (start, switch, or after dropping a backlog)
 	closed    bool
 	queue     ring
-	scheduled bool // in the writer pool's run queue
+	scheduled bool // in the writer pool's run queue, or a writer is sending its batch
 
 	// Renumbering: out = in + delta, rebased on every change of source.
 	started  bool

@@ -173,6 +173,21 @@ func TestAudioOnlyViewerGetsNoVideo(t *testing.T) {
 	}
 }
 
+// Starting sessions is rate-limited per address (each is a peer
+// connection): beyond --media-rate a minute, 429.
+func TestMediaRateLimit(t *testing.T) {
+	s := apptest.Start(t, func(c *config.Config) { c.MediaRate = 2 })
+	statuses := []int{}
+	for range 3 {
+		req, _ := http.NewRequest("POST", s.URL+"/whep/nobody", strings.NewReader("v=0"))
+		req.Header.Set("Content-Type", "application/sdp")
+		statuses = append(statuses, s.Send(req).Status)
+	}
+	if statuses[0] == 429 || statuses[1] == 429 || statuses[2] != 429 {
+		t.Fatalf("three WHEP offers with a limit of 2 a minute: %v", statuses)
+	}
+}
+
 func TestWHIPRefusals(t *testing.T) {
 	s, key, ownerTok := setup(t)
 	s.CreateUser("bob", "password1", auth.RoleUser)

@@ -38,6 +38,7 @@ type Deps struct {
 	Emotes     *emotes.Set
 	Media      *media.Service
 	ConnsPerIP int // chat WebSocket connections per client address
+	MediaRate  int // WHIP/WHEP sessions started per minute per client address
 	// TURN gives time-limited TURN credentials for a user id (nil: no TURN).
 	TURN      func(user string) (urls []string, username, credential string)
 	Ready     []Pinger // checked by /readyz
@@ -61,6 +62,7 @@ type Server struct {
 	secure    bool // cookies get Secure: the site is served over HTTPS
 	publicURL string
 	guestRate *ratelimit.Keyed
+	mediaRate *ratelimit.Keyed
 	pages     map[string]*template.Template
 	static    http.Handler
 	metrics   *httpMetrics
@@ -84,6 +86,7 @@ func New(d Deps) (*Server, error) {
 		secure:    strings.HasPrefix(d.PublicURL, "https://"),
 		publicURL: d.PublicURL,
 		guestRate: ratelimit.PerMinute(300),
+		mediaRate: ratelimit.PerMinute(max(d.MediaRate, 1)),
 		registry:  d.Registry,
 	}
 	if s.log == nil {

@@ -106,8 +106,21 @@ func (s *Server) answerSession(w http.ResponseWriter, r *http.Request, kind, cha
 	io.WriteString(w, answer)
 }
 
+// mediaAllowed limits the sessions a client address starts (each is a
+// peer connection, costly to make), answering 429 beyond.
+func (s *Server) mediaAllowed(w http.ResponseWriter, r *http.Request) bool {
+	if s.mediaRate.Allow(clientIP(r)) {
+		return true
+	}
+	s.mediaFail(w, r, fail.New(fail.TooMany, "rate_limited", "too many sessions started from your address; wait a moment"))
+	return false
+}
+
 func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) {
 	whipCORS(w)
+	if !s.mediaAllowed(w, r) {
+		return
+	}
 	channel, who, err := s.publisher(r, r.PathValue("channel"))
 	if err != nil {
 		s.mediaFail(w, r, err)
@@ -128,6 +141,9 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
 	whipCORS(w)
+	if !s.mediaAllowed(w, r) {
+		return
+	}
 	ch, err := s.channels.Get(r.Context(), r.PathValue("channel"))
 	if err != nil {
 		s.mediaFail(w, r, err)

@@ -37,6 +37,7 @@ func Start(t testing.TB, opts ...func(*config.Config)) *Server {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.AuthRate = 1000
 	cfg.ChatRate, cfg.ChatBurst = 1000, 1000
+	cfg.MediaRate = 10000
 	cfg.MediaPort, cfg.MediaLoopback, cfg.TURNPort = 0, true, 0
 	cfg.LogLevel = "warn"
 	for _, o := range opts {
