@@ -27,6 +27,7 @@ type stream struct {
 	live      bool
 	viewers   map[*session]bool
 	lastPLI   time.Time
+	pliLater  bool              // a request waits for the end of the interval
 	mediaSSRC map[string]uint32 // current incoming SSRC per track key, for keyframe requests
 }
 
@@ -98,11 +99,27 @@ func (st *stream) pick(quality string) (audio, video *layer) {
 }
 
 // requestKeyframe asks the publisher for a keyframe on every video layer,
-// at most once per keyframeInterval.
+// at most once per keyframeInterval. A request within the interval is
+// sent when it ends (one for all that came meanwhile): the keyframe of the
+// last request may have gone by before the viewer asking now subscribed,
+// and a browser publisher sends no keyframe unless asked.
 func (st *stream) requestKeyframe() {
 	st.mu.Lock()
 	pub := st.pub
-	if pub == nil || time.Since(st.lastPLI) < keyframeInterval {
+	if pub == nil {
+		st.mu.Unlock()
+		return
+	}
+	if wait := keyframeInterval - time.Since(st.lastPLI); wait > 0 {
+		if !st.pliLater {
+			st.pliLater = true
+			time.AfterFunc(wait, func() {
+				st.mu.Lock()
+				st.pliLater = false
+				st.mu.Unlock()
+				st.requestKeyframe()
+			})
+		}
 		st.mu.Unlock()
 		return
 	}
