@@ -47,7 +47,7 @@ type session struct {
 	closed  sync.Once
 	etag    string     // entity tag of the ICE session, under Service.mu
 	ended   bool       // under st.mu
-	restart sync.Mutex // one ICE restart at a time
+	patch   sync.Mutex // one PATCH at a time
 
 	// A viewer's tracks (nil where its offer had none), and the quality
 	// it asked for; under mu.
@@ -589,6 +589,8 @@ func (s *Service) Patch(ctx context.Context, id, frag string) (reply, etag strin
 	if ss == nil {
 		return "", "", fail.New(fail.NotFound, "no_session", "no such session")
 	}
+	ss.patch.Lock() // one fragment at a time: a restart changes what the next one is checked against
+	defer ss.patch.Unlock()
 	rd := ss.pc.RemoteDescription()
 	if rd == nil {
 		return "", "", fail.New(fail.Conflict, "not_ready", "the session is not negotiated yet")
@@ -600,8 +602,6 @@ func (s *Service) Patch(ctx context.Context, id, frag string) (reply, etag strin
 	if pwd == "" {
 		return "", "", fail.New(fail.Invalid, "invalid_ice_restart", "an ICE restart needs a=ice-ufrag and a=ice-pwd")
 	}
-	ss.restart.Lock()
-	defer ss.restart.Unlock()
 	offer := restartOffer(rd.SDP, ufrag, pwd)
 	if err := ss.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", "", fail.New(fail.Invalid, "invalid_ice_restart", "the ICE restart was refused: %s", truncate(err.Error(), 200))
