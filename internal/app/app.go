@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,6 +138,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return fail(err)
 	}
 	reg := prometheus.NewRegistry()
+	if err := mediaMetrics(reg, a.media); err != nil {
+		a.engine.Close()
+		return fail(err)
+	}
 	site, err := web.New(web.Deps{
 		TURN:       turnCreds,
 		Auth:       core.Auth,
@@ -352,4 +357,31 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.wg.Wait()
 	errs = append(errs, a.core.Close())
 	return errors.Join(errs...)
+}
+
+// mediaMetrics puts the media service's state on /metrics.
+func mediaMetrics(reg prometheus.Registerer, m *media.Service) error {
+	c := m.Counters()
+	sessions := func(viewers bool) func() float64 {
+		return func() float64 {
+			p, v := m.Sessions()
+			if viewers {
+				return float64(v)
+			}
+			return float64(p)
+		}
+	}
+	total := func(n *atomic.Int64) func() float64 { return func() float64 { return float64(n.Load()) } }
+	for _, col := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fedwave_media_publishers", Help: "WHIP sessions connected now."}, sessions(false)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fedwave_media_viewers", Help: "WHEP sessions connected now."}, sessions(true)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fedwave_media_retransmissions_total", Help: "Packets sent again on viewers' NACKs."}, total(&c.Resent)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fedwave_media_backlog_drops_total", Help: "Slow viewers whose backlog was dropped; they resumed at the next keyframe."}, total(&c.BacklogDrops)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fedwave_media_keyframe_requests_total", Help: "Keyframe requests (PLI) sent to publishers."}, total(&c.KeyframeRequests)),
+	} {
+		if err := reg.Register(col); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -39,6 +39,7 @@ type downTrack struct {
 	streamID string
 	pool     *writers
 	keyframe func() // asks the publisher for a keyframe (rate-limited)
+	counters *Counters
 
 	// Set by Bind, before any packet is queued.
 	ssrc uint32
@@ -67,8 +68,8 @@ type downTrack struct {
 	history []sent // video: by seq % historyLen
 }
 
-func newDownTrack(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, streamID string, pool *writers, keyframe func()) *downTrack {
-	d := &downTrack{kind: kind, codec: codec, streamID: streamID, pool: pool, keyframe: keyframe}
+func newDownTrack(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, streamID string, pool *writers, keyframe func(), counters *Counters) *downTrack {
+	d := &downTrack{kind: kind, codec: codec, streamID: streamID, pool: pool, keyframe: keyframe, counters: counters}
 	if kind == webrtc.RTPCodecTypeVideo {
 		d.queue.buf = make([]sent, videoQueue)
 		d.history = make([]sent, historyLen)
@@ -190,6 +191,7 @@ func (d *downTrack) push(l *layer, p *packet) bool {
 		if !l.video {
 			d.queue.pop() // audio: the oldest goes
 		} else { // a slow viewer: drop its backlog, start again at a keyframe
+			d.counters.BacklogDrops.Add(1)
 			d.dropBacklog()
 			go d.keyframe()
 			if !p.key {
@@ -315,6 +317,7 @@ func (d *downTrack) resend(n *rtcp.TransportLayerNack) {
 		}
 	}
 	d.mu.Unlock()
+	d.counters.Resent.Add(int64(len(again)))
 	for _, s := range again {
 		if d.send(s) != nil {
 			return

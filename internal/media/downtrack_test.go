@@ -86,7 +86,7 @@ func testDownTrack(t *testing.T, l *layer, rec *recorder, keyframes *atomic.Int3
 	pool := newWriters()
 	pool.resize(1)
 	t.Cleanup(func() { pool.resize(0); pool.wait() })
-	d := newDownTrack(webrtc.RTPCodecTypeVideo, l.codec, "test", pool, func() { keyframes.Add(1) })
+	d := newDownTrack(webrtc.RTPCodecTypeVideo, l.codec, "test", pool, func() { keyframes.Add(1) }, &Counters{})
 	d.ssrc, d.pt, d.out = 1234, 96, rec
 	d.follow(l)
 	return d

@@ -122,6 +122,12 @@ func TestPublishAndWatch(t *testing.T) {
 			if ch := s.Do("GET", "/api/v1/channels/alpha", nil, "").Body["channel"].(map[string]any); ch["viewers"].(float64) < 1 || ch["startedAt"] == nil {
 				t.Fatalf("channel while live: %v", ch)
 			}
+			metrics := string(s.Do("GET", "/metrics", nil, "").Raw)
+			for _, want := range []string{"\nfedwave_media_publishers 1\n", "\nfedwave_media_viewers 1\n", "\nfedwave_media_keyframe_requests_total "} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+				}
+			}
 
 			// The publisher reconnects (same key): it takes over, and the
 			// viewer's numbering carries on without a gap.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -32,7 +33,8 @@ type Service struct {
 	mu       sync.Mutex
 	streams  map[string]*stream // by lower-case channel name
 	sessions map[string]*session
-	closing  bool           // no more live-state notifications: the site is stopping
+	closing  bool // no more live-state notifications: the site is stopping
+	counters Counters
 	notified sync.WaitGroup // notifications in flight; Close waits for them
 }
 
@@ -115,10 +117,34 @@ func (s *Service) stream(channel string) *stream {
 	key := strings.ToLower(channel)
 	st := s.streams[key]
 	if st == nil {
-		st = newStream(channel)
+		st = newStream(channel, &s.counters)
 		s.streams[key] = st
 	}
 	return st
+}
+
+// Counters are the media service's running totals, for /metrics.
+type Counters struct {
+	Resent           atomic.Int64 // packets sent again on viewers' NACKs
+	BacklogDrops     atomic.Int64 // slow viewers' backlogs dropped (they resumed at a keyframe)
+	KeyframeRequests atomic.Int64 // keyframe requests (PLI) sent to publishers
+}
+
+// Counters returns the running totals.
+func (s *Service) Counters() *Counters { return &s.counters }
+
+// Sessions counts the publishers and viewers connected now.
+func (s *Service) Sessions() (publishers, viewers int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ss := range s.sessions {
+		if ss.viewer {
+			viewers++
+		} else {
+			publishers++
+		}
+	}
+	return publishers, viewers
 }
 
 // Session returns a session's channel, whether it is a viewer, and its
@@ -390,7 +416,7 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id,
 		if l.video {
 			kind = webrtc.RTPCodecTypeVideo
 		}
-		d := newDownTrack(kind, l.codec, "fedwave-"+st.name, st.writers, st.requestKeyframe)
+		d := newDownTrack(kind, l.codec, "fedwave-"+st.name, st.writers, st.requestKeyframe, &s.counters)
 		sender, err := pc.AddTrack(d)
 		if err != nil {
 			pc.Close()

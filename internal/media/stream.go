@@ -27,12 +27,13 @@ type stream struct {
 	live      bool
 	viewers   map[*session]bool
 	lastPLI   time.Time
-	pliLater  bool              // a request waits for the end of the interval
+	pliLater  bool // a request waits for the end of the interval
+	counters  *Counters
 	mediaSSRC map[string]uint32 // current incoming SSRC per track key, for keyframe requests
 }
 
-func newStream(name string) *stream {
-	return &stream{name: name, layers: map[string]*layer{}, writers: newWriters(), viewers: map[*session]bool{}, mediaSSRC: map[string]uint32{}}
+func newStream(name string, counters *Counters) *stream {
+	return &stream{name: name, counters: counters, layers: map[string]*layer{}, writers: newWriters(), viewers: map[*session]bool{}, mediaSSRC: map[string]uint32{}}
 }
 
 func trackKey(kind webrtc.RTPCodecType, rid string) string {
@@ -132,6 +133,7 @@ func (st *stream) requestKeyframe() {
 	}
 	st.mu.Unlock()
 	if len(pkts) > 0 {
+		st.counters.KeyframeRequests.Add(1)
 		pub.pc.WriteRTCP(pkts)
 	}
 }
