@@ -71,6 +71,14 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
 	se.SetIncludeLoopbackCandidate(cfg.Loopback)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // no mDNS: the server's address is no secret
+	// The server answers as the DTLS server: the client, which picked the
+	// ICE pair, starts the handshake on it. As the DTLS client the server's
+	// first flights could go before its side of a relayed pair was ready,
+	// and the handshake then waited for retransmissions (8 s and more
+	// through TURN, sometimes never within 45 s, in the relay-only test).
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+		return nil, err
+	}
 	// A publisher's retransmission can come more than pion's default 64
 	// packets after the loss in a keyframe burst; browsers keep 1024.
 	se.SetSRTPReplayProtectionWindow(1024)
