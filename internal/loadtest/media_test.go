@@ -12,6 +12,7 @@ import (
 
 	"github.com/fedwave/fedwave/internal/app/apptest"
 	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/keyframe"
 )
 
 // TestMediaLoadSmall publishes a synthetic stream to a real server and
@@ -97,7 +98,7 @@ func TestPacketizers(t *testing.T) {
 		pls := vp8Frame(key, 5000, 1234)
 		for i, p := range pls {
 			total += len(p.data)
-			if got := isKeyframe("video/vp8", p.data); got != (key && i == 0) {
+			if got := keyframe.Start("video/vp8", p.data); got != (key && i == 0) {
 				t.Errorf("vp8 key=%v packet %d: isKeyframe %v", key, i, got)
 			}
 			stamp(p.data, 7)
@@ -112,7 +113,7 @@ func TestPacketizers(t *testing.T) {
 		pls = h264Frame(key, 5000)
 		keys := 0
 		for _, p := range pls {
-			if isKeyframe("video/h264", p.data) {
+			if keyframe.Start("video/h264", p.data) {
 				keys++
 			}
 			if len(p.data) > maxPayload {
@@ -129,7 +130,7 @@ func TestPacketizers(t *testing.T) {
 			t.Errorf("h264: first fragment without the start bit")
 		}
 	}
-	if !isKeyframe("video/h264", h264Frame(true, 500)[1].data) || isKeyframe("video/h264", h264Frame(false, 500)[0].data) {
+	if !keyframe.Start("video/h264", h264Frame(true, 500)[1].data) || keyframe.Start("video/h264", h264Frame(false, 500)[0].data) {
 		t.Errorf("h264 single NAL unit packets: wrong IDR type")
 	}
 }

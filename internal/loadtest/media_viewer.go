@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/fedwave/fedwave/internal/keyframe"
 )
 
 // mediaViewer is one WHEP viewer: it joins, then counts and times every
@@ -154,7 +155,7 @@ func (v *mediaViewer) read(t *webrtc.TrackRemote, counted bool) {
 	case isVideo:
 		st = &v.video
 	}
-	mime := strings.ToLower(t.Codec().MimeType)
+	mime := t.Codec().MimeType
 	buf := make([]byte, 1600)
 	var pkt rtp.Packet
 	for {
@@ -188,7 +189,7 @@ func (v *mediaViewer) read(t *webrtc.TrackRemote, counted bool) {
 		if pkt.Marker {
 			st.frames++
 		}
-		if isKeyframe(mime, pkt.Payload) && (!st.keySeen || pkt.Timestamp != st.lastKeyTS) {
+		if keyframe.Start(mime, pkt.Payload) && (!st.keySeen || pkt.Timestamp != st.lastKeyTS) {
 			st.keySeen, st.lastKeyTS = true, pkt.Timestamp
 			st.keyframes++
 		}

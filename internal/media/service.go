@@ -16,6 +16,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/keyframe"
 )
 
 // MaxSDP bounds an offer.
@@ -321,7 +322,7 @@ func (s *Service) ingest(ss *session, remote *webrtc.TrackRemote, recv *webrtc.R
 		}
 		l.forward(&packet{
 			source: source, seq: p.SequenceNumber, ts: p.Timestamp, marker: p.Marker,
-			key: l.video && keyframeStart(codec.MimeType, p.Payload), payload: p.Payload, at: time.Now(),
+			key: l.video && keyframe.Start(codec.MimeType, p.Payload), payload: p.Payload, at: time.Now(),
 		})
 	}
 }
