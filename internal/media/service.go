@@ -52,8 +52,8 @@ type session struct {
 	ended   bool       // under st.mu
 	patch   sync.Mutex // one PATCH at a time
 
-	// A viewer's tracks (nil where its offer had none), and the quality
-	// it asked for; under mu.
+	// A viewer's tracks (nil where the stream had none; unbound where the
+	// offer had none), and the quality it asked for; under mu.
 	mu           sync.Mutex
 	audio, video *downTrack
 	quality      string
@@ -443,13 +443,6 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id,
 		pc.Close()
 		return "", "", err
 	}
-	ss.mu.Lock()
-	for _, d := range []**downTrack{&ss.audio, &ss.video} {
-		if *d != nil && !(*d).bound() { // the offer has no audio, or no video
-			*d = nil
-		}
-	}
-	ss.mu.Unlock()
 	err = s.register(ss, func() error {
 		st.viewers[ss] = true
 		st.writers.resize(len(st.viewers))
@@ -503,7 +496,7 @@ func (s *Service) SetQuality(id, quality string) error {
 		return fail.New(fail.NotFound, "no_session", "no such session")
 	}
 	ss.mu.Lock()
-	noVideo := quality != "audio" && ss.video == nil
+	noVideo := quality != "audio" && (ss.video == nil || !ss.video.bound()) // the stream or the offer has no video
 	if !noVideo {
 		ss.quality = quality
 	}
