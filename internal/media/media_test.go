@@ -38,8 +38,16 @@ func live(s *apptest.Server) bool {
 // first to the last arrived (retransmissions may reorder them).
 func checkContinuous(t *testing.T, what string, pkts []*rtp.Packet) {
 	t.Helper()
+	if missing, gap := firstGap(pkts); gap {
+		t.Fatalf("%s: sequence number %d never arrived (%d packets from %d)", what, missing, len(pkts), pkts[0].SequenceNumber)
+	}
+}
+
+// firstGap returns a sequence number between the first packet's and the
+// highest that is not among pkts.
+func firstGap(pkts []*rtp.Packet) (missing uint16, gap bool) {
 	if len(pkts) == 0 {
-		return
+		return 0, false
 	}
 	seen := map[uint16]bool{}
 	var ext, maxExt int64 // sequence numbers unwrapped across 65535 -> 0
@@ -53,9 +61,10 @@ func checkContinuous(t *testing.T, what string, pkts []*rtp.Packet) {
 	first := pkts[0].SequenceNumber
 	for i := int64(0); i <= maxExt; i++ {
 		if !seen[first+uint16(i)] {
-			t.Fatalf("%s: sequence number %d never arrived (%d packets from %d)", what, first+uint16(i), len(pkts), first)
+			return first + uint16(i), true
 		}
 	}
+	return 0, false
 }
 
 // keyframes counts the frames a decoder could start from.
@@ -109,8 +118,9 @@ func TestPublishAndWatch(t *testing.T) {
 				t.Fatalf("WHEP: %d", v.res.StatusCode)
 			}
 			waitFor(t, "video and audio", func() bool { vi, au := v.counts(); return vi > 60 && au > 50 })
+			video := v.settledVideo()
 			v.mu.Lock()
-			video, mime := append([]*rtp.Packet(nil), v.video...), v.mime
+			mime := v.mime
 			v.mu.Unlock()
 			if !strings.EqualFold(mime, "video/"+codec) {
 				t.Fatalf("viewer got %s, want %s", mime, codec)
@@ -138,9 +148,7 @@ func TestPublishAndWatch(t *testing.T) {
 			}
 			pub.stop()
 			waitFor(t, "video after the reconnect", func() bool { vi, _ := v.counts(); return vi > before+60 })
-			v.mu.Lock()
-			video = append([]*rtp.Packet(nil), v.video...)
-			v.mu.Unlock()
+			video = v.settledVideo()
 			checkContinuous(t, "video across a publisher reconnect", video)
 
 			// DELETE ends the stream for everyone.
@@ -390,18 +398,7 @@ func TestLostPacketsResent(t *testing.T) {
 	v := &viewer{pc: newPeerWith(t, webrtc.Configuration{}, drop)}
 	v.receive(t, s.URL+"/whep/alpha")
 	waitFor(t, "video", func() bool { vi, _ := v.counts(); return vi > 200 })
-	v.mu.Lock()
-	upto := v.video[len(v.video)-1].SequenceNumber
-	v.mu.Unlock()
-	time.Sleep(time.Second) // for the retransmissions of what was lost up to there
-	v.mu.Lock()
-	var video []*rtp.Packet
-	for _, p := range v.video {
-		if int16(p.SequenceNumber-upto) <= 0 {
-			video = append(video, p)
-		}
-	}
-	v.mu.Unlock()
+	video := v.settledVideo()
 	if drop.count() < 5 {
 		t.Fatalf("only %d packets dropped", drop.count())
 	}

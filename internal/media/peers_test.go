@@ -309,6 +309,29 @@ func waitLonger(t *testing.T, what string, limit time.Duration, cond func() bool
 	}
 }
 
+// settledVideo returns the video packets received so far, once those lost
+// on the way up to the newest have come again (NACK), or after 10 s: the
+// caller's checkContinuous then names what is missing.
+func (v *viewer) settledVideo() []*rtp.Packet {
+	v.mu.Lock()
+	newest := v.video[len(v.video)-1].SequenceNumber
+	v.mu.Unlock()
+	var pkts []*rtp.Packet
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		v.mu.Lock()
+		pkts = pkts[:0]
+		for _, p := range v.video {
+			if int16(p.SequenceNumber-newest) <= 0 {
+				pkts = append(pkts, p)
+			}
+		}
+		v.mu.Unlock()
+		if _, gap := firstGap(pkts); !gap || time.Now().After(deadline) {
+			return pkts
+		}
+	}
+}
+
 func (v *viewer) counts() (video, audio int) {
 	v.mu.Lock()
 	defer v.mu.Unlock()

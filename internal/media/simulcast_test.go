@@ -99,9 +99,7 @@ func TestSimulcastLayers(t *testing.T) {
 	}
 	before, _ := v.counts()
 	waitFor(t, "more video", func() bool { vi, _ := v.counts(); return vi > before+20 })
-	v.mu.Lock()
-	video := append([]*rtp.Packet(nil), v.video...)
-	v.mu.Unlock()
+	video := v.settledVideo()
 	checkContinuous(t, "video across layer switches", video)
 	for i := 1; i < len(video); i++ {
 		if d := int32(video[i].Timestamp - video[i-1].Timestamp); d <= 0 && video[i].SequenceNumber == video[i-1].SequenceNumber+1 {
@@ -141,9 +139,7 @@ func TestSimulcastLayers(t *testing.T) {
 		return n
 	}
 	waitFor(t, "video from the reconnected publisher", func() bool { return fromFile() > 30 })
-	v.mu.Lock()
-	video = append([]*rtp.Packet(nil), v.video...)
-	v.mu.Unlock()
+	video = v.settledVideo()
 	checkContinuous(t, "video across a reconnect without simulcast", video)
 
 	for body, want := range map[string]int{`{"quality":"ultra"}`: 400, `{"quality":"low","x":1}`: 400} {
