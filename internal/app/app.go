@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/bus"
 	"github.com/fedwave/fedwave/internal/channels"
@@ -76,6 +77,7 @@ type App struct {
 	engine  *media.Engine
 	media   *media.Service
 	turn    *turn.Server
+	news    *audienceNews
 	servers []*http.Server
 	lns     []net.Listener
 	stop    context.CancelFunc
@@ -112,9 +114,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if err != nil {
 		return fail(err)
 	}
-	a.media = media.New(a.engine, log, a.announceLive)
+	// One audience per channel, counted by the player's and the chat's
+	// connections alike.
+	a.news = newAudienceNews(a.audienceChanged)
+	aud := audience.New(a.news.changed)
+	a.media = media.New(a.engine, log, a.announceLive, aud)
 	// Channels as the site shows them: with live state from the media service.
-	live := &liveState{media: a.media}
+	live := &liveState{media: a.media, audience: aud}
 	core.Channels = channels.New(channels.Deps{Store: core.Store, PublicURL: a.cfg.PublicURL, Live: live, ThumbDir: filepath.Join(a.cfg.DataDir, "thumbs")})
 	b := bus.NewLocal()
 	a.chat, err = chat.New(chat.Deps{
@@ -124,6 +130,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Channels: core.Channels,
 		Markup:   markup.New(emoteSet),
 		Bus:      b,
+		Audience: aud,
 		Log:      log,
 		Settings: chat.Settings{MaxLength: cfg.ChatMaxLength, Retention: cfg.ChatRetention, Burst: cfg.ChatBurst, PerSecond: cfg.ChatRate},
 	})
@@ -131,7 +138,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		a.engine.Close()
 		return fail(err)
 	}
-	live.chat = a.chat
 	turnCreds, err := a.startTURN()
 	if err != nil {
 		a.engine.Close()
@@ -251,20 +257,22 @@ func (a *App) startTURN() (func(user string) ([]string, string, string), error) 
 }
 
 // liveState is what channels show as live: the media service's state, and
-// as viewers the larger of its playback sessions and the chat's viewers
-// (one per user). A person usually both watches and has the chat open, and
-// playback sessions carry no identity, so the two are not added up.
+// as viewers the channel's audience (people watching or chatting, each
+// once).
 type liveState struct {
-	media *media.Service
-	chat  *chat.Hub
+	media    *media.Service
+	audience *audience.Registry
 }
 
 func (l *liveState) Live(channel string) (bool, time.Time, int) {
-	live, started, viewers := l.media.Live(channel)
-	if l.chat != nil {
-		viewers = max(viewers, l.chat.Viewers(channel))
-	}
-	return live, started, viewers
+	live, started, _ := l.media.Live(channel)
+	return live, started, l.audience.Count(channel)
+}
+
+// audienceChanged tells a channel's pages its new audience.
+func (a *App) audienceChanged(channel string) {
+	a.announceLive(channel)
+	a.chat.PresenceChanged(channel)
 }
 
 // turnListen keeps a test's TURN server on loopback.
@@ -338,6 +346,7 @@ func (a *App) cleanupLoop(ctx context.Context) {
 // ends), closes chat connections once what they sent is stored, then closes
 // the database.
 func (a *App) Shutdown(ctx context.Context) error {
+	a.news.close()
 	var errs []error
 	for _, srv := range a.servers {
 		if err := srv.Shutdown(ctx); err != nil {

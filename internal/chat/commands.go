@@ -135,7 +135,7 @@ func cmdStatus(c *cmdCtx) error {
 	if c.ch.SlowSeconds > 0 {
 		slow = fmt.Sprintf("%d s", c.ch.SlowSeconds)
 	}
-	c.reply("%s: %s · %d in chat · slow mode %s · title %q", c.ch.Name, state, c.h.Viewers(c.ch.Name), slow, v.Title)
+	c.reply("%s: %s · %d watching · slow mode %s · title %q", c.ch.Name, state, c.h.audience.Count(c.ch.Name), slow, v.Title)
 	return nil
 }
 

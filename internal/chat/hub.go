@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/bus"
 	"github.com/fedwave/fedwave/internal/channels"
@@ -83,6 +84,9 @@ type Deps struct {
 	Channels ChannelService
 	Markup   Renderer
 	Bus      bus.Bus
+	// Audience counts the people on each channel, with the stream's
+	// viewers (nil: chat members only).
+	Audience *audience.Registry
 	Log      *slog.Logger
 	Settings Settings
 	Now      func() time.Time
@@ -97,6 +101,7 @@ type Hub struct {
 	channels ChannelService
 	markup   Renderer
 	bus      bus.Bus
+	audience *audience.Registry
 	log      *slog.Logger
 	set      Settings
 	now      func() time.Time
@@ -119,7 +124,7 @@ func New(d Deps) (*Hub, error) {
 	d.Settings.defaults()
 	h := &Hub{
 		store: d.Store, auth: d.Auth, roles: d.Roles, channels: d.Channels, markup: d.Markup, bus: d.Bus,
-		log: d.Log, set: d.Settings, now: d.Now,
+		audience: d.Audience, log: d.Log, set: d.Settings, now: d.Now,
 		flood:    ratelimit.New(d.Settings.PerSecond, d.Settings.Burst),
 		rooms:    map[string]*room{},
 		users:    map[int64]map[*Session]bool{},
@@ -129,6 +134,9 @@ func New(d Deps) (*Hub, error) {
 	}
 	if h.log == nil {
 		h.log = slog.Default()
+	}
+	if h.audience == nil {
+		h.audience = audience.New(nil)
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -142,11 +150,17 @@ func New(d Deps) (*Hub, error) {
 }
 
 // Connect opens a session for a new connection; user is nil when the
-// connection is not (yet) signed in. from is the client's address. onClose,
+// connection is not (yet) signed in. from is the client's address; browser
+// is the anonymous viewer cookie of a browser ("" if none), so that its
+// player and its chat count as one person. onClose,
 // if set, is called once when the server closes the session (too slow,
 // shutting down), as Done is closed.
-func (h *Hub) Connect(user *store.User, from string, onClose func()) (*Session, error) {
-	s := &Session{hub: h, from: from, out: make(chan []byte, h.set.QueueLength), done: make(chan struct{}), rooms: map[string]*room{}, onClose: onClose}
+func (h *Hub) Connect(user *store.User, from, browser string, onClose func()) (*Session, error) {
+	anonKey := h.audience.Unique()
+	if browser != "" {
+		anonKey = audience.BrowserKey(browser)
+	}
+	s := &Session{hub: h, from: from, anonKey: anonKey, out: make(chan []byte, h.set.QueueLength), done: make(chan struct{}), rooms: map[string]*room{}, onClose: onClose}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -195,17 +209,15 @@ func (h *Hub) toEverySession(msg []byte) {
 	}
 }
 
-// Viewers counts one per signed-in user and one per anonymous connection
-// watching a channel's chat on this node.
-func (h *Hub) Viewers(channel string) int {
+// PresenceChanged pushes a channel's presence frame (at most once a
+// second) to its chat: its audience changed outside the chat.
+func (h *Hub) PresenceChanged(channel string) {
 	h.mu.Lock()
 	r := h.rooms[strings.ToLower(channel)]
 	h.mu.Unlock()
-	if r == nil {
-		return 0
+	if r != nil {
+		r.presenceChanged()
 	}
-	n, _ := r.count()
-	return n
 }
 
 // Cleanup removes messages older than the retention period and forgets

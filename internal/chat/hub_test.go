@@ -45,8 +45,8 @@ func newTestHub(t testing.TB, set Settings) (*Hub, *store.User) {
 func TestSlowReaderIsDisconnected(t *testing.T) {
 	ctx := context.Background()
 	h, u := newTestHub(t, Settings{QueueLength: 16, Burst: 1000, PerSecond: 1000})
-	slow, _ := h.Connect(nil, "1.1.1.1", nil)
-	fast, _ := h.Connect(nil, "2.2.2.2", nil)
+	slow, _ := h.Connect(nil, "1.1.1.1", "", nil)
+	fast, _ := h.Connect(nil, "2.2.2.2", "", nil)
 	for _, s := range []*Session{slow, fast} {
 		s.Handle(ctx, []byte(`{"type":"join","channel":"alpha"}`))
 	}
@@ -94,7 +94,7 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 // Close tells every session to go away and waits for them to end.
 func TestCloseWaitsForSessions(t *testing.T) {
 	h, _ := newTestHub(t, Settings{})
-	s, _ := h.Connect(nil, "1.1.1.1", nil)
+	s, _ := h.Connect(nil, "1.1.1.1", "", nil)
 	go func() {
 		<-s.Done()
 		s.End()
@@ -107,7 +107,7 @@ func TestCloseWaitsForSessions(t *testing.T) {
 	if code, _ := s.CloseStatus(); code != CloseGoingAway {
 		t.Fatalf("close code %d", code)
 	}
-	if _, err := h.Connect(nil, "x", nil); err == nil {
+	if _, err := h.Connect(nil, "x", "", nil); err == nil {
 		t.Fatal("connected after Close")
 	}
 }
@@ -134,7 +134,7 @@ func FuzzHandle(f *testing.F) {
 	}
 	h, _ := newTestHub(f, Settings{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := h.Connect(nil, "1.1.1.1", nil)
+		s, err := h.Connect(nil, "1.1.1.1", "", nil)
 		if err != nil {
 			t.Skip()
 		}

@@ -41,6 +41,8 @@ type room struct {
 type member struct {
 	userID int64 // 0: anonymous
 	handle string
+	key    string // who the member is in the channel's audience
+	leave  func() // stops counting the member in the audience
 }
 
 // openRoom finds or opens the room of a channel and takes a reference to
@@ -124,6 +126,7 @@ func (r *room) add(ctx context.Context, s *Session, m member, after *int64) erro
 	if _, err := r.replayAfter(ctx, last, func(f Message) error { s.send(f); return nil }); err != nil {
 		return err
 	}
+	m.leave = r.hub.audience.Join(r.name, m.key)
 	r.mu.Lock()
 	r.members[s] = m
 	r.mu.Unlock()
@@ -162,34 +165,41 @@ func sendAll(msgs []store.Message, last int64, send func(Message) error) (int64,
 
 // update changes a member's identity after it signs in.
 func (r *room) update(s *Session, m member) {
+	m.leave = r.hub.audience.Join(r.name, m.key) // before leaving the old key: the count does not dip
 	r.mu.Lock()
-	if _, ok := r.members[s]; ok {
+	old, ok := r.members[s]
+	if ok {
 		r.members[s] = m
 	}
 	r.mu.Unlock()
+	if ok {
+		old.leave()
+	} else {
+		m.leave()
+	}
 	r.presenceChanged()
 }
 
 // remove drops s and gives back its reference.
 func (r *room) remove(s *Session) {
 	r.mu.Lock()
+	m, ok := r.members[s]
 	delete(r.members, s)
 	r.mu.Unlock()
+	if ok {
+		m.leave()
+	}
 	r.presenceChanged()
 	r.hub.release(r)
 }
 
-// count returns viewers (one per user, one per anonymous session) and the
-// handles of the signed-in ones.
-func (r *room) count() (int, []string) {
+// chatters returns the handles of the signed-in members.
+func (r *room) chatters() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	anon := 0
 	users := map[int64]string{}
 	for _, m := range r.members {
-		if m.userID == 0 {
-			anon++
-		} else {
+		if m.userID != 0 {
 			users[m.userID] = m.handle
 		}
 	}
@@ -201,12 +211,13 @@ func (r *room) count() (int, []string) {
 	if len(handles) > maxChatters {
 		handles = handles[:maxChatters]
 	}
-	return anon + len(users), handles
+	return handles
 }
 
+// presence is the room's presence frame: the channel's audience (watching
+// or chatting, each person once) and who is signed in here.
 func (r *room) presence() []byte {
-	n, chatters := r.count()
-	return encode(presenceFrame{Type: "presence", Channel: r.name, Viewers: n, Chatters: chatters})
+	return encode(presenceFrame{Type: "presence", Channel: r.name, Viewers: r.hub.audience.Count(r.name), Chatters: r.chatters()})
 }
 
 // presenceChanged pushes a presence frame at most once a second.

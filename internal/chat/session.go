@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/fail"
 	"github.com/fedwave/fedwave/internal/store"
@@ -32,6 +33,10 @@ type Session struct {
 	closeCode int
 	closeText string
 	onClose   func()
+
+	// anonKey names the connection in channels' audiences until it signs
+	// in: its browser's viewer cookie, or a key of its own.
+	anonKey string
 
 	mu    sync.Mutex
 	user  *store.User
@@ -123,11 +128,20 @@ func (s *Session) signIn(u *store.User) {
 		s.hub.removeUserSession(prev.ID, s)
 	}
 	s.hub.addUserSession(u.ID, s)
-	m := member{userID: u.ID, handle: auth.Handle(u.Name, u.Num)}
+	m := s.member(u)
 	for _, r := range s.rooms {
 		r.update(s, m)
 	}
 	s.send(welcomeFrame{Type: "welcome", User: auth.View(u)})
+}
+
+// member is how the session appears in a room when signed in as u (nil:
+// anonymous).
+func (s *Session) member(u *store.User) member {
+	if u == nil {
+		return member{key: s.anonKey}
+	}
+	return member{userID: u.ID, handle: auth.Handle(u.Name, u.Num), key: audience.UserKey(u.ID)}
 }
 
 // sendError answers a frame with an error frame.
@@ -205,10 +219,7 @@ func (s *Session) handleJoin(ctx context.Context, channel string, after *int64) 
 	if err != nil {
 		return err
 	}
-	m := member{}
-	if u := s.User(); u != nil {
-		m = member{userID: u.ID, handle: auth.Handle(u.Name, u.Num)}
-	}
+	m := s.member(s.User())
 	s.rooms[lower(key)] = r
 	if err := r.add(ctx, s, m, after); err != nil {
 		r.remove(s)

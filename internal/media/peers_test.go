@@ -70,6 +70,16 @@ func newPeerWith(t *testing.T, conf webrtc.Configuration, first ...interceptor.F
 // returns the response (Location etc.) or the failed one.
 func exchange(t *testing.T, pc *webrtc.PeerConnection, url, token string) *http.Response {
 	t.Helper()
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return exchangeHeader(t, pc, url, h)
+}
+
+// exchangeHeader is exchange with the request's headers (a token, a cookie).
+func exchangeHeader(t *testing.T, pc *webrtc.PeerConnection, url string, h http.Header) *http.Response {
+	t.Helper()
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -80,10 +90,10 @@ func exchange(t *testing.T, pc *webrtc.PeerConnection, url, token string) *http.
 	}
 	<-done
 	req, _ := http.NewRequest("POST", url, strings.NewReader(pc.LocalDescription().SDP))
-	req.Header.Set("Content-Type", "application/sdp")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range h {
+		req.Header[k] = v
 	}
+	req.Header.Set("Content-Type", "application/sdp")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/fail"
 	"github.com/fedwave/fedwave/internal/keyframe"
 )
@@ -30,6 +31,7 @@ type Service struct {
 	engine   *Engine
 	log      *slog.Logger
 	onChange func(channel string) // live state changed (went live, ended)
+	audience *audience.Registry   // viewers are counted in their channel's audience
 
 	mu       sync.Mutex
 	streams  map[string]*stream // by lower-case channel name
@@ -51,6 +53,7 @@ type session struct {
 	etag    string     // entity tag of the ICE session, under Service.mu
 	ended   bool       // under st.mu
 	patch   sync.Mutex // one PATCH at a time
+	leave   func()     // a viewer's: stops counting it in the channel's audience
 
 	// A viewer's tracks (nil where the stream had none; unbound where the
 	// offer had none), and the quality it asked for; under mu.
@@ -98,12 +101,15 @@ func offeredTracks(offer string) map[string]bool {
 }
 
 // New makes the service. onChange is called (in its own goroutine) when a
-// channel goes live or ends.
-func New(engine *Engine, log *slog.Logger, onChange func(channel string)) *Service {
+// channel goes live or ends. Viewers are counted in aud (nil: nowhere).
+func New(engine *Engine, log *slog.Logger, onChange func(channel string), aud *audience.Registry) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{engine: engine, log: log, onChange: onChange, streams: map[string]*stream{}, sessions: map[string]*session{}}
+	if aud == nil {
+		aud = audience.New(nil)
+	}
+	return &Service{engine: engine, log: log, onChange: onChange, audience: aud, streams: map[string]*stream{}, sessions: map[string]*session{}}
 }
 
 func newID() string {
@@ -388,7 +394,9 @@ func (s *Service) notify(channel string) {
 // Play starts a WHEP session: quality is "high" (default), "low" or
 // "audio". The viewer gets an audio and a video track (those the stream
 // has); an audio-only viewer's video track stays silent until it switches.
-func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id, answer string, err error) {
+// viewer is the person's key in the channel's audience ("": a key of its
+// own).
+func (s *Service) Play(ctx context.Context, channel, offer, quality, viewer string) (id, answer string, err error) {
 	if err := checkOffer(offer); err != nil {
 		return "", "", err
 	}
@@ -408,6 +416,15 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id,
 	}
 	ss := &session{id: newID(), channel: st.name, pc: pc, st: st, viewer: true, quality: quality}
 	ss.etag = ss.id
+	if viewer == "" {
+		viewer = s.audience.Unique()
+	}
+	ss.leave = s.audience.Join(st.name, viewer) // given back by end, or here on failure
+	defer func() {
+		if err != nil {
+			ss.leave()
+		}
+	}()
 	audio, video := st.pick("high")
 	for _, l := range []*layer{audio, video} {
 		if l == nil {
@@ -590,6 +607,9 @@ func (s *Service) end(ss *session) {
 			wasLive, st.live = st.live, false
 		}
 		st.mu.Unlock()
+		if ss.leave != nil {
+			ss.leave()
+		}
 		if wasLive {
 			s.notify(st.name)
 		}

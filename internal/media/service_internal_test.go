@@ -11,7 +11,7 @@ import (
 // A viewer whose connection ends while it is being set up leaves nothing
 // behind, whether it ends before or after it is registered.
 func TestRegisterAfterEnd(t *testing.T) {
-	s := New(nil, nil, nil)
+	s := New(nil, nil, nil, nil)
 	for _, endFirst := range []bool{true, false} {
 		pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
 		if err != nil {

@@ -103,6 +103,7 @@ func (s *Server) channelPage(w http.ResponseWriter, r *http.Request) (page, *cha
 		s.renderStatus(w, r, st, "No such channel", msg)
 		return page{}, nil, false
 	}
+	s.ensureBrowserID(w, r)
 	d := &channelData{Channel: ch, WHIP: s.publicURL + "/whip/" + ch.Name, Guests: s.auth.GuestsAllowed()}
 	p := page{Title: ch.Name, Data: d}
 	if sess, _ := s.session(r); sess != nil {

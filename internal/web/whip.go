@@ -154,7 +154,7 @@ func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
 		s.mediaFail(w, r, err)
 		return
 	}
-	id, answer, err := s.media.Play(r.Context(), ch.Name, offer, r.URL.Query().Get("quality"))
+	id, answer, err := s.media.Play(r.Context(), ch.Name, offer, r.URL.Query().Get("quality"), s.audienceKey(r))
 	if err != nil {
 		s.mediaFail(w, r, err)
 		return

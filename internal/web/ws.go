@@ -80,7 +80,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	if auth != nil {
 		user = auth.User
 	}
-	sess, err := s.chat.Connect(user, ip, onClose)
+	sess, err := s.chat.Connect(user, ip, browserID(r), onClose)
 	if err != nil {
 		s.wsConns.release(ip)
 		conn.Close(websocket.StatusGoingAway, "the server is shutting down")

@@ -123,6 +123,7 @@ function startPlayer(root) {
   }
 
   function setViewers(n) {
+    if (!ui.viewers) return; // the page shows the number elsewhere (its chat)
     const v = Number(n);
     ui.viewers.hidden = n === null || !Number.isFinite(v);
     ui.viewers.textContent = `${v} watching`;
