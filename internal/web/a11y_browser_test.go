@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/fedwave/fedwave/internal/app/apptest"
@@ -122,6 +123,7 @@ func TestChatBrowserContrast(t *testing.T) {
 		"#ffffff", "#000000", "#ffff00", "#0000ff", "#777777", "#00ff00", "#808080", "#e8e4ff",
 	}
 	core := c.s.App.Core()
+	tokens := map[string]string{} // colour -> a token of the user who has it
 	for i, col := range colours {
 		u, err := core.Auth.ImportUser(t.Context(), fmt.Sprintf("painter%d", i), 1000+i, col, "", auth.RoleUser)
 		if err != nil {
@@ -131,12 +133,26 @@ func TestChatBrowserContrast(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		tokens[col] = tok.Token
 		text := fmt.Sprintf("> green words %d", i)
 		if r := c.s.Do("POST", "/api/v1/channels/alpha/messages", map[string]string{"text": text, "nonce": fmt.Sprint(i)}, tok.Token); r.Status != 201 {
 			t.Fatalf("post as %s: %d %s", col, r.Status, r.Raw)
 		}
 	}
 	p := browsertest.New(t).NewPage(t)
+	check := func(theme, sel string, want int) {
+		t.Helper()
+		var got []contrastResult
+		p.Eval(fmt.Sprintf(contrastJS, sel), &got)
+		if len(got) < want {
+			t.Fatalf("%s: %d elements match %s, want %d", theme, len(got), sel, want)
+		}
+		for _, r := range got {
+			if r.Ratio < 4.5 {
+				t.Errorf("%s theme: %s %q in %s on rgb(%s): contrast %.2f, below 4.5", theme, sel, r.Text, r.Color, r.Bg, r.Ratio)
+			}
+		}
+	}
 	scheme := func(s string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
@@ -151,18 +167,20 @@ func TestChatBrowserContrast(t *testing.T) {
 	for _, theme := range []string{"light", "dark"} {
 		p.Run(scheme(theme)) // no reload: the page follows the theme
 		for _, sel := range []string{"#chat-log button.chat-name", "#chat-log .chat-num", "#chat-log .greentext"} {
-			var got []contrastResult
-			p.Eval(fmt.Sprintf(contrastJS, sel), &got)
-			if len(got) < len(colours) {
-				t.Fatalf("%s: %d elements match %s, want %d", theme, len(got), sel, len(colours))
-			}
-			for _, r := range got {
-				if r.Ratio < 4.5 {
-					t.Errorf("%s theme: %s %q in %s on rgb(%s): contrast %.2f, below 4.5", theme, sel, r.Text, r.Color, r.Bg, r.Ratio)
-				}
-			}
+			check(theme, sel, len(colours))
 		}
 		t.Logf("screenshot, %s theme: %s", theme, p.Screenshot("contrast-"+theme))
+	}
+	// The signed-in user's own name in the top bar.
+	for _, col := range []string{"#ffffff", "#000000", "#ffe119"} {
+		p.Run(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, network.SetCookie, network.SetCookieParams{Name: "fedwave_session", Value: tokens[col], URL: c.s.URL})
+			return err
+		}), chromedp.Navigate(c.s.URL+"/"), chromedp.WaitVisible("#nav-user"))
+		for _, theme := range []string{"light", "dark"} {
+			p.Run(scheme(theme))
+			check(theme, "#nav-user", 1)
+		}
 	}
 	noJSErrors(t, map[string]*browsertest.Page{"viewer": p})
 }
