@@ -46,6 +46,9 @@ type Core struct {
 
 // OpenCore opens the database and token keys in cfg's data directory.
 func OpenCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*Core, error) {
+	if err := privateFiles(cfg, log); err != nil {
+		return nil, err
+	}
 	st, err := store.OpenSQLite(ctx, cfg.DatabasePath())
 	if err != nil {
 		return nil, err
@@ -161,6 +164,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		PublicURL:  a.cfg.PublicURL,
 		Log:        log,
 		Registry:   reg,
+
+		TrustedProxies: cfg.TrustedProxies,
+		RequestTimeout: cfg.RequestTimeout,
 	})
 	if err != nil {
 		return fail(err)
@@ -194,7 +200,9 @@ func (a *App) closeListeners() {
 func (a *App) buildServers(site http.Handler) {
 	newServer := func(h http.Handler) *http.Server {
 		return &http.Server{
-			Handler:           h,
+			Handler: h,
+			// Bodies and answers are bounded per request by the site
+			// (web.Deps.RequestTimeout), which exempts WebSockets.
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
@@ -216,7 +224,10 @@ func (a *App) buildServers(site http.Handler) {
 	tlsSrv.TLSConfig = m.TLSConfig()
 	tlsSrv.TLSConfig.MinVersion = tls.VersionTLS12
 	a.lns[0] = tls.NewListener(a.lns[0], tlsSrv.TLSConfig)
-	a.servers = []*http.Server{tlsSrv, newServer(m.HTTPHandler(nil))}
+	// Port 80 has no WebSocket: the server's own timeouts bound it.
+	plain := newServer(m.HTTPHandler(nil))
+	plain.ReadTimeout, plain.WriteTimeout = a.cfg.RequestTimeout, a.cfg.RequestTimeout
+	a.servers = []*http.Server{tlsSrv, plain}
 }
 
 // startTURN starts the embedded TURN server (or uses an external one) and

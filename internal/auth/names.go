@@ -50,6 +50,15 @@ func CheckName(name string) error {
 	return nil
 }
 
+// CheckSetupName is CheckName for the first admin, made at /setup: the
+// setup form asks for an admin name, and "admin" is the obvious answer.
+func CheckSetupName(name string) error {
+	if strings.EqualFold(name, "admin") {
+		return CheckNameFormat(name)
+	}
+	return CheckName(name)
+}
+
 // Handle formats the local handle name#num.
 func Handle(name string, num int) string {
 	return fmt.Sprintf("%s#%04d", name, num)

@@ -358,7 +358,7 @@ func (s *Service) ResetValid(ctx context.Context, secret string) bool {
 
 // CompleteSetup uses a setup link to create the first admin and log in.
 func (s *Service) CompleteSetup(ctx context.Context, from, secret, name, password string) (*store.User, Issued, error) {
-	if err := CheckName(name); err != nil {
+	if err := CheckSetupName(name); err != nil {
 		return nil, Issued{}, err
 	}
 	if err := checkPassword(password); err != nil {

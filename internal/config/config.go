@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +44,11 @@ type Config struct {
 	MediaRate     int           // --media-rate: WHIP/WHEP sessions started per minute per IP address
 	ChatRate      float64       // --chat-rate: messages per second per user, after
 	ChatBurst     int           // --chat-burst: this many at once
+
+	// TrustedProxies (--trusted-proxy, repeatable) are the reverse proxies
+	// whose X-Forwarded-For is believed; none by default.
+	TrustedProxies []netip.Prefix
+	RequestTimeout time.Duration // --request-timeout: bound on reading a request and writing its answer
 }
 
 // Default returns the settings used when nothing is given.
@@ -62,6 +68,8 @@ func Default() Config {
 		MediaRate:     60,
 		ChatRate:      1,
 		ChatBurst:     5,
+
+		RequestTimeout: 30 * time.Second,
 	}
 }
 
@@ -92,6 +100,40 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.MediaRate, "media-rate", c.MediaRate, "WHIP and WHEP sessions allowed to start per minute per IP address")
 	fs.Float64Var(&c.ChatRate, "chat-rate", c.ChatRate, "chat messages per second one user may send (after the burst)")
 	fs.IntVar(&c.ChatBurst, "chat-burst", c.ChatBurst, "chat messages one user may send at once")
+	fs.Var((*prefixList)(&c.TrustedProxies), "trusted-proxy", "reverse proxy (CIDR or address) whose X-Forwarded-For is believed; repeat, or separate with commas")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time to read a request (with its body) and to write its answer; WebSockets are not bound by it")
+}
+
+// prefixList is a repeatable flag of CIDR prefixes. A bare address is a
+// prefix of one host; commas separate several in one value (for the
+// environment and the config file, which give a setting once).
+type prefixList []netip.Prefix
+
+func (l *prefixList) String() string {
+	parts := make([]string, len(*l))
+	for i, p := range *l {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *prefixList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return fmt.Errorf("%q: want a CIDR such as 10.0.0.0/8 or an IP address", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		*l = append(*l, p.Masked())
+	}
+	return nil
 }
 
 // Load parses args into a Config. Precedence: flags, then FEDWAVE_<FLAG>
@@ -263,6 +305,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MediaRate < 1 {
 		return errors.New("--media-rate must be at least 1")
+	}
+	if c.RequestTimeout < time.Second || c.RequestTimeout > 10*time.Minute {
+		return errors.New("--request-timeout must be from 1s to 10m")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -93,6 +93,7 @@ func TestValidate(t *testing.T) {
 		"file as data":    {func(c *Config) { c.DataDir = "/dev/null/x" }, "--data"},
 		"auth rate zero":  {func(c *Config) { c.AuthRate = 0 }, "--auth-rate"},
 		"media rate zero": {func(c *Config) { c.MediaRate = 0 }, "--media-rate"},
+		"request timeout": {func(c *Config) { c.RequestTimeout = 0 }, "--request-timeout"},
 	}
 	if os.Geteuid() != 0 { // root can write anywhere
 		cases["read-only data"] = struct {
@@ -124,5 +125,29 @@ func TestValidate(t *testing.T) {
 	}
 	if DerivePublicURL("0.0.0.0:80") != "http://localhost:80" {
 		t.Fatal(DerivePublicURL("0.0.0.0:80"))
+	}
+}
+
+func TestTrustedProxy(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "fedwave.conf")
+	os.WriteFile(file, []byte("trusted-proxy = 10.0.0.0/8, 192.0.2.7\n"), 0o600)
+	str := func(c Config) string { return (*prefixList)(&c.TrustedProxies).String() }
+
+	c, _, err := Load("serve", []string{"--trusted-proxy", "127.0.0.1/32", "--trusted-proxy", "2001:db8::1/48"}, env(nil), nil)
+	if err != nil || str(c) != "127.0.0.1/32,2001:db8::/48" {
+		t.Fatalf("flags: %v %q", err, str(c))
+	}
+	if c, _, err = Load("serve", []string{"--config", file}, env(nil), nil); err != nil || str(c) != "10.0.0.0/8,192.0.2.7/32" {
+		t.Fatalf("file: %v %q", err, str(c))
+	}
+	c, _, err = Load("serve", []string{"--config", file}, env(map[string]string{"FEDWAVE_TRUSTED_PROXY": "::1"}), nil)
+	if err != nil || str(c) != "::1/128" {
+		t.Fatalf("env beats file: %v %q", err, str(c))
+	}
+	if c, _, err = Load("serve", nil, env(nil), nil); err != nil || len(c.TrustedProxies) != 0 {
+		t.Fatalf("default must trust no proxy: %v %q", err, str(c))
+	}
+	if _, _, err = Load("serve", []string{"--trusted-proxy", "proxy.example"}, env(nil), nil); err == nil || !strings.Contains(err.Error(), "CIDR") {
+		t.Fatalf("bad value: %v", err)
 	}
 }

@@ -35,6 +35,13 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self), geolocation=()")
+		if r.TLS != nil {
+			// Served over HTTPS by FedWave itself (--domain): browsers must
+			// not fall back to plain HTTP for a year. Over plain HTTP the
+			// header would be meaningless, and behind a proxy it is the
+			// proxy's to send.
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -142,10 +149,9 @@ func (s *Server) instrument(mux *http.ServeMux, next http.Handler) http.Handler 
 
 // metricsEndpoint serves Prometheus metrics to an admin's token or to a
 // scraper on this machine. A request that came through a reverse proxy
-// (X-Forwarded-For) does not count as local.
+// (any proxy header) does not count as local.
 func (s *Server) metricsEndpoint(w http.ResponseWriter, r *http.Request) {
-	local := isLoopback(clientIP(r)) && r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == ""
-	if !local {
+	if !isLocal(r) {
 		sess, err := s.session(r)
 		if err != nil {
 			s.fail(w, r, err)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/channels"
@@ -170,12 +172,28 @@ type formData struct {
 	Error string
 }
 
-// localNext keeps a post-login redirect on this site.
+// localNext keeps a post-login redirect on this site: a path of ours, or
+// "/". Browsers drop tabs and newlines from URLs and read a backslash as a
+// slash, so "/\t/evil.example" and "/\\evil.example" mean "//evil.example",
+// another site; any such character, encoded or not, refuses the value.
 func localNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || len(next) > 512 {
+	if len(next) > 512 || !safeURLText(next) {
 		return "/"
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || !safeURLText(u.Path) {
+		return "/"
+	}
+	return u.String()
+}
+
+// safeURLText reports whether s has no control character, backslash or
+// whitespace, which a browser might strip or reinterpret.
+func safeURLText(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r)
+	})
 }
 
 func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {

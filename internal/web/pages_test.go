@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -73,5 +74,56 @@ func TestLoginForm(t *testing.T) {
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
 	if r := s.Send(req); r.Status != 403 {
 		t.Fatalf("cross-site login form: %d", r.Status)
+	}
+}
+
+// TestRedirectsStayOnSite: whatever `next` a form or link carries, the
+// redirect after logging in (or registering) lands on this site. Browsers
+// drop tabs and newlines and read "\" as "/", so each of these would
+// otherwise lead to evil.example.
+func TestRedirectsStayOnSite(t *testing.T) {
+	s := apptest.Start(t)
+	s.CreateUser("lee", "password1", auth.RoleUser)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for i, next := range []string{
+		"/\t/evil.example", "/\n/evil.example", "/\r/evil.example", "\t//evil.example", "/\\evil.example",
+		"\\\\evil.example", "//evil.example", "///evil.example", "/%2F/evil.example", "/%5Cevil.example",
+		"https://evil.example/", "javascript:alert(1)", "http:/evil.example", " //evil.example",
+		"/\x00/evil.example", "/\u2028/evil.example", "evil.example",
+	} {
+		for _, form := range []url.Values{
+			{"name": {"lee"}, "password": {"password1"}, "next": {next}},
+			{"name": {"lee2"}, "password": {"password1"}, "password2": {"password1"}, "next": {next}},
+		} {
+			path := "/login"
+			if form.Has("password2") {
+				path = "/register"
+				form.Set("name", fmt.Sprintf("user%d", i))
+			}
+			res, err := client.PostForm(s.URL+path, form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			loc := res.Header.Get("Location")
+			u, err := url.Parse(loc)
+			if res.StatusCode != http.StatusSeeOther || err != nil || u.Scheme != "" || u.Host != "" ||
+				!strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.ContainsAny(loc, "\\\t\r\n") {
+				t.Errorf("%s with next=%q: %d Location %q", path, next, res.StatusCode, loc)
+			}
+		}
+		// The page that carries next on to its form cleans it too.
+		page := s.Do("GET", "/login?next="+url.QueryEscape(next), nil, "")
+		if strings.Contains(string(page.Raw), "evil.example") {
+			t.Errorf("login page keeps next=%q", next)
+		}
+	}
+	res, err := client.PostForm(s.URL+"/login", url.Values{"name": {"lee"}, "password": {"password1"}, "next": {"/c/lee?x=1#chat"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if loc := res.Header.Get("Location"); loc != "/c/lee?x=1#chat" {
+		t.Fatalf("a local next with query and fragment: %q", loc)
 	}
 }

@@ -9,10 +9,11 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -45,6 +46,12 @@ type Deps struct {
 	PublicURL string
 	Log       *slog.Logger
 	Registry  *prometheus.Registry // metrics are registered here and served on /metrics
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; from anyone else the header is ignored.
+	TrustedProxies []netip.Prefix
+	// RequestTimeout bounds reading a request (body included) and writing
+	// its answer; WebSockets are exempt. Zero means 30 s.
+	RequestTimeout time.Duration
 }
 
 // Server is FedWave's HTTP handler.
@@ -68,6 +75,8 @@ type Server struct {
 	metrics   *httpMetrics
 	registry  *prometheus.Registry
 	handler   http.Handler
+	proxies   []netip.Prefix
+	timeout   time.Duration
 }
 
 // New builds the server and its routes.
@@ -88,6 +97,11 @@ func New(d Deps) (*Server, error) {
 		guestRate: ratelimit.PerMinute(300),
 		mediaRate: ratelimit.PerMinute(max(d.MediaRate, 1)),
 		registry:  d.Registry,
+		proxies:   d.TrustedProxies,
+		timeout:   d.RequestTimeout,
+	}
+	if s.timeout <= 0 {
+		s.timeout = 30 * time.Second
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -195,7 +209,9 @@ func (s *Server) routes() http.Handler {
 	h = csrf.Handler(h)
 	h = securityHeaders(h)
 	h = s.instrument(mux, h)
-	return s.recoverPanics(h)
+	h = s.recoverPanics(h)
+	h = s.withClient(h)
+	return withDeadlines(s.timeout, h)
 }
 
 // notFoundAsJSON answers unknown routes and wrong methods with the
@@ -230,15 +246,6 @@ func (s *Server) notFoundAsJSON(mux *http.ServeMux) http.Handler {
 			w.Write(rec.Body.Bytes())
 		}
 	})
-}
-
-// clientIP is the address rate limits are keyed by.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

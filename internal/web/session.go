@@ -1,7 +1,6 @@
 package web
 
 import (
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -82,9 +81,4 @@ func (s *Server) clearSessionCookie(w http.ResponseWriter) {
 		Secure:   s.secure,
 		SameSite: http.SameSiteLaxMode,
 	})
-}
-
-func isLoopback(ip string) bool {
-	p := net.ParseIP(ip)
-	return p != nil && p.IsLoopback()
 }

@@ -63,6 +63,7 @@ function startChat(root) {
     me: root.dataset.me || '',
     myColor: root.dataset.meColor || '',
     authPending: false, // an auth frame is out, no welcome yet
+    focusOnWelcome: false, // the user asked to chat: focus the box once signed in
     lastOffset: new Map(), // channel -> highest offset seen
     seen: new Set(), // offsets in the list
     floor: -Infinity, // offsets at or below this were dropped from the list

@@ -1,10 +1,9 @@
 // FedWave site script: small progressive enhancements. Pages work without it.
 // User-controlled text is only ever set with textContent, never innerHTML.
 
-for (const el of document.querySelectorAll('[data-color]')) {
-  const c = el.dataset.color;
-  if (/^#[0-9a-fA-F]{6}$/.test(c)) el.style.setProperty('--name-color', c);
-}
+import { paintName } from './legible.js';
+
+for (const el of document.querySelectorAll('[data-color]')) paintName(el, el.dataset.color);
 
 // api calls the JSON API with the session cookie; it returns the parsed body
 // or throws an Error carrying the server's message.

@@ -136,6 +136,7 @@ export function createComposer(ui, state, conn, log, lines) {
       }
       storageSet(sessionStorage, GUEST_KEY, data.token);
       state.authPending = true;
+      state.focusOnWelcome = true;
       conn.send({ type: 'auth', token: data.token }); // else on the next connection
     } catch (err) {
       showError(err.message);

@@ -31,7 +31,10 @@ export function createFrames(ui, state, { log, lines, compose, ignore }) {
     if (typeof user.color === 'string') state.myColor = user.color;
     ui.root.dataset.me = state.me;
     compose.showComposer(Boolean(state.me));
-    if (document.activeElement === ui.guestButton || document.activeElement === document.body) ui.input.focus();
+    // Only a gesture ("Chat as guest") moves focus: focusing on page load
+    // would open the keyboard on phones.
+    if (state.focusOnWelcome) ui.input.focus();
+    state.focusOnWelcome = false;
     // History may have arrived before we knew who we are.
     for (const li of ui.log.querySelectorAll('.chat-msg')) lines.markMention(li);
   }

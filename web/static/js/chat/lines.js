@@ -7,8 +7,7 @@
 // and scrubbed once more before it joins the page.
 
 import { el, fullHandle, sameHandle } from './util.js';
-
-const COLOR = /^#[0-9a-f]{6}$/i;
+import { paintName } from '../legible.js';
 
 // createLines returns the line builders. They read who we are from state
 // (it changes on welcome) and hide the lines of ignored users.
@@ -69,7 +68,7 @@ export function createLines(state, ignore) {
     } else {
       b.textContent = handle;
     }
-    if (typeof color === 'string' && COLOR.test(color)) b.style.color = readable(color);
+    paintName(b, color);
     b.setAttribute('aria-haspopup', 'menu');
     return b;
   }
@@ -124,22 +123,6 @@ export function createLines(state, ignore) {
     if (!state.me) return;
     const hit = [...li.querySelectorAll('.chat-body .mention[data-handle]')].some((m) => sameHandle(m.dataset.handle, state.me));
     li.classList.toggle('chat-mention-me', hit && !sameHandle(li.dataset.handle, state.me));
-  }
-
-  // readable returns the user's colour, darkened on a light background or
-  // lightened on a dark one until it has about 3:1 contrast (WCAG's
-  // minimum for bold text), so every name can be read.
-  function readable(hex) {
-    let rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
-    const light = !state.overlay && matchMedia('(prefers-color-scheme: light)').matches;
-    const lum = () => rgb.map((c) => {
-      const v = c / 255;
-      return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-    }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
-    for (let i = 0; i < 20 && (light ? lum() > 0.3 : lum() < 0.14); i++) {
-      rgb = rgb.map((c) => (light ? c * 0.88 : c + (255 - c) * 0.15));
-    }
-    return `rgb(${rgb.map(Math.round).join(', ')})`;
   }
 
   return { messageLine, pendingLine, whisperLine, systemLine, nameButton, markMention };
