@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/pion/stun/v4"
 )
 
 // listenUDP opens a plain UDP socket on 127.0.0.1 that the test reads
@@ -212,5 +214,42 @@ func TestOwnerRoundTrip(t *testing.T) {
 	}
 	if User(42) != "u42" || !signedIn(User(42)) || signedIn(Anonymous) {
 		t.Error("User and Anonymous do not match signedIn")
+	}
+}
+
+// TestWireAnonymousPermissions speaks TURN by hand: an anonymous
+// allocation gets permissions and channels toward the media IP only, in no
+// spelling of another address, and refreshing a permission asks again.
+func TestWireAnonymousPermissions(t *testing.T) {
+	t.Parallel()
+	media := netip.MustParseAddrPort("127.0.0.1:40000")
+	_, addr := startServer(t, Config{AllowLoopbackPeers: true, MediaPeers: []netip.AddrPort{media}})
+	user, pass, _ := NewCredentials(testSecret, time.Hour).Issue(Anonymous, time.Now())
+	c := newRawClient(t, addr, user, pass)
+	c.allocate(0x01)
+
+	for i, ip := range []string{"127.0.0.2", "::ffff:127.0.0.2", "8.8.8.8", "::ffff:8.8.8.8", "10.0.0.1"} {
+		if res := c.do(stun.MethodCreatePermission, true, peerAttr(ip, 40000)); res.Type.Class == stun.ClassSuccessResponse {
+			t.Errorf("anonymous CreatePermission(%s) succeeded", ip)
+		}
+		ch := attr{stun.AttrChannelNumber, []byte{0x40, byte(i), 0, 0}}
+		if res := c.do(stun.MethodChannelBind, true, ch, peerAttr(ip, 40000)); res.Type.Class == stun.ClassSuccessResponse {
+			t.Errorf("anonymous ChannelBind(%s) succeeded", ip)
+		}
+	}
+	for range 2 { // the second one refreshes the permission
+		for _, ip := range []string{"127.0.0.1", "::ffff:127.0.0.1"} {
+			if res := c.do(stun.MethodCreatePermission, true, peerAttr(ip, 40000)); res.Type.Class != stun.ClassSuccessResponse {
+				t.Errorf("anonymous CreatePermission(%s), the media IP: code %d", ip, errorCode(res))
+			}
+		}
+	}
+	ch := attr{stun.AttrChannelNumber, []byte{0x40, 0x20, 0, 0}}
+	if res := c.do(stun.MethodChannelBind, true, ch, peerAttr("127.0.0.1", 40000)); res.Type.Class != stun.ClassSuccessResponse {
+		t.Errorf("anonymous ChannelBind to the media port: code %d", errorCode(res))
+	}
+	// One address that is not the media IP refuses the whole request.
+	if res := c.do(stun.MethodCreatePermission, true, peerAttr("127.0.0.1", 1), peerAttr("127.0.0.3", 1)); res.Type.Class == stun.ClassSuccessResponse {
+		t.Error("CreatePermission(media IP, 127.0.0.3) succeeded")
 	}
 }
