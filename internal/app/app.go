@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"sync"
@@ -231,8 +232,9 @@ func (a *App) buildServers(site http.Handler) {
 }
 
 // startTURN starts the embedded TURN server (or uses an external one) and
-// returns what hands out its time-limited credentials; nil when TURN is off.
-func (a *App) startTURN() (func(user string) ([]string, string, string), error) {
+// returns what hands out its time-limited credentials, for a signed-in
+// user's id or 0 for anonymous ones; nil when TURN is off.
+func (a *App) startTURN() (func(user int64) ([]string, string, string), error) {
 	cfg := a.cfg
 	var creds *turn.Credentials
 	var urls []string
@@ -254,17 +256,55 @@ func (a *App) startTURN() (func(user string) ([]string, string, string), error) 
 		if realm == "" {
 			realm = "fedwave"
 		}
-		if a.turn, err = turn.New(turn.Config{Port: cfg.TURNPort, ListenIP: turnListen(cfg), PublicIP: cfg.PublicIP, Realm: realm, Creds: creds, AllowLoopbackPeers: cfg.TURNLoopback, Log: a.log}); err != nil {
+		if a.turn, err = turn.New(turn.Config{
+			Port: cfg.TURNPort, ListenIP: turnListen(cfg), PublicIP: cfg.PublicIP, Realm: realm, Creds: creds,
+			MediaPeers: mediaPeers(cfg, a.engine.Port()), AllowLoopbackPeers: cfg.TURNLoopback, Log: a.log,
+		}); err != nil {
 			return nil, fmt.Errorf("TURN server: %w", err)
 		}
 		urls = a.turn.URLs(host)
 	default:
 		return nil, nil
 	}
-	return func(user string) ([]string, string, string) {
-		name, pass, _ := creds.Issue(user, time.Now())
+	return func(user int64) ([]string, string, string) {
+		id := turn.Anonymous
+		if user != 0 {
+			id = turn.User(user)
+		}
+		name, pass, _ := creds.Issue(id, time.Now())
 		return urls, name, pass
 	}, nil
+}
+
+// mediaPeers are the addresses browsers reach the media port on, as the
+// media engine advertises them: --public-ip if set, else the machine's own
+// addresses (loopback only with --media-loopback). Anonymous TURN
+// allocations may relay to these and nothing else. Addresses are read once,
+// at start: a server whose addresses change should set --public-ip.
+func mediaPeers(cfg config.Config, port int) []netip.AddrPort {
+	var ips []netip.Addr
+	if ip, err := netip.ParseAddr(cfg.PublicIP); err == nil {
+		ips = append(ips, ip)
+	} else if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			if ok && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() && !ip.IsUnspecified() {
+				ips = append(ips, ip.Unmap())
+			}
+		}
+	}
+	if cfg.MediaLoopback {
+		ips = append(ips, netip.IPv6Loopback(), netip.AddrFrom4([4]byte{127, 0, 0, 1}))
+	}
+	peers := make([]netip.AddrPort, 0, len(ips))
+	for _, ip := range ips {
+		peers = append(peers, netip.AddrPortFrom(ip, uint16(port)))
+	}
+	return peers
 }
 
 // liveState is what channels show as live: the media service's state, and

@@ -24,6 +24,34 @@ const DefaultTTL = time.Hour
 // still be accepted, to tolerate clocks of several nodes sharing a secret.
 const clockSkew = time.Minute
 
+// Anonymous is the REST user ID of credentials for callers who are not
+// signed in (and for WHIP/WHEP sessions, which only ever talk to this
+// server's media port). Allocations made with it are counted against their
+// client address, not a user, and relay only to the media addresses (see
+// Config.MediaPeers). The user ID is covered by the credential's HMAC, so a
+// client cannot turn an anonymous credential into a signed-in one.
+const Anonymous = "anon"
+
+// User returns the REST user ID of credentials for the signed-in user with
+// this id: "u" and the id, never a name, handle or session id.
+func User(id int64) string { return "u" + strconv.FormatInt(id, 10) }
+
+// signedIn reports whether a REST user ID names a signed-in user (see User).
+// Anything else, Anonymous and the IDs of older releases alike, gets the
+// anonymous quota and peer policy: unknown identities fail closed.
+func signedIn(userID string) bool {
+	digits, ok := strings.CutPrefix(userID, "u")
+	if !ok || digits == "" || len(digits) > 19 {
+		return false
+	}
+	for _, r := range digits {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // Credentials implements the TURN REST API credential scheme
 // (draft-uberti-behave-turn-rest-00): the username is "expiry:userid" with
 // expiry in unix seconds, and the password is

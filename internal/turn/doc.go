@@ -2,7 +2,8 @@
 // pion/turn, and issues the time-limited credentials browsers use with it.
 //
 // Credentials follow the TURN REST API scheme
-// (draft-uberti-behave-turn-rest-00): the username is "expiry:userid" and the
+// (draft-uberti-behave-turn-rest-00): the username is "expiry:userid"
+// (userid is "anon" or "u" and an account id, never a secret) and the
 // password is base64(HMAC-SHA1(secret, username)), so the web layer can hand
 // out credentials without telling the TURN server about them, and an external
 // coturn configured with the same static-auth-secret accepts them too.
@@ -14,7 +15,12 @@
 //     spellings of private and loopback addresses (the coturn
 //     CVE-2020-26262 class of bypass), checked when a permission or channel
 //     is created and again on every datagram the relay sends to a peer;
-//   - a per-user quota on concurrent allocations;
+//   - quotas on concurrent allocations: per client address (IPv4 address
+//     or IPv6 /64) for everyone, a smaller share of it for anonymous
+//     credentials, and per user for signed-in ones (see Limits);
+//   - anonymous credentials ("expiry:anon", see Anonymous) relay only to
+//     this server's own media port (Config.MediaPeers): viewers get what
+//     they need, and nobody gets an open relay without an account;
 //   - no TCP relays (RFC 6062): browsers never ask for them, and an outgoing
 //     TCP connection is the most useful thing a TURN server can give an
 //     attacker.

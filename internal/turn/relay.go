@@ -22,9 +22,10 @@ var (
 )
 
 // relays creates the relay sockets of allocations. pion calls it for every
-// allocation with the authenticated user ID, which makes it the one place
-// where the per-user quota can be enforced atomically: a socket is counted
-// when it is opened and uncounted when pion closes it, whatever the reason.
+// allocation with the user ID authenticate returned (an owner), which makes
+// it the one place where the quotas can be enforced atomically: a socket is
+// counted when it is opened and uncounted when pion closes it, whatever the
+// reason. It also knows each open allocation's owner, for the peer policy.
 // It implements turn.RelayAddressGenerator.
 type relays struct {
 	bind    netip.Addr // address relay sockets listen on
@@ -32,13 +33,17 @@ type relays struct {
 	network string     // "udp4" or "udp6", from the addresses above
 	minPort int        // 0 = let the kernel choose
 	maxPort int
-	max     int // allocations per user
+	limits  Limits
 	policy  peerPolicy
+	// media are the only peers anonymous allocations may reach (this
+	// server's media port), on top of the policy.
+	media []netip.AddrPort
 
-	mu     sync.Mutex
-	users  map[string]int
-	open   map[*relayConn]struct{}
-	closed bool
+	mu      sync.Mutex
+	counts  map[string]int // by quota key
+	open    map[*relayConn]struct{}
+	clients map[string]*relayConn // by owner.clientKey
+	closed  bool
 }
 
 var _ turn.RelayAddressGenerator = (*relays)(nil)
@@ -51,13 +56,22 @@ func (r *relays) Validate() error {
 	return nil
 }
 
-// hasRoom reports whether userID may open another allocation. It is the
-// early check behind pion's QuotaHandler, which lets the client see a proper
-// 486 (Allocation Quota Reached); AllocatePacketConn enforces it for real.
-func (r *relays) hasRoom(userID string) bool {
+// hasRoom reports whether o may open another allocation. It is the early
+// check behind pion's QuotaHandler, which lets the client see a proper 486
+// (Allocation Quota Reached); AllocatePacketConn enforces it for real.
+func (r *relays) hasRoom(o owner) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return !r.closed && r.users[userID] < r.max
+	return !r.closed && r.roomLocked(o)
+}
+
+func (r *relays) roomLocked(o owner) bool {
+	for _, q := range r.limits.quotas(o) {
+		if r.counts[q.key] >= q.max {
+			return false
+		}
+	}
+	return true
 }
 
 // AllocatePacketConn opens the relay socket of a UDP allocation.
@@ -67,54 +81,71 @@ func (r *relays) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Packe
 	}
 	// pion also opens (and at once closes) sockets with no user ID while it
 	// looks for an even port; those are not allocations and are not counted.
-	if err := r.reserve(conf.UserID); err != nil {
+	var o *owner
+	if conf.UserID != "" {
+		parsed, ok := parseOwner(conf.UserID)
+		if !ok {
+			return nil, nil, fmt.Errorf("turn: allocation for unknown owner %q", conf.UserID)
+		}
+		o = &parsed
+	}
+	if err := r.reserve(o); err != nil {
 		return nil, nil, err
 	}
 	pc, err := r.listen(conf.RequestedPort)
 	if err != nil {
-		r.release(conf.UserID)
+		r.release(o)
 		return nil, nil, err
 	}
-	rc := &relayConn{PacketConn: pc, relays: r, user: conf.UserID}
+	rc := &relayConn{PacketConn: pc, relays: r, owner: o}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		r.release(conf.UserID)
+		r.release(o)
 		pc.Close()
 		return nil, nil, errClosed
 	}
 	r.open[rc] = struct{}{}
+	if o != nil {
+		r.clients[o.clientKey()] = rc
+	}
 	r.mu.Unlock()
 
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	return rc, &net.UDPAddr{IP: r.public.AsSlice(), Port: port}, nil
 }
 
-func (r *relays) reserve(userID string) error {
+// reserve counts an allocation of o (nil: not an allocation) against its
+// quotas, all of them or none.
+func (r *relays) reserve(o *owner) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case r.closed:
 		return errClosed
-	case userID == "":
+	case o == nil:
 		return nil
-	case r.users[userID] >= r.max:
+	case !r.roomLocked(*o):
 		return errQuota
 	}
-	r.users[userID]++
+	for _, q := range r.limits.quotas(*o) {
+		r.counts[q.key]++
+	}
 	return nil
 }
 
-func (r *relays) release(userID string) {
-	if userID == "" {
+func (r *relays) release(o *owner) {
+	if o == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.users[userID] <= 1 {
-		delete(r.users, userID)
-	} else {
-		r.users[userID]--
+	for _, q := range r.limits.quotas(*o) {
+		if r.counts[q.key] <= 1 {
+			delete(r.counts, q.key)
+		} else {
+			r.counts[q.key]--
+		}
 	}
 }
 
@@ -163,25 +194,78 @@ func (r *relays) closeAll() {
 	}
 }
 
-// count returns the number of open relay sockets of userID ("" for all).
-func (r *relays) count(userID string) int {
+// count returns the number of open relay sockets counted against a quota
+// key ("" for all of them).
+func (r *relays) count(key string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if userID == "" {
+	if key == "" {
 		return len(r.open)
 	}
-	return r.users[userID]
+	return r.counts[key]
+}
+
+// permitted is the peer policy for a permission or channel that the client
+// at client asks for: the general policy, and for an anonymous allocation
+// only the IP addresses of this server's media port. A client with no
+// allocation (pion looks it up before asking) is refused.
+func (r *relays) permitted(client net.Addr, peer net.IP) (bool, string) {
+	ok, class := r.policy.allowed(peer)
+	if !ok {
+		return false, class.String()
+	}
+	transport, ap, valid := clientAddr(client)
+	if !valid {
+		return false, "unknown client"
+	}
+	r.mu.Lock()
+	rc := r.clients[clientKey(transport, ap)]
+	r.mu.Unlock()
+	switch {
+	case rc == nil || rc.owner == nil:
+		return false, "no allocation"
+	case rc.owner.signedIn:
+		return true, class.String()
+	}
+	ip, _ := netip.AddrFromSlice(peer)
+	for _, m := range r.media {
+		if m.Addr() == ip.Unmap() {
+			return true, "media"
+		}
+	}
+	return false, "not the media port (anonymous)"
+}
+
+// mayWrite is the per-datagram check: the general policy, and for an
+// anonymous allocation exactly the media port's addresses and port.
+func (r *relays) mayWrite(o *owner, peer *net.UDPAddr) bool {
+	if ok, _ := r.policy.allowed(peer.IP); !ok {
+		return false
+	}
+	if o != nil && o.signedIn {
+		return true
+	}
+	ap := peer.AddrPort()
+	ap = netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
+	for _, m := range r.media {
+		if m == ap {
+			return true
+		}
+	}
+	return false
 }
 
 // relayConn is the relay socket of one allocation. Closing it gives the
-// allocation back to its user's quota, and every datagram sent through it is
-// checked against the peer policy once more: pion already refuses
-// permissions for forbidden peers, this makes sure no path around that
-// check (a future pion change, a bug) can reach them.
+// allocation back to its owner's quotas, and every datagram sent through it
+// is checked against the peer policy once more: pion already refuses
+// permissions for forbidden peers, but a permission is per IP address, while
+// an anonymous allocation may reach only the media port on it; and this
+// makes sure no path around pion's check (a future pion change, a bug) can
+// reach a forbidden peer.
 type relayConn struct {
 	net.PacketConn
 	relays *relays
-	user   string
+	owner  *owner // nil for pion's even-port probes
 
 	once     sync.Once
 	closeErr error
@@ -192,8 +276,8 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("%w: %v", errPeer, addr)
 	}
-	if ok, _ := c.relays.policy.allowed(ua.IP); !ok {
-		return 0, fmt.Errorf("%w: %v", errPeer, ua.IP)
+	if !c.relays.mayWrite(c.owner, ua) {
+		return 0, fmt.Errorf("%w: %v", errPeer, ua)
 	}
 	return c.PacketConn.WriteTo(p, addr)
 }
@@ -204,8 +288,13 @@ func (c *relayConn) Close() error {
 		r := c.relays
 		r.mu.Lock()
 		delete(r.open, c)
+		// A new allocation of the same 5-tuple may already have taken the
+		// key (pion forgets an allocation before closing its socket).
+		if c.owner != nil && r.clients[c.owner.clientKey()] == c {
+			delete(r.clients, c.owner.clientKey())
+		}
 		r.mu.Unlock()
-		r.release(c.user)
+		r.release(c.owner)
 	})
 	return c.closeErr
 }

@@ -16,11 +16,6 @@ import (
 	"github.com/fedwave/fedwave/internal/pionlog"
 )
 
-// DefaultMaxAllocationsPerUser is the per-user quota when Config leaves it 0.
-// A browser opens one allocation per TURN URL and address family for each
-// peer connection, so ten covers a viewer with a couple of tabs.
-const DefaultMaxAllocationsPerUser = 10
-
 // Config configures the embedded TURN server.
 type Config struct {
 	// Port is the port TURN listens on, for UDP and TCP alike. 0 disables
@@ -43,10 +38,16 @@ type Config struct {
 	Realm string
 	// Creds checks the REST credentials clients present. Required.
 	Creds *Credentials
-	// MaxAllocationsPerUser caps concurrent allocations per REST user ID
-	// (the part of the username after ':'); default
-	// DefaultMaxAllocationsPerUser.
-	MaxAllocationsPerUser int
+	// Limits caps concurrent allocations per client address and per user;
+	// zero fields get the defaults.
+	Limits Limits
+	// MediaPeers are the addresses (IP and port) of this server's media
+	// port. Allocations made with anonymous credentials relay only to
+	// these, and only as far as the policy allows them (so, for instance,
+	// a loopback media address is reachable only with
+	// AllowLoopbackPeers); with none, anonymous allocations relay nowhere.
+	// Signed-in users may relay to any address the policy allows.
+	MediaPeers []netip.AddrPort
 	// AllowLoopbackPeers admits relaying to 127.0.0.0/8 and ::1. Only for
 	// tests whose media servers listen on loopback: on a real server it
 	// lets anyone reach services bound to localhost.
@@ -100,9 +101,10 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	maxAllocs := cfg.MaxAllocationsPerUser
-	if maxAllocs <= 0 {
-		maxAllocs = DefaultMaxAllocationsPerUser
+	limits := cfg.Limits.withDefaults()
+	media := make([]netip.AddrPort, 0, len(cfg.MediaPeers))
+	for _, m := range cfg.MediaPeers {
+		media = append(media, netip.AddrPortFrom(m.Addr().Unmap().WithZone(""), m.Port()))
 	}
 	udpNet, tcpNet := "udp4", "tcp4"
 	if listen.Is6() {
@@ -114,10 +116,12 @@ func New(cfg Config) (*Server, error) {
 		network: udpNet,
 		minPort: cfg.RelayPortMin,
 		maxPort: cfg.RelayPortMax,
-		max:     maxAllocs,
+		limits:  limits,
 		policy:  peerPolicy{allowLoopback: cfg.AllowLoopbackPeers},
-		users:   make(map[string]int),
+		media:   media,
+		counts:  make(map[string]int),
 		open:    make(map[*relayConn]struct{}),
+		clients: make(map[string]*relayConn),
 	}
 
 	addr := net.JoinHostPort(listen.String(), strconv.Itoa(cfg.Port))
@@ -160,7 +164,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("turn: starting server: %w", err)
 	}
 	s.log.Info("turn: listening", "addr", addr, "relay_ip", public.String(), "realm", s.realm,
-		"max_allocations_per_user", maxAllocs)
+		"max_allocations_per_address", limits.PerAddress, "max_anonymous_per_address", limits.AnonymousPerAddress,
+		"max_allocations_per_user", limits.PerUser, "anonymous_peers", fmt.Sprint(media))
 	if cfg.AllowLoopbackPeers {
 		s.log.Warn("turn: relaying to loopback addresses is allowed; this is meant for tests only")
 	}
@@ -278,7 +283,9 @@ func (s *Server) Allocations() int {
 
 // authenticate is pion's AuthHandler: it returns the user ID and the
 // long-term key (RFC 8489 section 9.2) for a REST username, which pion uses
-// to check the request's MESSAGE-INTEGRITY.
+// to check the request's MESSAGE-INTEGRITY. The user ID it gives pion is
+// the request's owner (REST user and client address, see owner), so that
+// the quotas and the peer policy can tell who an allocation belongs to.
 //
 // Like coturn, it checks expiry only when an allocation is created: the
 // requests that keep an existing allocation alive (Refresh, CreatePermission,
@@ -291,7 +298,11 @@ func (s *Server) authenticate(ra *turn.RequestAttributes) (userID string, key []
 		return "", nil, false
 	}
 	now := time.Now()
-	expiry, userID, ok := s.creds.parse(ra.Username, now)
+	expiry, user, ok := s.creds.parse(ra.Username, now)
+	if !ok {
+		return "", nil, false
+	}
+	o, ok := newOwner(user, ra.SrcAddr)
 	if !ok {
 		return "", nil, false
 	}
@@ -302,12 +313,14 @@ func (s *Server) authenticate(ra *turn.RequestAttributes) (userID string, key []
 			return "", nil, false
 		}
 	}
-	return userID, turn.GenerateAuthKey(ra.Username, ra.Realm, s.creds.password(ra.Username)), true
+	return o.id(), turn.GenerateAuthKey(ra.Username, ra.Realm, s.creds.password(ra.Username)), true
 }
 
-// quota is pion's QuotaHandler, asked before each allocation.
+// quota is pion's QuotaHandler, asked before each allocation with the user
+// ID authenticate returned.
 func (s *Server) quota(userID, _ string, src net.Addr) bool {
-	if s.relays.hasRoom(userID) {
+	o, ok := parseOwner(userID)
+	if ok && s.relays.hasRoom(o) {
 		return true
 	}
 	s.log.Debug("turn: allocation quota reached", "user", userID, "client", src.String())
@@ -317,9 +330,9 @@ func (s *Server) quota(userID, _ string, src net.Addr) bool {
 // permit is pion's PermissionHandler, asked for CreatePermission,
 // ChannelBind and Connect requests.
 func (s *Server) permit(client net.Addr, peer net.IP) bool {
-	ok, class := s.relays.policy.allowed(peer)
+	ok, why := s.relays.permitted(client, peer)
 	if !ok {
-		s.log.Debug("turn: refused relaying", "client", client.String(), "peer", peer.String(), "class", class.String())
+		s.log.Debug("turn: refused relaying", "client", client.String(), "peer", peer.String(), "reason", why)
 	}
 	return ok
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -74,7 +73,7 @@ func TestExpiryOnlyGatesNewAllocations(t *testing.T) {
 	creds := NewCredentials(testSecret, 2*time.Second)
 	s, addr := startServer(t, Config{Creds: creds, AllowLoopbackPeers: true})
 	echo := startEcho(t, "udp4", "127.0.0.1:0")
-	user, pass, expires := creds.Issue("carol", time.Now())
+	user, pass, expires := creds.Issue(User(3), time.Now()) // signed in: may reach any allowed peer
 
 	c := newClient(t, addr, user, pass)
 	relay, err := c.Allocate()
@@ -103,7 +102,7 @@ func TestRefusesPrivatePeers(t *testing.T) {
 	t.Parallel()
 	_, addr := startServer(t, Config{})
 	echo := startEcho(t, "udp4", "127.0.0.1:0")
-	user, pass, _ := NewCredentials(testSecret, time.Hour).Issue("mallory", time.Now())
+	user, pass, _ := NewCredentials(testSecret, time.Hour).Issue(User(4), time.Now()) // signed in: the general policy applies
 	c := newClient(t, addr, user, pass)
 	relay, err := c.Allocate()
 	if err != nil {
@@ -141,7 +140,7 @@ func TestRelaysToLoopbackWhenAllowed(t *testing.T) {
 			t.Parallel()
 			_, addr := startServer(t, Config{AllowLoopbackPeers: true})
 			echo := startEcho(t, "udp4", "127.0.0.1:0")
-			user, pass, _ := NewCredentials(testSecret, time.Hour).Issue("dave", time.Now())
+			user, pass, _ := NewCredentials(testSecret, time.Hour).Issue(User(5), time.Now())
 			c := newClient(t, addr, user, pass)
 			if transport == "tcp" {
 				c, _ = newTCPClient(t, addr, user, pass)
@@ -187,10 +186,10 @@ func roundTrips(t *testing.T, relay net.PacketConn, peer *net.UDPAddr, n int) {
 func TestQuotaPerUser(t *testing.T) {
 	t.Parallel()
 	const max = 3
-	s, addr := startServer(t, Config{MaxAllocationsPerUser: max})
+	s, addr := startServer(t, Config{Limits: Limits{PerUser: max}})
 	creds := NewCredentials(testSecret, time.Hour)
 	now := time.Now()
-	erin, erinPass, _ := creds.Issue("erin", now)
+	erin, erinPass, _ := creds.Issue(User(7), now)
 
 	var relays []net.PacketConn
 	for i := range max {
@@ -201,7 +200,7 @@ func TestQuotaPerUser(t *testing.T) {
 		relays = append(relays, r)
 	}
 	// A fresh credential for the same user shares the quota.
-	erin2, erin2Pass, _ := creds.Issue("erin", now.Add(time.Second))
+	erin2, erin2Pass, _ := creds.Issue(User(7), now.Add(time.Second))
 	if r, err := newClient(t, addr, erin2, erin2Pass).Allocate(); err == nil {
 		r.Close()
 		t.Fatalf("allocation %d for the same user succeeded", max+1)
@@ -209,7 +208,7 @@ func TestQuotaPerUser(t *testing.T) {
 		t.Errorf("over-quota error %v (code %d), want 486", err, code)
 	}
 	// Another user is not affected.
-	frank, frankPass, _ := creds.Issue("frank", now)
+	frank, frankPass, _ := creds.Issue(User(8), now)
 	r, err := newClient(t, addr, frank, frankPass).Allocate()
 	if err != nil {
 		t.Fatalf("another user's allocation: %v", err)
@@ -218,7 +217,7 @@ func TestQuotaPerUser(t *testing.T) {
 
 	// Ending one allocation makes room again.
 	relays[0].Close()
-	eventually(t, "the quota to be released", func() bool { return s.relays.count("erin") == max-1 })
+	eventually(t, "the quota to be released", func() bool { return s.relays.count("user u7") == max-1 })
 	r, err = newClient(t, addr, erin, erinPass).Allocate()
 	if err != nil {
 		t.Fatalf("allocation after one ended: %v", err)
@@ -236,17 +235,15 @@ func TestQuotaPerUser(t *testing.T) {
 func TestQuotaIsAtomic(t *testing.T) {
 	t.Parallel()
 	const max, tries = 2, 16
-	r := &relays{
-		bind: netip.MustParseAddr("127.0.0.1"), public: netip.MustParseAddr("127.0.0.1"),
-		network: "udp4", max: max, users: map[string]int{}, open: map[*relayConn]struct{}{},
-	}
+	r := testRelays(peerPolicy{}, Limits{PerUser: max})
+	gina := testOwner("udp", "127.0.0.1:5000", User(9)).id()
 	start := make(chan struct{})
 	conns := make(chan net.PacketConn, tries)
 	var wg sync.WaitGroup
 	for range tries {
 		wg.Go(func() {
 			<-start
-			if pc, _, err := r.AllocatePacketConn(turn.AllocateListenerConfig{Network: "udp4", UserID: "gina"}); err == nil {
+			if pc, _, err := r.AllocatePacketConn(turn.AllocateListenerConfig{Network: "udp4", UserID: gina}); err == nil {
 				conns <- pc
 			} else if !errors.Is(err, errQuota) {
 				t.Errorf("AllocatePacketConn: %v", err)
@@ -262,7 +259,7 @@ func TestQuotaIsAtomic(t *testing.T) {
 	for pc := range conns {
 		pc.Close()
 	}
-	if n := r.count("gina"); n != 0 {
+	if n := r.count(""); n != 0 {
 		t.Errorf("count after closing all = %d", n)
 	}
 }
@@ -276,7 +273,7 @@ func TestTCPRelayAllocationRefused(t *testing.T) {
 		a.Close()
 		t.Fatal("a TCP relay allocation (RFC 6062) succeeded")
 	}
-	if n := s.relays.count("hank"); n != 0 {
+	if n := s.relays.count(""); n != 0 {
 		t.Errorf("quota count = %d after a refused TCP allocation", n)
 	}
 }

@@ -44,8 +44,8 @@ func TestTurnutilsUclient(t *testing.T) {
 	strictEcho := startEcho(t, "udp4", "127.0.0.1:0")
 
 	now := time.Now()
-	user, pass, _ := creds.Issue("uclient", now)
-	oldUser, oldPass, _ := creds.Issue("uclient", now.Add(-49*time.Hour))
+	user, pass, _ := creds.Issue(User(1), now)
+	oldUser, oldPass, _ := creds.Issue(User(1), now.Add(-49*time.Hour))
 
 	const (
 		sent    = "tot_send_msgs=10, tot_recv_msgs=10"
@@ -58,14 +58,14 @@ func TestTurnutilsUclient(t *testing.T) {
 		args   []string
 		fail   string // "" if uclient must succeed, else what it must say
 	}{
-		{"UDP REST secret", addr, echo, []string{"-W", string(testSecret), "-u", "alice"}, ""},
+		{"UDP REST secret", addr, echo, []string{"-W", string(testSecret), "-u", User(2)}, ""},
 		{"TCP issued credentials", addr, echo, []string{"-t", "-u", user, "-w", pass}, ""},
 		{"expired credentials", addr, echo, []string{"-u", oldUser, "-w", oldPass}, noAlloc},
 		{"expired credentials over TCP", addr, echo, []string{"-t", "-u", oldUser, "-w", oldPass}, noAlloc},
-		{"wrong secret", addr, echo, []string{"-W", "not-the-secret-at-all", "-u", "alice"}, noAlloc},
+		{"wrong secret", addr, echo, []string{"-W", "not-the-secret-at-all", "-u", User(2)}, noAlloc},
 		// pion answers a refused ChannelBind with 401 (a refused
 		// CreatePermission gets 403); uclient binds a channel first.
-		{"loopback peer refused", strictAddr, strictEcho, []string{"-W", string(testSecret), "-u", "alice"}, "channel bind: error"},
+		{"loopback peer refused", strictAddr, strictEcho, []string{"-W", string(testSecret), "-u", User(2)}, "channel bind: error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

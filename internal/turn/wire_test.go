@@ -143,7 +143,7 @@ func (c *rawClient) allocate(family byte) {
 func TestWirePermissionIPv4Allocation(t *testing.T) {
 	t.Parallel()
 	_, addr := startServer(t, Config{})
-	user, pass, _ := NewCredentials(testSecret, time.Hour).Issue("wire4", time.Now())
+	user, pass, _ := NewCredentials(testSecret, time.Hour).Issue(User(11), time.Now()) // signed in: the general policy applies
 	c := newRawClient(t, addr, user, pass)
 	c.allocate(0x01)
 
@@ -203,7 +203,7 @@ func TestWireSendIndicationNeedsPermission(t *testing.T) {
 func TestWirePermissionIPv6Allocation(t *testing.T) {
 	t.Parallel()
 	_, addr := startServer(t, Config{ListenIP: "::1"})
-	user, pass, _ := NewCredentials(testSecret, time.Hour).Issue("wire6", time.Now())
+	user, pass, _ := NewCredentials(testSecret, time.Hour).Issue(User(12), time.Now()) // signed in: the general policy applies
 	c := newRawClient(t, addr, user, pass)
 	c.allocate(0x02)
 
@@ -230,13 +230,10 @@ func TestWirePermissionIPv6Allocation(t *testing.T) {
 func TestRelayConnRefusesForbiddenPeers(t *testing.T) {
 	t.Parallel()
 	echo := startEcho(t, "udp4", "127.0.0.1:0")
+	u := testOwner("udp", "127.0.0.1:5000", User(1)).id()
 	for _, allowLoopback := range []bool{false, true} {
-		r := &relays{
-			bind: netip.MustParseAddr("127.0.0.1"), public: netip.MustParseAddr("127.0.0.1"),
-			network: "udp4", max: 1, policy: peerPolicy{allowLoopback: allowLoopback},
-			users: map[string]int{}, open: map[*relayConn]struct{}{},
-		}
-		pc, _, err := r.AllocatePacketConn(turn.AllocateListenerConfig{Network: "udp4", UserID: "u"})
+		r := testRelays(peerPolicy{allowLoopback: allowLoopback}, Limits{PerUser: 1})
+		pc, _, err := r.AllocatePacketConn(turn.AllocateListenerConfig{Network: "udp4", UserID: u})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,16 +248,16 @@ func TestRelayConnRefusesForbiddenPeers(t *testing.T) {
 			t.Error("WriteTo a non-UDP address succeeded")
 		}
 		// Quota bookkeeping: one open, a second refused, Close releases.
-		if _, _, err := r.AllocatePacketConn(turn.AllocateListenerConfig{Network: "udp4", UserID: "u"}); err == nil {
+		if _, _, err := r.AllocatePacketConn(turn.AllocateListenerConfig{Network: "udp4", UserID: u}); err == nil {
 			t.Error("second allocation over a quota of one succeeded")
 		}
 		pc.Close()
 		pc.Close() // idempotent: must not release twice
-		if r.count("u") != 0 || r.count("") != 0 {
-			t.Errorf("counts after Close: user %d, all %d", r.count("u"), r.count(""))
+		if r.count("user u1") != 0 || r.count("") != 0 || len(r.counts) != 0 || len(r.clients) != 0 {
+			t.Errorf("after Close: user %d, all %d, counters %v, clients %d", r.count("user u1"), r.count(""), r.counts, len(r.clients))
 		}
 		r.closeAll()
-		if _, _, err := r.AllocatePacketConn(turn.AllocateListenerConfig{Network: "udp4", UserID: "u"}); err == nil {
+		if _, _, err := r.AllocatePacketConn(turn.AllocateListenerConfig{Network: "udp4", UserID: u}); err == nil {
 			t.Error("allocation after closeAll succeeded")
 		}
 	}

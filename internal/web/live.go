@@ -1,13 +1,12 @@
 package web
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net/http"
 
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/channels"
+	"github.com/fedwave/fedwave/internal/fail"
 )
 
 // apiToken gives a signed-in browser a short-lived bearer token of its own
@@ -64,23 +63,30 @@ type iceServer struct {
 	Credential string   `json:"credential,omitempty"`
 }
 
+// icePerMinute is how many TURN credentials one client address may fetch a
+// minute. A player asks once per connection attempt; credentials are cheap
+// to make but each one is a ticket for allocations, so the endpoint is not
+// left open to a loop.
+const icePerMinute = 30
+
 // apiICE lists the ICE servers browsers should use; with the embedded TURN
-// server off it is empty (the media port is reachable directly).
+// server off it is empty (the media port is reachable directly). Signed-in
+// users get credentials of their own; guests and anonymous callers get
+// anonymous ones, which share their address's allocation quota and relay
+// only to this server's media port (see package turn).
 func (s *Server) apiICE(w http.ResponseWriter, r *http.Request) {
+	if !s.iceRate.Allow(clientIP(r)) {
+		s.fail(w, r, fail.New(fail.TooMany, "rate_limited", "too many ICE server requests from your address; wait a minute"))
+		return
+	}
 	servers := []iceServer{}
 	if s.turn != nil {
-		who := "anon-" + randomID() // anonymous callers each get their own allocation quota
-		if sess, _ := s.session(r); sess != nil {
-			who = auth.Handle(sess.User.Name, sess.User.Num)
+		var user int64
+		if sess, _ := s.session(r); sess != nil && auth.Role(sess.User.Role).AtLeast(auth.RoleUser) {
+			user = sess.User.ID
 		}
-		urls, user, cred := s.turn(who)
-		servers = append(servers, iceServer{URLs: urls, Username: user, Credential: cred})
+		urls, name, cred := s.turn(user)
+		servers = append(servers, iceServer{URLs: urls, Username: name, Credential: cred})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"iceServers": servers})
-}
-
-func randomID() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -40,8 +40,9 @@ type Deps struct {
 	Media      *media.Service
 	ConnsPerIP int // chat WebSocket connections per client address
 	MediaRate  int // WHIP/WHEP sessions started per minute per client address
-	// TURN gives time-limited TURN credentials for a user id (nil: no TURN).
-	TURN      func(user string) (urls []string, username, credential string)
+	// TURN gives time-limited TURN credentials for a signed-in user's id,
+	// or anonymous ones for 0 (nil: no TURN).
+	TURN      func(user int64) (urls []string, username, credential string)
 	Ready     []Pinger // checked by /readyz
 	PublicURL string
 	Log       *slog.Logger
@@ -61,7 +62,7 @@ type Server struct {
 	chat      *chat.Hub
 	emotes    *emotes.Set
 	media     *media.Service
-	turn      func(user string) (urls []string, username, credential string)
+	turn      func(user int64) (urls []string, username, credential string)
 	wsConns   *connLimit
 	wsOrigins []string
 	ready     []Pinger
@@ -70,6 +71,7 @@ type Server struct {
 	publicURL string
 	guestRate *ratelimit.Keyed
 	mediaRate *ratelimit.Keyed
+	iceRate   *ratelimit.Keyed
 	pages     map[string]*template.Template
 	static    http.Handler
 	metrics   *httpMetrics
@@ -96,6 +98,7 @@ func New(d Deps) (*Server, error) {
 		publicURL: d.PublicURL,
 		guestRate: ratelimit.PerMinute(300),
 		mediaRate: ratelimit.PerMinute(max(d.MediaRate, 1)),
+		iceRate:   ratelimit.PerMinute(icePerMinute),
 		registry:  d.Registry,
 		proxies:   d.TrustedProxies,
 		timeout:   d.RequestTimeout,

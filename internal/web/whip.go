@@ -87,16 +87,12 @@ func (s *Server) mediaFail(w http.ResponseWriter, r *http.Request, err error) {
 
 // answerSession writes the 201 with the answer and the session headers.
 func (s *Server) answerSession(w http.ResponseWriter, r *http.Request, kind, channel, id, answer string) {
-	who := "pub-" + channel
-	if kind == "whep" {
-		who = "view-" + id
-	}
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Location", "/"+kind+"/"+channel+"/"+id)
 	h.Set("ETag", `"`+id+`"`)
 	h.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
-	for _, l := range s.iceLinks(who) {
+	for _, l := range s.iceLinks() {
 		h.Add("Link", l)
 	}
 	if kind == "whep" {
@@ -252,13 +248,16 @@ func (s *Server) mediaDelete(w http.ResponseWriter, r *http.Request, viewer bool
 	w.WriteHeader(http.StatusOK)
 }
 
-// iceLinks are the Link headers (RFC 9725 §4.6) naming the TURN server,
-// with credentials for this session.
-func (s *Server) iceLinks(who string) []string {
+// iceLinks are the Link headers (RFC 9725 §4.6) naming the TURN server.
+// Their credentials are anonymous ones: a WHIP or WHEP session only ever
+// talks to this server's media port, which is all anonymous relays reach,
+// and a user name must never carry the session's id (its URL is its
+// secret) or anything else about it.
+func (s *Server) iceLinks() []string {
 	if s.turn == nil {
 		return nil
 	}
-	urls, user, cred := s.turn(who)
+	urls, user, cred := s.turn(0)
 	links := make([]string, 0, len(urls))
 	for _, u := range urls {
 		links = append(links, fmt.Sprintf(`<%s>; rel="ice-server"; username="%s"; credential="%s"; credential-type="password"`, u, user, cred))
