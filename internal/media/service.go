@@ -51,6 +51,7 @@ type session struct {
 	etag    string     // entity tag of the ICE session, under Service.mu
 	ended   bool       // under st.mu
 	patch   sync.Mutex // one PATCH at a time
+	remote  int        // remote candidates of the current ICE generation, under patch
 
 	// A viewer's tracks (nil where the stream had none; unbound where the
 	// offer had none), and the quality it asked for; under mu.
@@ -175,16 +176,21 @@ func (s *Service) Live(channel string) (bool, time.Time, int) {
 
 var errBadSDP = fail.New(fail.Invalid, "invalid_sdp", "the body is not a valid SDP offer")
 
-// checkOffer parses an offer before it reaches the WebRTC stack.
-func checkOffer(offer string) error {
+// checkOffer parses an offer before it reaches the WebRTC stack, and
+// returns it without the candidates the server must not send to, with
+// the number kept.
+func (s *Service) checkOffer(offer string) (string, int, error) {
 	if len(offer) > MaxSDP {
-		return fail.New(fail.Invalid, "sdp_too_large", "the SDP offer is larger than %d KiB", MaxSDP>>10)
+		return "", 0, fail.New(fail.Invalid, "sdp_too_large", "the SDP offer is larger than %d KiB", MaxSDP>>10)
 	}
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(offer); err != nil || len(d.MediaDescriptions) == 0 {
-		return errBadSDP
+		return "", 0, errBadSDP
 	}
-	return nil
+	if err := checkMedia(len(d.MediaDescriptions)); err != nil {
+		return "", 0, err
+	}
+	return s.engine.candidates.filter(offer, MaxCandidates)
 }
 
 // answered reports whether an answer accepts at least one media section
@@ -240,7 +246,8 @@ func truncate(s string, n int) string {
 // publisher: a second publisher is refused unless it is the same one
 // reconnecting, who then takes over (viewers keep their connections).
 func (s *Service) Publish(ctx context.Context, channel, who, offer string) (id, answer string, err error) {
-	if err := checkOffer(offer); err != nil {
+	offer, remote, err := s.checkOffer(offer)
+	if err != nil {
 		return "", "", err
 	}
 	st := s.stream(channel)
@@ -256,7 +263,7 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string) (id, 
 	if err != nil {
 		return "", "", err
 	}
-	ss := &session{id: newID(), channel: st.name, who: who, pc: pc, st: st, expected: offeredTracks(offer), started: map[string]bool{}}
+	ss := &session{id: newID(), channel: st.name, who: who, pc: pc, st: st, remote: remote, expected: offeredTracks(offer), started: map[string]bool{}}
 	ss.etag = ss.id
 	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { s.ingest(ss, remote, recv) })
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
@@ -389,7 +396,8 @@ func (s *Service) notify(channel string) {
 // "audio". The viewer gets an audio and a video track (those the stream
 // has); an audio-only viewer's video track stays silent until it switches.
 func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id, answer string, err error) {
-	if err := checkOffer(offer); err != nil {
+	offer, remote, err := s.checkOffer(offer)
+	if err != nil {
 		return "", "", err
 	}
 	if quality, err = checkQuality(quality); err != nil {
@@ -406,7 +414,7 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality string) (id,
 	if err != nil {
 		return "", "", err
 	}
-	ss := &session{id: newID(), channel: st.name, pc: pc, st: st, viewer: true, quality: quality}
+	ss := &session{id: newID(), channel: st.name, pc: pc, st: st, viewer: true, quality: quality, remote: remote}
 	ss.etag = ss.id
 	audio, video := st.pick("high")
 	for _, l := range []*layer{audio, video} {
@@ -617,10 +625,13 @@ func (s *Service) Patch(ctx context.Context, id, frag string) (reply, etag strin
 	}
 	ufrag, pwd := sdpValue(frag, "ice-ufrag"), sdpValue(frag, "ice-pwd")
 	if ufrag == "" || ufrag == sdpValue(rd.SDP, "ice-ufrag") {
-		return "", "", addCandidates(ss.pc, frag)
+		return "", "", s.addCandidates(ss, frag, ss.remote)
 	}
 	if pwd == "" {
 		return "", "", fail.New(fail.Invalid, "invalid_ice_restart", "an ICE restart needs a=ice-ufrag and a=ice-pwd")
+	}
+	if _, _, err := s.engine.candidates.filter(frag, MaxCandidates); err != nil {
+		return "", "", err // refused before the restart changes anything
 	}
 	offer := restartOffer(rd.SDP, ufrag, pwd)
 	if err := ss.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
@@ -634,7 +645,7 @@ func (s *Service) Patch(ctx context.Context, id, frag string) (reply, etag strin
 	if err := ss.pc.SetLocalDescription(answer); err != nil {
 		return "", "", fmt.Errorf("ICE restart answer: %w", err)
 	}
-	if err := addCandidates(ss.pc, frag); err != nil {
+	if err := s.addCandidates(ss, frag, 0); err != nil {
 		return "", "", err
 	}
 	select {
@@ -650,14 +661,22 @@ func (s *Service) Patch(ctx context.Context, id, frag string) (reply, etag strin
 	return iceFragment(ss.pc.LocalDescription().SDP), etag, nil
 }
 
-// addCandidates adds a fragment's a=candidate lines.
-func addCandidates(pc *webrtc.PeerConnection, frag string) error {
+// addCandidates adds a fragment's a=candidate lines that the policy
+// allows to the had candidates of the session's ICE generation: all of
+// them, or none when that makes more than MaxCandidates. Called under
+// ss.patch.
+func (s *Service) addCandidates(ss *session, frag string, had int) error {
+	frag, n, err := s.engine.candidates.filter(frag, MaxCandidates-had)
+	if err != nil {
+		return err
+	}
+	ss.remote = had + n
 	for _, line := range strings.Split(frag, "\n") {
 		c, ok := strings.CutPrefix(strings.TrimSpace(line), "a=")
 		if !ok || !strings.HasPrefix(c, "candidate:") {
 			continue
 		}
-		if err := pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c}); err != nil {
+		if err := ss.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c}); err != nil {
 			return fail.New(fail.Invalid, "invalid_candidate", "the candidate was refused: %s", truncate(err.Error(), 120))
 		}
 	}
