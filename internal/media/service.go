@@ -43,7 +43,8 @@ type Service struct {
 type session struct {
 	id      string
 	channel string
-	who     string // the publisher's identity (owner user id); "" for viewers
+	who     string                      // the publisher's identity (owner user id); "" for viewers
+	allowed func(context.Context) error // whether a publisher may still stream; nil: always
 	pc      *webrtc.PeerConnection
 	st      *stream
 	viewer  bool
@@ -245,7 +246,9 @@ func truncate(s string, n int) string {
 // Publish starts a WHIP session for a channel. who identifies the
 // publisher: a second publisher is refused unless it is the same one
 // reconnecting, who then takes over (viewers keep their connections).
-func (s *Service) Publish(ctx context.Context, channel, who, offer string) (id, answer string, err error) {
+// allowed (nil: always) is asked again every second while the session
+// lasts (Run); a refusal ends it.
+func (s *Service) Publish(ctx context.Context, channel, who, offer string, allowed func(context.Context) error) (id, answer string, err error) {
 	offer, remote, err := s.checkOffer(offer)
 	if err != nil {
 		return "", "", err
@@ -263,7 +266,7 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string) (id, 
 	if err != nil {
 		return "", "", err
 	}
-	ss := &session{id: newID(), channel: st.name, who: who, pc: pc, st: st, remote: remote, expected: offeredTracks(offer), started: map[string]bool{}}
+	ss := &session{id: newID(), channel: st.name, who: who, allowed: allowed, pc: pc, st: st, remote: remote, expected: offeredTracks(offer), started: map[string]bool{}}
 	ss.etag = ss.id
 	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { s.ingest(ss, remote, recv) })
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {

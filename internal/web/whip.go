@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -31,35 +32,43 @@ func readSDP(w http.ResponseWriter, r *http.Request, ctype string) (string, erro
 }
 
 // publisher checks a WHIP request's bearer: the channel's stream key, or a
-// token of its owner while they may stream. It returns the channel's name
-// and who is publishing.
-func (s *Server) publisher(r *http.Request, channel string) (name, who string, err error) {
+// token of its owner, while the owner may stream (auth.CanStream). It
+// returns the channel's name, who is publishing, and the check again, for
+// the media service to repeat while the publisher is live.
+func (s *Server) publisher(r *http.Request, channel string) (name, who string, allowed func(context.Context) error, err error) {
 	tok, ok := bearer(r)
 	if !ok || tok == "" {
-		return "", "", fail.New(fail.Unauthorized, "unauthorized", "send the stream key as Authorization: Bearer <key>")
+		return "", "", nil, fail.New(fail.Unauthorized, "unauthorized", "send the stream key as Authorization: Bearer <key>")
 	}
-	ch, err := s.channels.Get(r.Context(), channel)
-	if err != nil {
-		return "", "", err
-	}
+	var userID int64 // the token's user; 0 for a stream key
 	if strings.HasPrefix(tok, "sk_") {
-		valid, err := s.channels.CheckStreamKey(r.Context(), ch.Name, tok)
+		valid, err := s.channels.CheckStreamKey(r.Context(), channel, tok)
 		if err != nil {
-			return "", "", err
+			return "", "", nil, err
 		}
 		if !valid {
-			return "", "", fail.New(fail.Unauthorized, "invalid_stream_key", "the stream key is wrong or has been replaced")
+			return "", "", nil, fail.New(fail.Unauthorized, "invalid_stream_key", "the stream key is wrong or has been replaced")
 		}
-		return ch.Name, "owner:" + ch.Owner, nil
+	} else {
+		sess, err := s.auth.Authenticate(r.Context(), tok)
+		if err != nil {
+			return "", "", nil, err
+		}
+		userID = sess.User.ID
 	}
-	sess, err := s.auth.Authenticate(r.Context(), tok)
+	ch, owner, err := s.channels.Publisher(r.Context(), channel)
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
-	if auth.Handle(sess.User.Name, sess.User.Num) != ch.Owner || !auth.Role(sess.User.Role).HasChannel() {
-		return "", "", fail.New(fail.Forbidden, "forbidden", "only the channel's owner can stream to it")
+	if userID != 0 && userID != owner.ID {
+		return "", "", nil, fail.New(fail.Forbidden, "forbidden", "only the channel's owner can stream to it")
 	}
-	return ch.Name, "owner:" + ch.Owner, nil
+	name = ch.Name
+	allowed = func(ctx context.Context) error {
+		_, _, err := s.channels.Publisher(ctx, name)
+		return err
+	}
+	return name, "owner:" + auth.Handle(owner.Name, owner.Num), allowed, nil
 }
 
 func whipCORS(w http.ResponseWriter) {
@@ -121,7 +130,7 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) {
 	if !s.mediaAllowed(w, r) {
 		return
 	}
-	channel, who, err := s.publisher(r, r.PathValue("channel"))
+	channel, who, allowed, err := s.publisher(r, r.PathValue("channel"))
 	if err != nil {
 		s.mediaFail(w, r, err)
 		return
@@ -131,7 +140,7 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) {
 		s.mediaFail(w, r, err)
 		return
 	}
-	id, answer, err := s.media.Publish(r.Context(), channel, who, offer)
+	id, answer, err := s.media.Publish(r.Context(), channel, who, offer, allowed)
 	if err != nil {
 		s.mediaFail(w, r, err)
 		return
@@ -174,7 +183,7 @@ func (s *Server) mediaSession(w http.ResponseWriter, r *http.Request, viewer boo
 		return "", false
 	}
 	if !viewer {
-		if _, _, err := s.publisher(r, channel); err != nil {
+		if _, _, _, err := s.publisher(r, channel); err != nil {
 			s.mediaFail(w, r, err)
 			return "", false
 		}
