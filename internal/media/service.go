@@ -34,7 +34,8 @@ type Service struct {
 	mu       sync.Mutex
 	streams  map[string]*stream // by lower-case channel name
 	sessions map[string]*session
-	closing  bool // no more live-state notifications: the site is stopping
+	closing  bool     // no more live-state notifications: the site is stopping
+	gone     goneList // sessions ended lately
 	counters Counters
 	notified sync.WaitGroup // notifications in flight; Close waits for them
 }
@@ -49,10 +50,12 @@ type session struct {
 	st      *stream
 	viewer  bool
 	closed  sync.Once
-	etag    string     // entity tag of the ICE session, under Service.mu
-	ended   bool       // under st.mu
-	patch   sync.Mutex // one PATCH at a time
-	remote  int        // remote candidates of the current ICE generation, under patch
+	etag    string // entity tag of the ICE session, under Service.mu
+	ended   bool   // under st.mu
+	// replacedAt is when another publisher took the channel over, under st.mu.
+	replacedAt time.Time
+	patch      sync.Mutex // one PATCH at a time
+	remote     int        // remote candidates of the current ICE generation, under patch
 
 	// A viewer's tracks (nil where the stream had none; unbound where the
 	// offer had none), and the quality it asked for; under mu.
@@ -282,6 +285,9 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string, allow
 	err = s.register(ss, func() error {
 		if st.pub != nil && st.pub != old { // another publisher won the race
 			return fail.New(fail.Conflict, "already_live", "someone is already streaming to this channel")
+		}
+		if old != nil && st.pub == old {
+			old.replacedAt = time.Now().UTC()
 		}
 		st.pub, st.pubWho = ss, who
 		return nil
@@ -592,6 +598,7 @@ func (s *Service) end(ss *session) {
 		st := ss.st
 		st.mu.Lock()
 		ss.ended = true
+		gone := goneSession{channel: ss.channel, viewer: ss.viewer, endedAt: time.Now(), replacedAt: ss.replacedAt}
 		wasLive := false
 		if ss.viewer {
 			delete(st.viewers, ss)
@@ -601,6 +608,9 @@ func (s *Service) end(ss *session) {
 			wasLive, st.live = st.live, false
 		}
 		st.mu.Unlock()
+		s.mu.Lock()
+		s.gone.add(ss.id, gone)
+		s.mu.Unlock()
 		if wasLive {
 			s.notify(st.name)
 		}

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/fail"
@@ -179,7 +180,7 @@ func (s *Server) mediaSession(w http.ResponseWriter, r *http.Request, viewer boo
 	id, channel := r.PathValue("id"), r.PathValue("channel")
 	got, isViewer, etag, ok := s.media.Session(id)
 	if !ok || !strings.EqualFold(got, channel) || isViewer != viewer {
-		s.mediaFail(w, r, fail.New(fail.NotFound, "no_session", "no such session"))
+		s.mediaFail(w, r, s.noSession(r, viewer))
 		return "", false
 	}
 	if !viewer {
@@ -193,6 +194,26 @@ func (s *Server) mediaSession(w http.ResponseWriter, r *http.Request, viewer boo
 		return "", false
 	}
 	return id, true
+}
+
+var errNoSession = fail.New(fail.NotFound, "no_session", "no such session")
+
+// noSession says why the session of the URL is not there: a publisher
+// replaced by another source learns so, with the time (409 replaced), and
+// must not reconnect by itself; anything else is no_session.
+func (s *Server) noSession(r *http.Request, viewer bool) error {
+	if at, ok := s.endedSession(r, viewer); ok && !at.IsZero() {
+		return fail.New(fail.Conflict, "replaced", "Your stream was replaced by another source at %s.", at.Format(time.RFC3339))
+	}
+	return errNoSession
+}
+
+// endedSession reports whether the URL names a session of its channel
+// and kind that ended lately, and when it was replaced (zero if it was
+// not).
+func (s *Server) endedSession(r *http.Request, viewer bool) (replacedAt time.Time, ok bool) {
+	channel, isViewer, replacedAt, ok := s.media.Ended(r.PathValue("id"))
+	return replacedAt, ok && isViewer == viewer && strings.EqualFold(channel, r.PathValue("channel"))
 }
 
 func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request) { s.mediaPatch(w, r, false) }
@@ -249,13 +270,21 @@ func (s *Server) whepLayer(w http.ResponseWriter, r *http.Request) {
 func (s *Server) whipDelete(w http.ResponseWriter, r *http.Request) { s.mediaDelete(w, r, false) }
 func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) { s.mediaDelete(w, r, true) }
 
+// mediaDelete ends a session (200). Ending one that ended already (the
+// connection dropped, another source took over, or a second DELETE) is
+// what the client wanted: 204, not an error.
 func (s *Server) mediaDelete(w http.ResponseWriter, r *http.Request, viewer bool) {
+	if _, ended := s.endedSession(r, viewer); ended {
+		whipCORS(w)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	id, ok := s.mediaSession(w, r, viewer)
 	if !ok {
 		return
 	}
 	if !s.media.Stop(id) {
-		s.mediaFail(w, r, fail.New(fail.NotFound, "no_session", "no such session"))
+		w.WriteHeader(http.StatusNoContent) // it ended meanwhile
 		return
 	}
 	w.WriteHeader(http.StatusOK)

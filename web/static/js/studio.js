@@ -6,7 +6,9 @@
 // and DELETEs the session on Stop. Video goes out as two simulcast layers
 // (rids "h" and "l", the second at half size) so viewers can pick "low".
 // While live it shows the connection, the bitrate and the viewers, uploads a
-// thumbnail every 30 s, and starts again by itself when the connection fails.
+// thumbnail every 30 s, and starts again by itself when the connection fails,
+// unless another source (a second studio, OBS) took the channel over: then it
+// says so, with the time, and stays off, so that two sources never fight.
 // A source can change while live (replaceTrack): viewers stay connected.
 //
 // It starts on #studio[data-channel]; #studio-state's data-state (offline,
@@ -250,6 +252,7 @@ function startStudio(root) {
   // old session is not deleted then: the server hands the channel over to
   // the new one, and viewers keep watching without reconnecting.
   async function publish(again) {
+    if (again && await takenOver()) return;
     if (again) resource = '';
     closeConnection(true);
     const my = ++gen;
@@ -331,6 +334,60 @@ function startStudio(root) {
     retry();
   }
 
+  // takenOver asks, before the studio reconnects, whether another source
+  // took the channel: the server says when it replaced this studio's
+  // session (409 replaced); a lost session while the channel is live from
+  // elsewhere means the same. Then the studio stops and says so.
+  async function takenOver() {
+    const url = resource;
+    const tok = token;
+    const my = gen;
+    if (!url) return false;
+    let res;
+    try {
+      // An empty trickle: it changes nothing on a session that lasts.
+      res = await fetch(url, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', Authorization: `Bearer ${tok}` },
+        body: 'a=end-of-candidates\r\n',
+      });
+    } catch {
+      return false; // the server is unreachable: keep trying
+    }
+    if (my !== gen || !wantLive) return true; // stopped meanwhile
+    if (res.ok) return false;
+    const err = await errorOf(res);
+    if (err.code === 'replaced') {
+      const stamp = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/.exec(err.message);
+      replaced(`Your stream was replaced by another source at ${timeOf(stamp ? stamp[0] : '')}.`);
+      return true;
+    }
+    if (res.status !== 404) return false;
+    let ch = {};
+    try {
+      ch = (await jsonFetch('GET', apiBase)).channel || {};
+    } catch {
+      return false;
+    }
+    if (my !== gen || !wantLive) return true;
+    if (!ch.live) return false;
+    replaced(`Another source is streaming to this channel (since ${timeOf(ch.startedAt)}).`);
+    return true;
+  }
+
+  function replaced(text) {
+    wantLive = false;
+    resource = ''; // it is not ours to end any more
+    closeConnection(false);
+    setState('error', 'Not live');
+    showError(`${text} Go live again to take the channel back.`);
+  }
+
+  function timeOf(stamp) {
+    const at = stamp ? new Date(stamp) : new Date();
+    return (Number.isNaN(at.getTime()) ? new Date() : at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  }
+
   function retry() {
     if (!wantLive) return;
     setState('reconnecting', 'Reconnecting…');
@@ -354,6 +411,7 @@ function startStudio(root) {
       case 'disconnected':
         setState('reconnecting', 'Reconnecting…');
         graceTimer = setTimeout(() => { if (my === gen && p.connectionState !== 'connected') retry(); }, DISCONNECT_GRACE_MS);
+        takenOver(); // a takeover shows at once, not after the grace
         break;
       case 'failed':
         retry();
