@@ -8,8 +8,9 @@
 // few seconds) starts it again, so nobody has to reload.
 //
 // #player carries its state for styles and tests: data-state (offline,
-// connecting, paused, live, error), data-quality, and data-frames-decoded
-// (the video frames decoded by this session, updated every second).
+// connecting, paused, live, error), data-quality, data-frames-decoded
+// (the video frames decoded by this session, updated every second), and
+// data-first-frame-ms (from the start of the session to its first frame).
 
 import { listenLive } from './live.js';
 
@@ -17,7 +18,7 @@ const RETRY_MS = 5000; // offline or failed: ask again this often
 const STATS_MS = 1000;
 const LIVE_POLL_MS = 15000; // while playing: refresh the viewer count
 const STALL_MS = 6000; // no media for this long: check whether the stream ended
-const GATHER_MS = 3000; // the offer goes out with the candidates found by then
+const FIRST_CANDIDATE_MS = 300; // the offer waits this long at most for a first ICE candidate
 const QUALITY_KEY = 'fedwave.quality';
 const QUALITIES = ['high', 'low', 'audio'];
 
@@ -48,6 +49,7 @@ function startPlayer(root) {
   let quality = QUALITIES.includes(storageGet(QUALITY_KEY)) ? storageGet(QUALITY_KEY) : 'high';
   let last = null; // the previous stats sample
   let stalledSince = 0;
+  let startedAt = 0; // when the current session began, until its first frame
 
   ui.quality.value = quality;
   root.dataset.quality = quality;
@@ -133,6 +135,7 @@ function startPlayer(root) {
   async function connect() {
     teardown();
     const my = ++gen;
+    startedAt = performance.now();
     setState('connecting', 'Connecting…');
     try {
       const iceServers = await iceConfig();
@@ -158,13 +161,14 @@ function startPlayer(root) {
         else attach();
       });
       p.addEventListener('connectionstatechange', () => onConnection(p, my));
+      const trickle = trickler(p);
       await p.setLocalDescription(await p.createOffer());
-      await gathered(p);
+      await trickle.ready();
       if (my !== gen) return;
       const res = await fetch(`/whep/${encodeURIComponent(channel)}?quality=${quality}`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/sdp' },
-        body: p.localDescription.sdp,
+        body: trickle.offer(),
       });
       if (!res.ok) {
         const err = await errorOf(res);
@@ -182,6 +186,7 @@ function startPlayer(root) {
       }
       session = url;
       await p.setRemoteDescription({ type: 'answer', sdp: answer });
+      trickle.start(url, {});
       last = null;
       stalledSince = 0;
       statsTimer = setInterval(() => sample(p, my), STATS_MS);
@@ -240,6 +245,10 @@ function startPlayer(root) {
     if (first) schedule(1000); // the count now includes this viewer
   }
   ui.video.addEventListener('playing', () => {
+    if (startedAt && ui.video.videoWidth > 0) {
+      root.dataset.firstFrameMs = String(Math.round(performance.now() - startedAt));
+      startedAt = 0;
+    }
     if (pc && pc.connectionState !== 'failed') showLive();
   });
   ui.play.addEventListener('click', startPlayback);
@@ -415,23 +424,79 @@ export async function iceConfig() {
   }
 }
 
-// gathered waits until the connection has its ICE candidates (the server
-// takes no trickled ones from us), or GATHER_MS.
-export function gathered(pc) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      if (pc.iceGatheringState !== 'complete') return;
-      pc.removeEventListener('icegatheringstatechange', done);
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      pc.removeEventListener('icegatheringstatechange', done);
-      resolve();
-    }, GATHER_MS);
-    pc.addEventListener('icegatheringstatechange', done);
+// trickler implements trickle ICE (RFC 8840, RFC 9725 §4.3.1): the offer
+// goes out with the candidates of its first moments, and the rest follow
+// in PATCH requests to the session, so that a slow or unreachable STUN or
+// TURN server does not hold the first frame back (waiting for the end of
+// gathering took 3 s and more). Make it before setLocalDescription, so
+// that it sees every candidate.
+export function trickler(pc) {
+  let pending = []; // candidate lines not sent yet; '' stands for the end
+  let url = '';
+  let headers = {};
+  let sending = false;
+  let first;
+  const found = new Promise((resolve) => { first = resolve; });
+  pc.addEventListener('icecandidate', (ev) => {
+    const line = ev.candidate && ev.candidate.candidate ? ev.candidate.candidate : '';
+    if (line || !pending.includes('')) pending.push(line);
+    first();
+    flush();
   });
+  pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') first(); });
+
+  async function flush() {
+    if (!url || sending || pending.length === 0) return;
+    if (pc.signalingState === 'closed') {
+      pending = [];
+      return;
+    }
+    const lines = pending;
+    pending = [];
+    sending = true;
+    try {
+      await fetch(url, {
+        method: 'PATCH',
+        headers: { ...headers, 'Content-Type': 'application/trickle-ice-sdpfrag' },
+        body: fragment(pc.localDescription.sdp, lines),
+      });
+    } catch {
+      // Lost candidates: the connection can still come up through the others.
+    }
+    sending = false;
+    flush();
+  }
+
+  return {
+    // ready waits for the first candidate (or the end of gathering), at
+    // most FIRST_CANDIDATE_MS.
+    ready: () => Promise.race([found, new Promise((resolve) => setTimeout(resolve, FIRST_CANDIDATE_MS))]),
+    // offer is the offer to send now; the candidates it carries are not
+    // sent again.
+    offer() {
+      const sdp = pc.localDescription.sdp;
+      pending = pending.filter((line) => !line || !sdp.includes(line));
+      return sdp;
+    },
+    // start sends the other candidates to the session at sessionURL, now
+    // and as they come, with extra headers (a publisher's bearer token).
+    start(sessionURL, extra) {
+      url = sessionURL;
+      headers = extra;
+      flush();
+    },
+  };
+}
+
+// fragment is an RFC 8840 SDP fragment with the offer's ICE credentials,
+// its first media section (the others are bundled on it) and candidate
+// lines ('' for the end of candidates).
+function fragment(sdp, lines) {
+  const value = (name) => ((new RegExp(`^a=${name}:(.*)$`, 'm').exec(sdp) || [])[1] || '').trim();
+  const media = (/^m=(\S+) /m.exec(sdp) || [])[1] || 'video';
+  let body = `a=ice-ufrag:${value('ice-ufrag')}\r\na=ice-pwd:${value('ice-pwd')}\r\nm=${media} 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:${value('mid')}\r\n`;
+  for (const line of lines) body += line ? `a=${line}\r\n` : 'a=end-of-candidates\r\n';
+  return body;
 }
 
 // errorOf reads the contract's error body {error:{code,message}}, with

@@ -14,7 +14,7 @@
 // It starts on #studio[data-channel]; #studio-state's data-state (offline,
 // connecting, live, reconnecting, error) mirrors what the page says.
 
-import { errorOf, gathered, iceConfig } from './player.js';
+import { errorOf, iceConfig, trickler } from './player.js';
 
 const STATS_MS = 2000;
 const VIEWERS_MS = 5000;
@@ -271,13 +271,14 @@ function startStudio(root) {
       p.addTransceiver(video || 'video', { direction: 'sendonly', streams: [media], sendEncodings: encodings() });
       p.addTransceiver(audio || 'audio', { direction: 'sendonly', streams: [media] });
       p.addEventListener('connectionstatechange', () => onConnection(p, my));
+      const trickle = trickler(p);
       await p.setLocalDescription(await p.createOffer());
-      await gathered(p);
+      await trickle.ready();
       if (my !== gen) return;
       const res = await fetch(`/whip/${encodeURIComponent(channel)}`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
-        body: p.localDescription.sdp,
+        body: trickle.offer(),
       });
       if (!res.ok) {
         const err = await errorOf(res);
@@ -294,6 +295,7 @@ function startStudio(root) {
       }
       resource = url;
       await p.setRemoteDescription({ type: 'answer', sdp: answer });
+      trickle.start(url, { Authorization: `Bearer ${token}` });
       lastStats = null;
       statsTimer = setInterval(() => sample(p, my), STATS_MS);
     } catch (err) {
