@@ -296,6 +296,7 @@ function startStudio(root) {
       resource = url;
       await p.setRemoteDescription({ type: 'answer', sdp: answer });
       trickle.start(url, { Authorization: `Bearer ${token}` });
+      watchEnd(p, my);
       lastStats = null;
       statsTimer = setInterval(() => sample(p, my), STATS_MS);
     } catch (err) {
@@ -395,6 +396,18 @@ function startStudio(root) {
     setState('reconnecting', 'Reconnecting…');
     clearTimeout(retryTimer);
     retryTimer = setTimeout(() => publish(true), RETRY_MS);
+  }
+
+  // watchEnd notices at once that the server closed the session (a DTLS
+  // close alert), which ICE would show only seconds later: another source
+  // took over, or the session was ended; then it asks which.
+  function watchEnd(p, my) {
+    const dtls = p.getSenders().map((s) => s.transport).find(Boolean);
+    if (!dtls) return;
+    dtls.addEventListener('statechange', async () => {
+      if (my !== gen || (dtls.state !== 'closed' && dtls.state !== 'failed')) return;
+      if (!(await takenOver()) && my === gen) retry();
+    });
   }
 
   function onConnection(p, my) {
