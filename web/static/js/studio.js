@@ -14,7 +14,8 @@
 // It starts on #studio[data-channel]; #studio-state's data-state (offline,
 // connecting, live, reconnecting, error) mirrors what the page says.
 
-import { errorOf, iceConfig, trickler } from './player.js';
+import { captureError, micConstraints, mix, stopStreams } from './capture.js';
+import { errorOf, iceConfig, trickler } from './webrtc.js';
 
 const STATS_MS = 2000;
 const VIEWERS_MS = 5000;
@@ -108,7 +109,7 @@ function startStudio(root) {
     try {
       parts = kind === 'screen' ? await captureScreen() : await captureCamera();
     } catch (err) {
-      if (my === sourceGen) showError(mediaError(err, kind));
+      if (my === sourceGen) showError(captureError(err, kind));
       return;
     }
     if (my !== sourceGen) { // another choice came first
@@ -168,38 +169,11 @@ function startStudio(root) {
         streams.push(mic);
         sounds.push(...mic.getAudioTracks());
       } catch (err) {
-        showError(`No microphone: ${mediaError(err, 'microphone')}`);
+        showError(`No microphone: ${captureError(err, 'microphone')}`);
       }
     }
     const { track, ctx } = mix(sounds);
     return { streams, video, audio: track, mixer: ctx };
-  }
-
-  function micConstraints(id) {
-    return { ...(id ? { deviceId: { exact: id } } : {}), echoCancellation: true, noiseSuppression: true };
-  }
-
-  // mix makes one audio track of several (screen sound and microphone).
-  function mix(tracks) {
-    if (tracks.length <= 1) return { track: tracks[0] || null, ctx: null };
-    const ctx = new AudioContext();
-    const dest = ctx.createMediaStreamDestination();
-    for (const t of tracks) ctx.createMediaStreamSource(new MediaStream([t])).connect(dest);
-    return { track: dest.stream.getAudioTracks()[0], ctx };
-  }
-
-  function stopStreams(streams) {
-    for (const s of streams) for (const t of s.getTracks()) t.stop();
-  }
-
-  function mediaError(err, what) {
-    switch (err && err.name) {
-      case 'NotAllowedError': return `The browser was not allowed to use the ${what}. Allow it in the address bar and choose again.`;
-      case 'NotFoundError': return `No ${what} was found.`;
-      case 'NotReadableError': return `The ${what} is busy in another program.`;
-      case 'OverconstrainedError': return `That ${what} is not available any more; choose another.`;
-      default: return err && err.message ? err.message : `The ${what} could not be opened.`;
-    }
   }
 
   // listDevices fills the camera and microphone lists; names are only known
