@@ -375,6 +375,7 @@ func (a *App) Start(ctx context.Context) error {
 		fmt.Fprintf(a.out, "\nNo admin account yet. Open this link within 1 hour to create it:\n\n    %s/setup?token=%s\n\n", a.cfg.PublicURL, tok)
 	}
 	a.wg.Go(func() { a.cleanupLoop(ctx) })
+	a.wg.Go(func() { a.media.Run(ctx) }) // ends demoted streamers' streams
 	return nil
 }
 

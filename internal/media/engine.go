@@ -21,7 +21,7 @@ type EngineConfig struct {
 	ListenIP string // default all interfaces
 	Port     int    // one UDP port for all media, and the same TCP port as fallback
 	PublicIP string // advertised instead of the local address (NAT'd servers)
-	Loopback bool   // offer 127.0.0.1 candidates (tests, single-machine setups)
+	Loopback bool   // offer 127.0.0.1 candidates and check clients' loopback ones (tests, single-machine setups)
 	Log      *slog.Logger
 }
 
@@ -38,6 +38,10 @@ type Engine struct {
 	udp net.PacketConn
 	tcp net.Listener
 	log *slog.Logger
+
+	// candidates decides which remote candidates are checked: loopback
+	// ones only with EngineConfig.Loopback.
+	candidates candidatePolicy
 }
 
 // Codecs FedWave forwards: H.264 and VP8 video, Opus audio. Anything else is
@@ -57,7 +61,7 @@ var videoFeedback = []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Par
 
 // NewEngine opens the media port.
 func NewEngine(cfg EngineConfig) (*Engine, error) {
-	e := &Engine{log: cfg.Log}
+	e := &Engine{log: cfg.Log, candidates: candidatePolicy{allowLoopback: cfg.Loopback}}
 	if e.log == nil {
 		e.log = slog.Default()
 	}

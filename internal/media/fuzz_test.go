@@ -55,7 +55,7 @@ func FuzzPublishOffer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, offer string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if id, _, err := s.Publish(ctx, "fuzz", "owner", offer); err == nil {
+		if id, _, err := s.Publish(ctx, "fuzz", "owner", offer, nil); err == nil {
 			s.Stop(id)
 		}
 	})
@@ -73,7 +73,7 @@ func FuzzPatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frag string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		id, _, err := s.Publish(ctx, "fuzz", "owner", offer)
+		id, _, err := s.Publish(ctx, "fuzz", "owner", offer, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

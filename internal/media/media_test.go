@@ -20,9 +20,9 @@ import (
 	"github.com/fedwave/fedwave/internal/config"
 )
 
-func setup(t *testing.T) (s *apptest.Server, key, ownerTok string) {
+func setup(t *testing.T, opts ...func(*config.Config)) (s *apptest.Server, key, ownerTok string) {
 	t.Helper()
-	s = apptest.Start(t)
+	s = apptest.Start(t, opts...)
 	s.CreateUser("alpha", "password1", auth.RoleStreamer)
 	ownerTok = s.Login("alpha", "password1")
 	r := s.Do("POST", "/api/v1/channels/alpha/stream-key", nil, ownerTok)

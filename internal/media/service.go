@@ -36,7 +36,8 @@ type Service struct {
 	mu       sync.Mutex
 	streams  map[string]*stream // by lower-case channel name
 	sessions map[string]*session
-	closing  bool // no more live-state notifications: the site is stopping
+	closing  bool     // no more live-state notifications: the site is stopping
+	gone     goneList // sessions ended lately
 	counters Counters
 	notified sync.WaitGroup // notifications in flight; Close waits for them
 }
@@ -45,15 +46,19 @@ type Service struct {
 type session struct {
 	id      string
 	channel string
-	who     string // the publisher's identity (owner user id); "" for viewers
+	who     string                      // the publisher's identity (owner user id); "" for viewers
+	allowed func(context.Context) error // whether a publisher may still stream; nil: always
 	pc      *webrtc.PeerConnection
 	st      *stream
 	viewer  bool
 	closed  sync.Once
-	etag    string     // entity tag of the ICE session, under Service.mu
-	ended   bool       // under st.mu
-	patch   sync.Mutex // one PATCH at a time
-	leave   func()     // a viewer's: stops counting it in the channel's audience
+	etag    string // entity tag of the ICE session, under Service.mu
+	ended   bool   // under st.mu
+	// replacedAt is when another publisher took the channel over, under st.mu.
+	replacedAt time.Time
+	patch      sync.Mutex // one PATCH at a time
+	remote     int        // remote candidates of the current ICE generation, under patch
+	leave      func()     // a viewer's: stops counting it in the channel's audience
 
 	// A viewer's tracks (nil where the stream had none; unbound where the
 	// offer had none), and the quality it asked for; under mu.
@@ -181,16 +186,21 @@ func (s *Service) Live(channel string) (bool, time.Time, int) {
 
 var errBadSDP = fail.New(fail.Invalid, "invalid_sdp", "the body is not a valid SDP offer")
 
-// checkOffer parses an offer before it reaches the WebRTC stack.
-func checkOffer(offer string) error {
+// checkOffer parses an offer before it reaches the WebRTC stack, and
+// returns it without the candidates the server must not send to, with
+// the number kept.
+func (s *Service) checkOffer(offer string) (string, int, error) {
 	if len(offer) > MaxSDP {
-		return fail.New(fail.Invalid, "sdp_too_large", "the SDP offer is larger than %d KiB", MaxSDP>>10)
+		return "", 0, fail.New(fail.Invalid, "sdp_too_large", "the SDP offer is larger than %d KiB", MaxSDP>>10)
 	}
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(offer); err != nil || len(d.MediaDescriptions) == 0 {
-		return errBadSDP
+		return "", 0, errBadSDP
 	}
-	return nil
+	if err := checkMedia(len(d.MediaDescriptions)); err != nil {
+		return "", 0, err
+	}
+	return s.engine.candidates.filter(offer, MaxCandidates)
 }
 
 // answered reports whether an answer accepts at least one media section
@@ -245,8 +255,11 @@ func truncate(s string, n int) string {
 // Publish starts a WHIP session for a channel. who identifies the
 // publisher: a second publisher is refused unless it is the same one
 // reconnecting, who then takes over (viewers keep their connections).
-func (s *Service) Publish(ctx context.Context, channel, who, offer string) (id, answer string, err error) {
-	if err := checkOffer(offer); err != nil {
+// allowed (nil: always) is asked again every second while the session
+// lasts (Run); a refusal ends it.
+func (s *Service) Publish(ctx context.Context, channel, who, offer string, allowed func(context.Context) error) (id, answer string, err error) {
+	offer, remote, err := s.checkOffer(offer)
+	if err != nil {
 		return "", "", err
 	}
 	st := s.stream(channel)
@@ -262,7 +275,7 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string) (id, 
 	if err != nil {
 		return "", "", err
 	}
-	ss := &session{id: newID(), channel: st.name, who: who, pc: pc, st: st, expected: offeredTracks(offer), started: map[string]bool{}}
+	ss := &session{id: newID(), channel: st.name, who: who, allowed: allowed, pc: pc, st: st, remote: remote, expected: offeredTracks(offer), started: map[string]bool{}}
 	ss.etag = ss.id
 	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { s.ingest(ss, remote, recv) })
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
@@ -278,6 +291,9 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string) (id, 
 	err = s.register(ss, func() error {
 		if st.pub != nil && st.pub != old { // another publisher won the race
 			return fail.New(fail.Conflict, "already_live", "someone is already streaming to this channel")
+		}
+		if old != nil && st.pub == old {
+			old.replacedAt = time.Now().UTC()
 		}
 		st.pub, st.pubWho = ss, who
 		return nil
@@ -397,7 +413,8 @@ func (s *Service) notify(channel string) {
 // viewer is the person's key in the channel's audience ("": a key of its
 // own).
 func (s *Service) Play(ctx context.Context, channel, offer, quality, viewer string) (id, answer string, err error) {
-	if err := checkOffer(offer); err != nil {
+	offer, remote, err := s.checkOffer(offer)
+	if err != nil {
 		return "", "", err
 	}
 	if quality, err = checkQuality(quality); err != nil {
@@ -414,7 +431,7 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality, viewer stri
 	if err != nil {
 		return "", "", err
 	}
-	ss := &session{id: newID(), channel: st.name, pc: pc, st: st, viewer: true, quality: quality}
+	ss := &session{id: newID(), channel: st.name, pc: pc, st: st, viewer: true, quality: quality, remote: remote}
 	ss.etag = ss.id
 	if viewer == "" {
 		viewer = s.audience.Unique()
@@ -598,6 +615,7 @@ func (s *Service) end(ss *session) {
 		st := ss.st
 		st.mu.Lock()
 		ss.ended = true
+		gone := goneSession{channel: ss.channel, viewer: ss.viewer, endedAt: time.Now(), replacedAt: ss.replacedAt}
 		wasLive := false
 		if ss.viewer {
 			delete(st.viewers, ss)
@@ -610,129 +628,13 @@ func (s *Service) end(ss *session) {
 		if ss.leave != nil {
 			ss.leave()
 		}
+		s.mu.Lock()
+		s.gone.add(ss.id, gone)
+		s.mu.Unlock()
 		if wasLive {
 			s.notify(st.name)
 		}
 	})
-}
-
-// Patch applies an RFC 8840 SDP fragment to a session (WHIP/WHEP PATCH).
-// With the session's ICE credentials, or none, it trickles candidates and
-// returns "". With new credentials it is an ICE restart (RFC 9725
-// §4.3.2): the fragment's credentials and candidates replace the old, and
-// it returns the server's new ones as a fragment, with the session's new
-// entity tag.
-func (s *Service) Patch(ctx context.Context, id, frag string) (reply, etag string, err error) {
-	s.mu.Lock()
-	ss := s.sessions[id]
-	s.mu.Unlock()
-	if ss == nil {
-		return "", "", fail.New(fail.NotFound, "no_session", "no such session")
-	}
-	ss.patch.Lock() // one fragment at a time: a restart changes what the next one is checked against
-	defer ss.patch.Unlock()
-	rd := ss.pc.RemoteDescription()
-	if rd == nil {
-		return "", "", fail.New(fail.Conflict, "not_ready", "the session is not negotiated yet")
-	}
-	ufrag, pwd := sdpValue(frag, "ice-ufrag"), sdpValue(frag, "ice-pwd")
-	if ufrag == "" || ufrag == sdpValue(rd.SDP, "ice-ufrag") {
-		return "", "", addCandidates(ss.pc, frag)
-	}
-	if pwd == "" {
-		return "", "", fail.New(fail.Invalid, "invalid_ice_restart", "an ICE restart needs a=ice-ufrag and a=ice-pwd")
-	}
-	offer := restartOffer(rd.SDP, ufrag, pwd)
-	if err := ss.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return "", "", fail.New(fail.Invalid, "invalid_ice_restart", "the ICE restart was refused: %s", truncate(err.Error(), 200))
-	}
-	answer, err := ss.pc.CreateAnswer(nil)
-	if err != nil {
-		return "", "", fmt.Errorf("ICE restart answer: %w", err)
-	}
-	gathered := webrtc.GatheringCompletePromise(ss.pc)
-	if err := ss.pc.SetLocalDescription(answer); err != nil {
-		return "", "", fmt.Errorf("ICE restart answer: %w", err)
-	}
-	if err := addCandidates(ss.pc, frag); err != nil {
-		return "", "", err
-	}
-	select {
-	case <-gathered:
-	case <-time.After(gatherTimeout):
-	case <-ctx.Done():
-		return "", "", ctx.Err()
-	}
-	etag = newID()
-	s.mu.Lock()
-	ss.etag = etag
-	s.mu.Unlock()
-	return iceFragment(ss.pc.LocalDescription().SDP), etag, nil
-}
-
-// addCandidates adds a fragment's a=candidate lines.
-func addCandidates(pc *webrtc.PeerConnection, frag string) error {
-	for _, line := range strings.Split(frag, "\n") {
-		c, ok := strings.CutPrefix(strings.TrimSpace(line), "a=")
-		if !ok || !strings.HasPrefix(c, "candidate:") {
-			continue
-		}
-		if err := pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c}); err != nil {
-			return fail.New(fail.Invalid, "invalid_candidate", "the candidate was refused: %s", truncate(err.Error(), 120))
-		}
-	}
-	return nil
-}
-
-// restartOffer is the session's offer with new ICE credentials and
-// without its old candidates: WHIP renegotiates nothing else.
-func restartOffer(offer, ufrag, pwd string) string {
-	var b strings.Builder
-	for _, line := range strings.SplitAfter(offer, "\n") {
-		switch t := strings.TrimSpace(line); {
-		case strings.HasPrefix(t, "a=ice-ufrag:"):
-			b.WriteString("a=ice-ufrag:" + ufrag + "\r\n")
-		case strings.HasPrefix(t, "a=ice-pwd:"):
-			b.WriteString("a=ice-pwd:" + pwd + "\r\n")
-		case strings.HasPrefix(t, "a=candidate:"), t == "a=end-of-candidates":
-		default:
-			b.WriteString(line)
-		}
-	}
-	return b.String()
-}
-
-// iceFragment is the RFC 8840 fragment of an answer's ICE: credentials,
-// then the first media section's mid and candidates (all media are
-// bundled on it).
-func iceFragment(answer string) string {
-	var b strings.Builder
-	b.WriteString("a=ice-ufrag:" + sdpValue(answer, "ice-ufrag") + "\r\n")
-	b.WriteString("a=ice-pwd:" + sdpValue(answer, "ice-pwd") + "\r\n")
-	media := 0
-	for _, line := range strings.Split(answer, "\n") {
-		t := strings.TrimSpace(line)
-		if strings.HasPrefix(t, "m=") {
-			if media++; media > 1 {
-				break
-			}
-			b.WriteString(t + "\r\n")
-		}
-		if media == 1 && (strings.HasPrefix(t, "a=mid:") || strings.HasPrefix(t, "a=candidate:") || t == "a=end-of-candidates") {
-			b.WriteString(t + "\r\n")
-		}
-	}
-	return b.String()
-}
-
-// sdpValue is the first a=NAME: value of an SDP text or fragment, or "".
-func sdpValue(sdpText, name string) string {
-	for _, line := range strings.Split(sdpText, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a="+name+":"); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // Close ends every session, and returns once the live-state notifications

@@ -83,6 +83,9 @@ func waitPlaying(t *testing.T, p *browsertest.Page) {
 		Frames int     `json:"frames"`
 	}
 	p.Eval(`({time: document.querySelector('#player-video').currentTime, frames: Number(document.querySelector('#player').dataset.framesDecoded)})`, &start)
+	var firstFrame string // logged, never asserted: timings do not decide a test
+	p.Eval(`document.querySelector('#player').dataset.firstFrameMs || ''`, &firstFrame)
+	t.Logf("time to first frame: %s ms (from the start of the player's WHEP session)", firstFrame)
 	poll(t, p, fmt.Sprintf(`document.querySelector('#player-video').currentTime > %f && Number(document.querySelector('#player').dataset.framesDecoded) > %d`,
 		start.Time+0.5, start.Frames+10))
 }

@@ -1,11 +1,13 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/fail"
@@ -31,35 +33,43 @@ func readSDP(w http.ResponseWriter, r *http.Request, ctype string) (string, erro
 }
 
 // publisher checks a WHIP request's bearer: the channel's stream key, or a
-// token of its owner while they may stream. It returns the channel's name
-// and who is publishing.
-func (s *Server) publisher(r *http.Request, channel string) (name, who string, err error) {
+// token of its owner, while the owner may stream (auth.CanStream). It
+// returns the channel's name, who is publishing, and the check again, for
+// the media service to repeat while the publisher is live.
+func (s *Server) publisher(r *http.Request, channel string) (name, who string, allowed func(context.Context) error, err error) {
 	tok, ok := bearer(r)
 	if !ok || tok == "" {
-		return "", "", fail.New(fail.Unauthorized, "unauthorized", "send the stream key as Authorization: Bearer <key>")
+		return "", "", nil, fail.New(fail.Unauthorized, "unauthorized", "send the stream key as Authorization: Bearer <key>")
 	}
-	ch, err := s.channels.Get(r.Context(), channel)
-	if err != nil {
-		return "", "", err
-	}
+	var userID int64 // the token's user; 0 for a stream key
 	if strings.HasPrefix(tok, "sk_") {
-		valid, err := s.channels.CheckStreamKey(r.Context(), ch.Name, tok)
+		valid, err := s.channels.CheckStreamKey(r.Context(), channel, tok)
 		if err != nil {
-			return "", "", err
+			return "", "", nil, err
 		}
 		if !valid {
-			return "", "", fail.New(fail.Unauthorized, "invalid_stream_key", "the stream key is wrong or has been replaced")
+			return "", "", nil, fail.New(fail.Unauthorized, "invalid_stream_key", "the stream key is wrong or has been replaced")
 		}
-		return ch.Name, "owner:" + ch.Owner, nil
+	} else {
+		sess, err := s.auth.Authenticate(r.Context(), tok)
+		if err != nil {
+			return "", "", nil, err
+		}
+		userID = sess.User.ID
 	}
-	sess, err := s.auth.Authenticate(r.Context(), tok)
+	ch, owner, err := s.channels.Publisher(r.Context(), channel)
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
-	if auth.Handle(sess.User.Name, sess.User.Num) != ch.Owner || !auth.Role(sess.User.Role).HasChannel() {
-		return "", "", fail.New(fail.Forbidden, "forbidden", "only the channel's owner can stream to it")
+	if userID != 0 && userID != owner.ID {
+		return "", "", nil, fail.New(fail.Forbidden, "forbidden", "only the channel's owner can stream to it")
 	}
-	return ch.Name, "owner:" + ch.Owner, nil
+	name = ch.Name
+	allowed = func(ctx context.Context) error {
+		_, _, err := s.channels.Publisher(ctx, name)
+		return err
+	}
+	return name, "owner:" + auth.Handle(owner.Name, owner.Num), allowed, nil
 }
 
 func whipCORS(w http.ResponseWriter) {
@@ -117,7 +127,7 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) {
 	if !s.mediaAllowed(w, r) {
 		return
 	}
-	channel, who, err := s.publisher(r, r.PathValue("channel"))
+	channel, who, allowed, err := s.publisher(r, r.PathValue("channel"))
 	if err != nil {
 		s.mediaFail(w, r, err)
 		return
@@ -127,7 +137,7 @@ func (s *Server) whipPost(w http.ResponseWriter, r *http.Request) {
 		s.mediaFail(w, r, err)
 		return
 	}
-	id, answer, err := s.media.Publish(r.Context(), channel, who, offer)
+	id, answer, err := s.media.Publish(r.Context(), channel, who, offer, allowed)
 	if err != nil {
 		s.mediaFail(w, r, err)
 		return
@@ -166,11 +176,11 @@ func (s *Server) mediaSession(w http.ResponseWriter, r *http.Request, viewer boo
 	id, channel := r.PathValue("id"), r.PathValue("channel")
 	got, isViewer, etag, ok := s.media.Session(id)
 	if !ok || !strings.EqualFold(got, channel) || isViewer != viewer {
-		s.mediaFail(w, r, fail.New(fail.NotFound, "no_session", "no such session"))
+		s.mediaFail(w, r, s.noSession(r, viewer))
 		return "", false
 	}
 	if !viewer {
-		if _, _, err := s.publisher(r, channel); err != nil {
+		if _, _, _, err := s.publisher(r, channel); err != nil {
 			s.mediaFail(w, r, err)
 			return "", false
 		}
@@ -180,6 +190,26 @@ func (s *Server) mediaSession(w http.ResponseWriter, r *http.Request, viewer boo
 		return "", false
 	}
 	return id, true
+}
+
+var errNoSession = fail.New(fail.NotFound, "no_session", "no such session")
+
+// noSession says why the session of the URL is not there: a publisher
+// replaced by another source learns so, with the time (409 replaced), and
+// must not reconnect by itself; anything else is no_session.
+func (s *Server) noSession(r *http.Request, viewer bool) error {
+	if at, ok := s.endedSession(r, viewer); ok && !at.IsZero() {
+		return fail.New(fail.Conflict, "replaced", "Your stream was replaced by another source at %s.", at.Format(time.RFC3339))
+	}
+	return errNoSession
+}
+
+// endedSession reports whether the URL names a session of its channel
+// and kind that ended lately, and when it was replaced (zero if it was
+// not).
+func (s *Server) endedSession(r *http.Request, viewer bool) (replacedAt time.Time, ok bool) {
+	channel, isViewer, replacedAt, ok := s.media.Ended(r.PathValue("id"))
+	return replacedAt, ok && isViewer == viewer && strings.EqualFold(channel, r.PathValue("channel"))
 }
 
 func (s *Server) whipPatch(w http.ResponseWriter, r *http.Request) { s.mediaPatch(w, r, false) }
@@ -236,13 +266,21 @@ func (s *Server) whepLayer(w http.ResponseWriter, r *http.Request) {
 func (s *Server) whipDelete(w http.ResponseWriter, r *http.Request) { s.mediaDelete(w, r, false) }
 func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) { s.mediaDelete(w, r, true) }
 
+// mediaDelete ends a session (200). Ending one that ended already (the
+// connection dropped, another source took over, or a second DELETE) is
+// what the client wanted: 204, not an error.
 func (s *Server) mediaDelete(w http.ResponseWriter, r *http.Request, viewer bool) {
+	if _, ended := s.endedSession(r, viewer); ended {
+		whipCORS(w)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	id, ok := s.mediaSession(w, r, viewer)
 	if !ok {
 		return
 	}
 	if !s.media.Stop(id) {
-		s.mediaFail(w, r, fail.New(fail.NotFound, "no_session", "no such session"))
+		w.WriteHeader(http.StatusNoContent) // it ended meanwhile
 		return
 	}
 	w.WriteHeader(http.StatusOK)

@@ -8,16 +8,17 @@
 // few seconds) starts it again, so nobody has to reload.
 //
 // #player carries its state for styles and tests: data-state (offline,
-// connecting, paused, live, error), data-quality, and data-frames-decoded
-// (the video frames decoded by this session, updated every second).
+// connecting, paused, live, error), data-quality, data-frames-decoded
+// (the video frames decoded by this session, updated every second), and
+// data-first-frame-ms (from the start of the session to its first frame).
 
 import { listenLive } from './live.js';
+import { errorOf, iceConfig, trickler } from './webrtc.js';
 
 const RETRY_MS = 5000; // offline or failed: ask again this often
 const STATS_MS = 1000;
 const LIVE_POLL_MS = 15000; // while playing: refresh the viewer count
 const STALL_MS = 6000; // no media for this long: check whether the stream ended
-const GATHER_MS = 3000; // the offer goes out with the candidates found by then
 const QUALITY_KEY = 'fedwave.quality';
 const QUALITIES = ['high', 'low', 'audio'];
 
@@ -48,6 +49,7 @@ function startPlayer(root) {
   let quality = QUALITIES.includes(storageGet(QUALITY_KEY)) ? storageGet(QUALITY_KEY) : 'high';
   let last = null; // the previous stats sample
   let stalledSince = 0;
+  let startedAt = 0; // when the current session began, until its first frame
 
   ui.quality.value = quality;
   root.dataset.quality = quality;
@@ -134,6 +136,7 @@ function startPlayer(root) {
   async function connect() {
     teardown();
     const my = ++gen;
+    startedAt = performance.now();
     setState('connecting', 'Connecting…');
     try {
       const iceServers = await iceConfig();
@@ -159,13 +162,14 @@ function startPlayer(root) {
         else attach();
       });
       p.addEventListener('connectionstatechange', () => onConnection(p, my));
+      const trickle = trickler(p);
       await p.setLocalDescription(await p.createOffer());
-      await gathered(p);
+      await trickle.ready();
       if (my !== gen) return;
       const res = await fetch(`/whep/${encodeURIComponent(channel)}?quality=${quality}`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/sdp' },
-        body: p.localDescription.sdp,
+        body: trickle.offer(),
       });
       if (!res.ok) {
         const err = await errorOf(res);
@@ -183,6 +187,7 @@ function startPlayer(root) {
       }
       session = url;
       await p.setRemoteDescription({ type: 'answer', sdp: answer });
+      trickle.start(url, {});
       last = null;
       stalledSince = 0;
       statsTimer = setInterval(() => sample(p, my), STATS_MS);
@@ -241,6 +246,10 @@ function startPlayer(root) {
     if (first) schedule(1000); // the count now includes this viewer
   }
   ui.video.addEventListener('playing', () => {
+    if (startedAt && ui.video.videoWidth > 0) {
+      root.dataset.firstFrameMs = String(Math.round(performance.now() - startedAt));
+      startedAt = 0;
+    }
     if (pc && pc.connectionState !== 'failed') showLive();
   });
   ui.play.addEventListener('click', startPlayback);
@@ -398,53 +407,6 @@ function startPlayer(root) {
     const body = await res.json();
     return body.channel || {};
   }
-}
-
-// The helpers below are shared with studio.js, which imports them; this
-// module does nothing else on a page without #player.
-
-// iceConfig returns the ICE servers (TURN with fresh credentials) from the
-// server; none when it cannot say.
-export async function iceConfig() {
-  try {
-    const res = await fetch('/api/v1/ice', { credentials: 'same-origin' });
-    if (!res.ok) return [];
-    const body = await res.json();
-    return Array.isArray(body.iceServers) ? body.iceServers : [];
-  } catch {
-    return [];
-  }
-}
-
-// gathered waits until the connection has its ICE candidates (the server
-// takes no trickled ones from us), or GATHER_MS.
-export function gathered(pc) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      if (pc.iceGatheringState !== 'complete') return;
-      pc.removeEventListener('icegatheringstatechange', done);
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      pc.removeEventListener('icegatheringstatechange', done);
-      resolve();
-    }, GATHER_MS);
-    pc.addEventListener('icegatheringstatechange', done);
-  });
-}
-
-// errorOf reads the contract's error body {error:{code,message}}, with
-// the HTTP status.
-export async function errorOf(res) {
-  const body = await res.json().catch(() => ({}));
-  const e = body && body.error ? body.error : {};
-  return {
-    status: res.status,
-    code: typeof e.code === 'string' ? e.code : '',
-    message: typeof e.message === 'string' && e.message ? e.message : `The server answered ${res.status}.`,
-  };
 }
 
 function storageGet(key) {

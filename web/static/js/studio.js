@@ -6,13 +6,16 @@
 // and DELETEs the session on Stop. Video goes out as two simulcast layers
 // (rids "h" and "l", the second at half size) so viewers can pick "low".
 // While live it shows the connection, the bitrate and the viewers, uploads a
-// thumbnail every 30 s, and starts again by itself when the connection fails.
+// thumbnail every 30 s, and starts again by itself when the connection fails,
+// unless another source (a second studio, OBS) took the channel over: then it
+// says so, with the time, and stays off, so that two sources never fight.
 // A source can change while live (replaceTrack): viewers stay connected.
 //
 // It starts on #studio[data-channel]; #studio-state's data-state (offline,
 // connecting, live, reconnecting, error) mirrors what the page says.
 
-import { errorOf, gathered, iceConfig } from './player.js';
+import { captureError, micConstraints, mix, stopStreams } from './capture.js';
+import { errorOf, iceConfig, trickler } from './webrtc.js';
 
 const STATS_MS = 2000;
 const VIEWERS_MS = 5000;
@@ -106,7 +109,7 @@ function startStudio(root) {
     try {
       parts = kind === 'screen' ? await captureScreen() : await captureCamera();
     } catch (err) {
-      if (my === sourceGen) showError(mediaError(err, kind));
+      if (my === sourceGen) showError(captureError(err, kind));
       return;
     }
     if (my !== sourceGen) { // another choice came first
@@ -166,38 +169,11 @@ function startStudio(root) {
         streams.push(mic);
         sounds.push(...mic.getAudioTracks());
       } catch (err) {
-        showError(`No microphone: ${mediaError(err, 'microphone')}`);
+        showError(`No microphone: ${captureError(err, 'microphone')}`);
       }
     }
     const { track, ctx } = mix(sounds);
     return { streams, video, audio: track, mixer: ctx };
-  }
-
-  function micConstraints(id) {
-    return { ...(id ? { deviceId: { exact: id } } : {}), echoCancellation: true, noiseSuppression: true };
-  }
-
-  // mix makes one audio track of several (screen sound and microphone).
-  function mix(tracks) {
-    if (tracks.length <= 1) return { track: tracks[0] || null, ctx: null };
-    const ctx = new AudioContext();
-    const dest = ctx.createMediaStreamDestination();
-    for (const t of tracks) ctx.createMediaStreamSource(new MediaStream([t])).connect(dest);
-    return { track: dest.stream.getAudioTracks()[0], ctx };
-  }
-
-  function stopStreams(streams) {
-    for (const s of streams) for (const t of s.getTracks()) t.stop();
-  }
-
-  function mediaError(err, what) {
-    switch (err && err.name) {
-      case 'NotAllowedError': return `The browser was not allowed to use the ${what}. Allow it in the address bar and choose again.`;
-      case 'NotFoundError': return `No ${what} was found.`;
-      case 'NotReadableError': return `The ${what} is busy in another program.`;
-      case 'OverconstrainedError': return `That ${what} is not available any more; choose another.`;
-      default: return err && err.message ? err.message : `The ${what} could not be opened.`;
-    }
   }
 
   // listDevices fills the camera and microphone lists; names are only known
@@ -250,6 +226,7 @@ function startStudio(root) {
   // old session is not deleted then: the server hands the channel over to
   // the new one, and viewers keep watching without reconnecting.
   async function publish(again) {
+    if (again && await takenOver()) return;
     if (again) resource = '';
     closeConnection(true);
     const my = ++gen;
@@ -268,13 +245,14 @@ function startStudio(root) {
       p.addTransceiver(video || 'video', { direction: 'sendonly', streams: [media], sendEncodings: encodings() });
       p.addTransceiver(audio || 'audio', { direction: 'sendonly', streams: [media] });
       p.addEventListener('connectionstatechange', () => onConnection(p, my));
+      const trickle = trickler(p);
       await p.setLocalDescription(await p.createOffer());
-      await gathered(p);
+      await trickle.ready();
       if (my !== gen) return;
       const res = await fetch(`/whip/${encodeURIComponent(channel)}`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
-        body: p.localDescription.sdp,
+        body: trickle.offer(),
       });
       if (!res.ok) {
         const err = await errorOf(res);
@@ -291,6 +269,8 @@ function startStudio(root) {
       }
       resource = url;
       await p.setRemoteDescription({ type: 'answer', sdp: answer });
+      trickle.start(url, { Authorization: `Bearer ${token}` });
+      watchEnd(p, my);
       lastStats = null;
       statsTimer = setInterval(() => sample(p, my), STATS_MS);
     } catch (err) {
@@ -331,11 +311,77 @@ function startStudio(root) {
     retry();
   }
 
+  // takenOver asks, before the studio reconnects, whether another source
+  // took the channel: the server says when it replaced this studio's
+  // session (409 replaced); a lost session while the channel is live from
+  // elsewhere means the same. Then the studio stops and says so.
+  async function takenOver() {
+    const url = resource;
+    const tok = token;
+    const my = gen;
+    if (!url) return false;
+    let res;
+    try {
+      // An empty trickle: it changes nothing on a session that lasts.
+      res = await fetch(url, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', Authorization: `Bearer ${tok}` },
+        body: 'a=end-of-candidates\r\n',
+      });
+    } catch {
+      return false; // the server is unreachable: keep trying
+    }
+    if (my !== gen || !wantLive) return true; // stopped meanwhile
+    if (res.ok) return false;
+    const err = await errorOf(res);
+    if (err.code === 'replaced') {
+      const stamp = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/.exec(err.message);
+      replaced(`Your stream was replaced by another source at ${timeOf(stamp ? stamp[0] : '')}.`);
+      return true;
+    }
+    if (res.status !== 404) return false;
+    let ch = {};
+    try {
+      ch = (await jsonFetch('GET', apiBase)).channel || {};
+    } catch {
+      return false;
+    }
+    if (my !== gen || !wantLive) return true;
+    if (!ch.live) return false;
+    replaced(`Another source is streaming to this channel (since ${timeOf(ch.startedAt)}).`);
+    return true;
+  }
+
+  function replaced(text) {
+    wantLive = false;
+    resource = ''; // it is not ours to end any more
+    closeConnection(false);
+    setState('error', 'Not live');
+    showError(`${text} Go live again to take the channel back.`);
+  }
+
+  function timeOf(stamp) {
+    const at = stamp ? new Date(stamp) : new Date();
+    return (Number.isNaN(at.getTime()) ? new Date() : at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  }
+
   function retry() {
     if (!wantLive) return;
     setState('reconnecting', 'Reconnecting…');
     clearTimeout(retryTimer);
     retryTimer = setTimeout(() => publish(true), RETRY_MS);
+  }
+
+  // watchEnd notices at once that the server closed the session (a DTLS
+  // close alert), which ICE would show only seconds later: another source
+  // took over, or the session was ended; then it asks which.
+  function watchEnd(p, my) {
+    const dtls = p.getSenders().map((s) => s.transport).find(Boolean);
+    if (!dtls) return;
+    dtls.addEventListener('statechange', async () => {
+      if (my !== gen || (dtls.state !== 'closed' && dtls.state !== 'failed')) return;
+      if (!(await takenOver()) && my === gen) retry();
+    });
   }
 
   function onConnection(p, my) {
@@ -354,6 +400,7 @@ function startStudio(root) {
       case 'disconnected':
         setState('reconnecting', 'Reconnecting…');
         graceTimer = setTimeout(() => { if (my === gen && p.connectionState !== 'connected') retry(); }, DISCONNECT_GRACE_MS);
+        takenOver(); // a takeover shows at once, not after the grace
         break;
       case 'failed':
         retry();

@@ -1,0 +1,56 @@
+package media
+
+import (
+	"context"
+	"time"
+
+	"github.com/fedwave/fedwave/internal/fail"
+)
+
+// recheckEvery is how often live publishers' right to stream is asked
+// again. A role change can come from another process (the command line
+// writes the database), so there is no event to wait for: a second keeps
+// a demoted streamer's stream from lasting, at two small queries per
+// publisher.
+const recheckEvery = time.Second
+
+// Run asks every publisher's allowed check again, every recheckEvery,
+// until ctx ends, and ends the sessions refused.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(recheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.recheck(ctx)
+	}
+}
+
+func (s *Service) recheck(ctx context.Context) {
+	s.mu.Lock()
+	var pubs []*session
+	for _, ss := range s.sessions {
+		if !ss.viewer && ss.allowed != nil {
+			pubs = append(pubs, ss)
+		}
+	}
+	s.mu.Unlock()
+	for _, ss := range pubs {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := ss.allowed(cctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			continue
+		}
+		// Only a refusal ends the stream; a database hiccup does not.
+		if fe, ok := fail.As(err); ok && (fe.Kind == fail.Forbidden || fe.Kind == fail.NotFound || fe.Kind == fail.Unauthorized) {
+			s.log.Info("publisher stopped: no longer allowed to stream", "channel", ss.channel, "code", fe.Code)
+			s.closeSession(ss)
+			continue
+		}
+		s.log.Warn("check a publisher's right to stream", "channel", ss.channel, "err", err)
+	}
+}
