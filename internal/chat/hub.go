@@ -141,11 +141,12 @@ func New(d Deps) (*Hub, error) {
 	return h, nil
 }
 
-// Connect opens a session for a new connection; user is nil when the
-// connection is not (yet) signed in. from is the client's address. onClose,
+// Connect opens a session for a new connection; sess is nil when the
+// connection is not (yet) signed in (a cookie signs it in at once). The
+// session keeps sess's token and checks it again at every action. from is the client's address. onClose,
 // if set, is called once when the server closes the session (too slow,
 // shutting down), as Done is closed.
-func (h *Hub) Connect(user *store.User, from string, onClose func()) (*Session, error) {
+func (h *Hub) Connect(sess *auth.Session, from string, onClose func()) (*Session, error) {
 	s := &Session{hub: h, from: from, out: make(chan []byte, h.set.QueueLength), done: make(chan struct{}), rooms: map[string]*room{}, onClose: onClose}
 	h.mu.Lock()
 	if h.closed {
@@ -155,8 +156,8 @@ func (h *Hub) Connect(user *store.User, from string, onClose func()) (*Session, 
 	h.sessions[s] = true
 	h.wg.Add(1)
 	h.mu.Unlock()
-	if user != nil {
-		s.signIn(user)
+	if sess != nil {
+		s.signIn(sess)
 	}
 	return s, nil
 }
