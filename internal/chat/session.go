@@ -34,8 +34,8 @@ type Session struct {
 	onClose   func()
 
 	mu    sync.Mutex
-	user  *store.User // as of the last check of token
-	token string      // what signed the session in; checked again at every action
+	user  *store.User      // as of the last check of token
+	token string           // what signed the session in; checked again at every action
 	rooms map[string]*room // joined, by lower-case name; reader goroutine only
 
 	ended bool
