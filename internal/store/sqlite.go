@@ -267,6 +267,13 @@ func migrateOne(ctx context.Context, conn *sql.Conn, i int) error {
 		return err
 	}
 	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	if version > i {
+		return nil // another process (the CLI beside the server) got here first
+	}
 	if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
 		return err
 	}
