@@ -218,4 +218,3 @@ func TestGuestTokensEndWithGuests(t *testing.T) {
 		t.Fatalf("guest auth frame: %v", f)
 	}
 }
-
