@@ -41,15 +41,21 @@ func (r Role) HasChannel() bool { return r.AtLeast(RoleStreamer) }
 
 // This file is the one place that says who may do what.
 
-// CanManageChannel: the channel's owner, or an admin.
+// ownsChannel: u is ch's owner and still an approved streamer (or above).
+// A demoted streamer keeps the channel and its history, offline, but
+// neither its management, nor publishing, nor the owner's chat rank.
+func ownsChannel(u *store.User, ch *store.Channel) bool {
+	return u != nil && u.ID == ch.OwnerID && Role(u.Role).HasChannel()
+}
+
+// CanManageChannel: the channel's owner while still a streamer, or an
+// admin (title, description, stream key, thumbnail).
 func CanManageChannel(u *store.User, ch *store.Channel) bool {
-	return u != nil && (u.ID == ch.OwnerID || Role(u.Role).AtLeast(RoleAdmin))
+	return ownsChannel(u, ch) || (u != nil && Role(u.Role).AtLeast(RoleAdmin))
 }
 
 // CanStream: the channel's owner, while still an approved streamer.
-func CanStream(u *store.User, ch *store.Channel) bool {
-	return u != nil && u.ID == ch.OwnerID && Role(u.Role).HasChannel()
-}
+func CanStream(u *store.User, ch *store.Channel) bool { return ownsChannel(u, ch) }
 
 // CanAdminister: instance administration (metrics, roles, settings).
 func CanAdminister(u *store.User) bool {
@@ -75,7 +81,7 @@ func ChatRank(u *store.User, ch *store.Channel, isChannelMod bool) int {
 		return rankAdmin
 	case Role(u.Role).AtLeast(RoleModerator):
 		return rankModerator
-	case u.ID == ch.OwnerID:
+	case ownsChannel(u, ch):
 		return rankChannelOwner
 	case isChannelMod:
 		return rankChannelMod
@@ -97,6 +103,16 @@ func CanSanction(actorRank, targetRank int) bool {
 // BansInstanceWide: bans by instance moderators and admins apply on every
 // channel; bans by channel owners and moderators apply to their channel.
 func BansInstanceWide(actorRank int) bool { return actorRank >= rankModerator }
+
+// CanWipe: clearing a channel's whole history removes messages of every
+// rank, so it is for the channel owner and above, not channel moderators.
+func CanWipe(actorRank int) bool { return actorRank >= rankChannelOwner }
+
+// CanDeleteMessage: moderators may delete their own messages and those of
+// authors of lower rank (the rule of CanSanction).
+func CanDeleteMessage(actorRank, authorRank int, own bool) bool {
+	return CanModerate(actorRank) && (own || CanSanction(actorRank, authorRank))
+}
 
 // CanAppointChannelMods: the channel owner and admins.
 func CanAppointChannelMods(actorRank int) bool {

@@ -62,6 +62,7 @@ type Service struct {
 	// dummyHash is verified against when a login names no account, so that
 	// the answer takes as long as for a wrong password.
 	dummyHash string
+	cache     authCache
 }
 
 // New builds the service.
@@ -87,6 +88,9 @@ func New(d Deps) (*Service, error) {
 type Session struct {
 	User   *store.User
 	Claims Claims
+	// Token is the raw token, for holders that act on it later (a chat
+	// connection) and must check it again each time.
+	Token string
 }
 
 var errBadCredentials = fail.New(fail.Unauthorized, "invalid_credentials", "wrong name or password")
@@ -251,14 +255,21 @@ func (s *Service) Guest(ctx context.Context) (*store.User, Issued, error) {
 	return nil, Issued{}, fail.New(fail.Unavailable, "guests_exhausted", "could not find a free guest name; try again")
 }
 
-// PageTokenTTL is the lifetime of tokens a signed-in page asks for.
+// PageTokenTTL is the longest lifetime of tokens a signed-in page asks for.
 const PageTokenTTL = time.Hour
 
-// IssueForPage signs a short-lived token for an authenticated user: a
+// IssueForPage signs a short-lived token for an authenticated session: a
 // browser page asking for a bearer token of its own session (the studio's
-// WHIP request). It asks again when it needs a new one.
-func (s *Service) IssueForPage(u *store.User) (Issued, error) {
-	return s.keys.Issue(u.ID, s.now(), PageTokenTTL)
+// WHIP request). The token belongs to the same session (logging out
+// revokes it too) and never outlives the token it came from, so asking
+// again and again cannot extend a session.
+func (s *Service) IssueForPage(sess *Session) (Issued, error) {
+	now := s.now()
+	exp := now.Add(PageTokenTTL)
+	if sess.Claims.Expires.Before(exp) {
+		exp = sess.Claims.Expires
+	}
+	return s.keys.sign(sess.User.ID, sess.Claims.Session, now, exp)
 }
 
 func (s *Service) issue(u *store.User) (Issued, error) {
@@ -269,13 +280,21 @@ func (s *Service) issue(u *store.User) (Issued, error) {
 	return s.keys.Issue(u.ID, s.now(), ttl)
 }
 
-// Authenticate verifies a token and returns its user's current state.
+// Authenticate verifies a token and returns its user's current state: the
+// token's session must not be revoked, its user must still exist, and a
+// guest's token works only while the instance allows guests. Answers are
+// cached for at most authCacheTTL, so that callers may check a token at
+// every action.
 func (s *Service) Authenticate(ctx context.Context, raw string) (*Session, error) {
-	c, err := s.keys.Verify(raw, s.now())
+	now := s.now()
+	if sess, ok := s.cache.get(raw, now); ok {
+		return sess, nil
+	}
+	c, err := s.keys.Verify(raw, now)
 	if err != nil {
 		return nil, err
 	}
-	revoked, err := s.store.TokenRevoked(ctx, c.ID)
+	revoked, err := s.store.TokenRevoked(ctx, c.Session)
 	if err != nil {
 		return nil, fmt.Errorf("check token revocation: %w", err)
 	}
@@ -289,12 +308,23 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Session, error
 	if err != nil {
 		return nil, fmt.Errorf("load user: %w", err)
 	}
-	return &Session{User: u, Claims: c}, nil
+	if Role(u.Role) == RoleGuest && !s.guests {
+		return nil, errBadToken
+	}
+	sess := &Session{User: u, Claims: c, Token: raw}
+	s.cache.put(raw, sess, now)
+	return sess, nil
 }
 
-// Logout revokes the session's token.
+// Logout revokes the session's token and every token derived from the same
+// login. The revocation is kept as long as any of them can live.
 func (s *Service) Logout(ctx context.Context, sess *Session) error {
-	return s.store.RevokeToken(ctx, sess.Claims.ID, sess.Claims.Expires)
+	sid := sess.Claims.Session
+	if err := s.store.RevokeToken(ctx, sid, s.now().Add(UserTokenTTL+time.Minute)); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	s.cache.forget(func(e *Session) bool { return e.Claims.Session == sid })
+	return nil
 }
 
 // SetRole changes a user's role; streamers and above get their channel.
@@ -303,6 +333,7 @@ func (s *Service) SetRole(ctx context.Context, userID int64, role Role) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return fail.New(fail.NotFound, "no_such_user", "no such user")
 	}
+	s.cache.forget(func(e *Session) bool { return e.User.ID == userID })
 	return err
 }
 

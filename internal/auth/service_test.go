@@ -133,3 +133,54 @@ func BenchmarkPasswordHash(b *testing.B) {
 		h.hash(context.Background(), "correct horse battery")
 	}
 }
+
+// A page token lives no longer than its parent, chaining cannot extend a
+// session, and logging out with any token of a session ends them all.
+func TestPageTokensStayInsideTheirSession(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t)
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	s.CreateUser(ctx, "paula", "password1", RoleUser)
+	_, root, err := s.Login(ctx, "", "paula", "password1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = root.Expires.Add(-10 * time.Minute) // the login has 10 minutes left
+	tok := root.Token
+	var chain []string
+	for range 3 {
+		sess, err := s.Authenticate(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := s.IssueForPage(sess)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Expires.After(root.Expires) {
+			t.Fatalf("page token expires %s, after its login (%s)", page.Expires, root.Expires)
+		}
+		now = now.Add(2 * time.Second)
+		tok = page.Token
+		chain = append(chain, tok)
+	}
+	now = root.Expires.Add(time.Minute)
+	if _, err := s.Authenticate(ctx, tok); err == nil {
+		t.Fatal("a chained page token outlived its login")
+	}
+	// Logout with the last token revokes the login and every token from it.
+	now = root.Expires.Add(-5 * time.Minute)
+	sess, err := s.Authenticate(ctx, chain[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Logout(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	for i, tok := range append(chain, root.Token) {
+		if _, err := s.Authenticate(ctx, tok); err == nil {
+			t.Fatalf("token %d of a logged-out session still works", i)
+		}
+	}
+}

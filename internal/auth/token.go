@@ -37,15 +37,31 @@ type Issued struct {
 
 // Claims are the verified claims of a token.
 type Claims struct {
-	UserID  int64
-	ID      string // jti
+	UserID int64
+	ID     string // jti
+	// Session (the sid claim) is shared by every token derived from one
+	// login, so that logging out revokes them all. Tokens issued before
+	// sids existed are their own session (their jti).
+	Session string
 	Expires time.Time
+}
+
+// sessionClaim is FedWave's private claim.
+type sessionClaim struct {
+	SID string `json:"sid,omitempty"`
 }
 
 var errBadToken = fail.New(fail.Unauthorized, "invalid_token", "the token is invalid or has expired; log in again")
 
-// Issue signs a token for user id, issued at now and valid for ttl.
+// Issue signs a token for user id, issued at now and valid for ttl, that
+// starts a session of its own.
 func (kr *KeyRing) Issue(userID int64, now time.Time, ttl time.Duration) (Issued, error) {
+	return kr.sign(userID, "", now, now.Add(ttl))
+}
+
+// sign signs a token of session sid ("" starts a new one, named after the
+// token's jti) that expires at exp.
+func (kr *KeyRing) sign(userID int64, sid string, now, exp time.Time) (Issued, error) {
 	kid, key := kr.signing()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid))
@@ -54,16 +70,20 @@ func (kr *KeyRing) Issue(userID int64, now time.Time, ttl time.Duration) (Issued
 	}
 	jti := make([]byte, 16)
 	rand.Read(jti)
-	exp := now.Add(ttl).Truncate(time.Second)
+	id := base64.RawURLEncoding.EncodeToString(jti)
+	if sid == "" {
+		sid = id
+	}
+	exp = exp.Truncate(time.Second)
 	claims := jwt.Claims{
 		Issuer:   tokenIssuer,
 		Audience: jwt.Audience{tokenAudience},
 		Subject:  strconv.FormatInt(userID, 10),
 		Expiry:   jwt.NewNumericDate(exp),
 		IssuedAt: jwt.NewNumericDate(now),
-		ID:       base64.RawURLEncoding.EncodeToString(jti),
+		ID:       id,
 	}
-	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
+	raw, err := jwt.Signed(signer).Claims(claims).Claims(sessionClaim{SID: sid}).Serialize()
 	if err != nil {
 		return Issued{}, err
 	}
@@ -85,7 +105,8 @@ func (kr *KeyRing) Verify(raw string, now time.Time) (Claims, error) {
 		return Claims{}, errBadToken
 	}
 	var c jwt.Claims
-	if err := tok.Claims(pub, &c); err != nil {
+	var sc sessionClaim
+	if err := tok.Claims(pub, &c, &sc); err != nil {
 		return Claims{}, errBadToken
 	}
 	err = c.ValidateWithLeeway(jwt.Expected{Issuer: tokenIssuer, AnyAudience: jwt.Audience{tokenAudience}, Time: now}, 30*time.Second)
@@ -96,5 +117,8 @@ func (kr *KeyRing) Verify(raw string, now time.Time) (Claims, error) {
 	if err != nil || id <= 0 {
 		return Claims{}, errBadToken
 	}
-	return Claims{UserID: id, ID: c.ID, Expires: c.Expiry.Time()}, nil
+	if sc.SID == "" {
+		sc.SID = c.ID
+	}
+	return Claims{UserID: id, ID: c.ID, Session: sc.SID, Expires: c.Expiry.Time()}, nil
 }

@@ -57,7 +57,7 @@ func commands() map[string]*command {
 		"unban":      {"!unban name#1234", "lift a ban or timeout", auth.CanModerate, cmdUnban},
 		"timeout":    {"!timeout name#1234 SECONDS", "keep someone from chatting for a while", auth.CanModerate, cmdTimeout},
 		"slow":       {"!slow SECONDS", "slow mode: one message per user every SECONDS (0 turns it off)", auth.CanModerate, cmdSlow},
-		"wipe":       {"!wipe", "clear the channel's chat history", auth.CanModerate, cmdWipe},
+		"wipe":       {"!wipe", "clear the channel's chat history (channel owner and above)", auth.CanWipe, cmdWipe},
 		"mod":        {"!mod name#1234", "make someone a moderator of this channel", auth.CanAppointChannelMods, cmdMod},
 		"unmod":      {"!unmod name#1234", "remove a channel moderator", auth.CanAppointChannelMods, cmdMod},
 		"title":      {"!title TEXT", "change the stream title", auth.CanAppointChannelMods, cmdTitle},
@@ -119,7 +119,7 @@ func cmdWhisper(c *cmdCtx) error {
 	if !ok || strings.TrimSpace(text) == "" {
 		return usage("w")
 	}
-	return c.h.whisper(c.ctx, c.s, to, text)
+	return c.h.whisper(c.ctx, c.u, to, text)
 }
 
 func cmdStatus(c *cmdCtx) error {
@@ -173,7 +173,7 @@ func cmdBan(c *cmdCtx) error {
 		return err
 	}
 	reason := truncate(strings.TrimSpace(strings.TrimPrefix(c.rest, c.args[0])), 200)
-	if err := c.h.sanction(c.ctx, c.u, t, c.scope(), "ban", reason, time.Time{}); err != nil {
+	if err := c.h.sanction(c.ctx, c.u, t, c.scope(), "ban", reason, time.Time{}, true); err != nil {
 		return err
 	}
 	where := "from this channel"
@@ -196,7 +196,7 @@ func cmdTimeout(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	if err := c.h.sanction(c.ctx, c.u, t, c.scope(), "timeout", "", c.h.now().Add(time.Duration(secs)*time.Second)); err != nil {
+	if err := c.h.sanction(c.ctx, c.u, t, c.scope(), "timeout", "", c.h.now().Add(time.Duration(secs)*time.Second), true); err != nil {
 		return err
 	}
 	c.h.publishSystem(c.ch.Name, fmt.Sprintf("%s was timed out for %d seconds", auth.Handle(t.Name, t.Num), secs))
@@ -204,8 +204,8 @@ func cmdTimeout(c *cmdCtx) error {
 }
 
 // sanction bans or times out a user (actor nil: the system) in a scope,
-// removes their messages there, and records it in the audit log.
-func (h *Hub) sanction(ctx context.Context, actor, target *store.User, scope, kind, reason string, until time.Time) error {
+// with purge removes their messages there, and records it in the audit log.
+func (h *Hub) sanction(ctx context.Context, actor, target *store.User, scope, kind, reason string, until time.Time, purge bool) error {
 	var by int64
 	if actor != nil {
 		by = actor.ID
@@ -214,7 +214,21 @@ func (h *Hub) sanction(ctx context.Context, actor, target *store.User, scope, ki
 	if err := h.store.SetBan(ctx, store.Ban{Scope: scope, UserID: target.ID, Kind: kind, Reason: reason, ByID: by, CreatedAt: now, Expires: until}); err != nil {
 		return err
 	}
-	removed, err := h.store.DeleteUserMessages(ctx, scope, target.ID)
+	if purge {
+		if err := h.purge(ctx, scope, target.ID); err != nil {
+			return err
+		}
+	}
+	detail := reason
+	if !until.IsZero() {
+		detail = fmt.Sprintf("until %s %s", until.UTC().Format(time.RFC3339), reason)
+	}
+	return h.store.Audit(ctx, store.AuditEntry{ActorID: by, Action: kind, TargetID: target.ID, Channel: scope, Detail: strings.TrimSpace(detail)})
+}
+
+// purge removes a user's messages in a scope and tells the rooms.
+func (h *Hub) purge(ctx context.Context, scope string, userID int64) error {
+	removed, err := h.store.DeleteUserMessages(ctx, scope, userID)
 	if err != nil {
 		return err
 	}
@@ -225,11 +239,7 @@ func (h *Hub) sanction(ctx context.Context, actor, target *store.User, scope, ki
 	for ch, ids := range byChannel {
 		h.publishDeletes(ch, ids)
 	}
-	detail := reason
-	if !until.IsZero() {
-		detail = fmt.Sprintf("until %s %s", until.UTC().Format(time.RFC3339), reason)
-	}
-	return h.store.Audit(ctx, store.AuditEntry{ActorID: by, Action: kind, TargetID: target.ID, Channel: scope, Detail: strings.TrimSpace(detail)})
+	return nil
 }
 
 func cmdUnban(c *cmdCtx) error {

@@ -149,13 +149,14 @@ func New(d Deps) (*Hub, error) {
 	return h, nil
 }
 
-// Connect opens a session for a new connection; user is nil when the
-// connection is not (yet) signed in. from is the client's address; browser
-// is the anonymous viewer cookie of a browser ("" if none), so that its
-// player and its chat count as one person. onClose,
-// if set, is called once when the server closes the session (too slow,
-// shutting down), as Done is closed.
-func (h *Hub) Connect(user *store.User, from, browser string, onClose func()) (*Session, error) {
+// Connect opens a session for a new connection; sess is nil when the
+// connection is not (yet) signed in (a cookie signs it in at once). The
+// session keeps sess's token and checks it again at every action. from is
+// the client's address; browser is the anonymous viewer cookie of a browser
+// ("" if none), so that its player and its chat count as one person.
+// onClose, if set, is called once when the server closes the session (too
+// slow, shutting down), as Done is closed.
+func (h *Hub) Connect(sess *auth.Session, from, browser string, onClose func()) (*Session, error) {
 	anonKey := h.audience.Unique()
 	if browser != "" {
 		anonKey = audience.BrowserKey(browser)
@@ -169,8 +170,8 @@ func (h *Hub) Connect(user *store.User, from, browser string, onClose func()) (*
 	h.sessions[s] = true
 	h.wg.Add(1)
 	h.mu.Unlock()
-	if user != nil {
-		s.signIn(user)
+	if sess != nil {
+		s.signIn(sess)
 	}
 	return s, nil
 }

@@ -88,20 +88,32 @@ func (h *Hub) allowed(ctx context.Context, u *store.User, channel string, check 
 	return ch, rank, nil
 }
 
-// checkFlood applies the per-user rate; the third refusal within ten
-// seconds earns an automatic one-minute timeout in that channel.
+// checkFlood applies the per-user rate to everyone. In a channel, the
+// third refusal within ten seconds earns an automatic one-minute timeout,
+// which keeps the earlier messages (only a moderator's sanction removes
+// them); the channel's moderators and above get no timeout, only the
+// refusals.
 func (h *Hub) checkFlood(ctx context.Context, u *store.User, ch *store.Channel) error {
 	if h.flood.Allow(strconv.FormatInt(u.ID, 10)) {
 		return nil
 	}
-	if ch != nil && h.strike(u.ID) {
-		until := h.now().Add(time.Minute)
-		if err := h.sanction(ctx, nil, u, ch.Name, "timeout", "flooding", until); err != nil {
-			return err
-		}
-		return fail.New(fail.TooMany, "timed_out", "you sent too many messages too fast and are timed out for 60 seconds")
+	limited := fail.New(fail.TooMany, "rate_limited", "you are sending messages too fast; slow down")
+	if ch == nil || !h.strike(u.ID) {
+		return limited
 	}
-	return fail.New(fail.TooMany, "rate_limited", "you are sending messages too fast; slow down")
+	// Only now look up the rank: a refusal costs no database query.
+	rank, err := h.rank(ctx, u, ch)
+	if err != nil {
+		return err
+	}
+	if auth.CanModerate(rank) {
+		return limited
+	}
+	until := h.now().Add(time.Minute)
+	if err := h.sanction(ctx, nil, u, ch.Name, "timeout", "flooding", until, false); err != nil {
+		return err
+	}
+	return fail.New(fail.TooMany, "timed_out", "you sent too many messages too fast and are timed out for 60 seconds")
 }
 
 // checkBan refuses users banned or timed out in the channel (or instance).
@@ -217,11 +229,7 @@ func (h *Hub) findUser(ctx context.Context, handle string) (*store.User, error) 
 
 // whisper sends a private message to every session of a local user, and a
 // copy to the sender's sessions.
-func (h *Hub) whisper(ctx context.Context, s *Session, to, text string) error {
-	u := s.User()
-	if u == nil {
-		return errAuthRequired
-	}
+func (h *Hub) whisper(ctx context.Context, u *store.User, to, text string) error {
 	text, err := h.cleanText(text)
 	if err != nil {
 		return err
@@ -247,28 +255,57 @@ func (h *Hub) whisper(ctx context.Context, s *Session, to, text string) error {
 	return nil
 }
 
-// deleteMessage removes one message on a moderator's request.
+// deleteMessage removes one message on a moderator's request: their own,
+// or one whose author ranks below them (the rule of !ban).
 func (h *Hub) deleteMessage(ctx context.Context, u *store.User, channel, id string) error {
-	ch, _, err := h.allowed(ctx, u, channel, auth.CanModerate)
+	ch, rank, err := h.allowed(ctx, u, channel, auth.CanModerate)
 	if err != nil {
 		return err
 	}
+	notFound := fail.New(fail.NotFound, "message_not_found", "no such message")
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil {
-		return fail.New(fail.NotFound, "message_not_found", "no such message")
+		return notFound
+	}
+	m, err := h.store.Message(ctx, ch.Name, n)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	authorRank, err := h.authorRank(ctx, m.UserID, ch)
+	if err != nil {
+		return err
+	}
+	if !auth.CanDeleteMessage(rank, authorRank, m.UserID == u.ID) {
+		return fail.New(fail.Forbidden, "forbidden", "you cannot delete a message of %s", m.Handle)
 	}
 	ok, err := h.store.DeleteMessage(ctx, ch.Name, n)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fail.New(fail.NotFound, "message_not_found", "no such message")
+		return notFound
 	}
-	if err := h.store.Audit(ctx, store.AuditEntry{ActorID: u.ID, Action: "delete", Channel: ch.Name, Detail: "message " + id}); err != nil {
+	if err := h.store.Audit(ctx, store.AuditEntry{ActorID: u.ID, Action: "delete", TargetID: m.UserID, Channel: ch.Name, Detail: "message " + id}); err != nil {
 		return err
 	}
 	h.publishDeletes(ch.Name, []string{id})
 	return nil
+}
+
+// authorRank is the current rank in ch of a message's author; an author
+// who no longer exists (a cleaned-up guest) has none.
+func (h *Hub) authorRank(ctx context.Context, userID int64, ch *store.Channel) (int, error) {
+	a, err := h.store.User(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return h.rank(ctx, a, ch)
 }
 
 var errForbidden = fail.New(fail.Forbidden, "forbidden", "you are not allowed to do that here")

@@ -39,7 +39,8 @@ type Session struct {
 	anonKey string
 
 	mu    sync.Mutex
-	user  *store.User
+	user  *store.User      // as of the last check of token
+	token string           // what signed the session in; checked again at every action
 	rooms map[string]*room // joined, by lower-case name; reader goroutine only
 
 	ended bool
@@ -116,10 +117,11 @@ func (s *Session) End() {
 	s.hub.endSession(s)
 }
 
-func (s *Session) signIn(u *store.User) {
+func (s *Session) signIn(sess *auth.Session) {
+	u := sess.User
 	s.mu.Lock()
 	prev := s.user
-	s.user = u
+	s.user, s.token = u, sess.Token
 	s.mu.Unlock()
 	if prev != nil {
 		if prev.ID == u.ID {
@@ -142,6 +144,50 @@ func (s *Session) member(u *store.User) member {
 		return member{key: s.anonKey}
 	}
 	return member{userID: u.ID, handle: auth.Handle(u.Name, u.Num), key: audience.UserKey(u.ID)}
+}
+
+// signOut makes the session anonymous: it may still read.
+func (s *Session) signOut() {
+	s.mu.Lock()
+	prev := s.user
+	s.user, s.token = nil, ""
+	s.mu.Unlock()
+	if prev == nil {
+		return
+	}
+	s.hub.removeUserSession(prev.ID, s)
+	for _, r := range s.rooms {
+		r.update(s, s.member(nil))
+	}
+}
+
+// current is the signed-in user as of now, resolved again from the
+// session's token at every action: a revoked token, a deleted user or a
+// changed role takes effect on open connections, not only at sign-in (the
+// auth service caches answers for about a second, so this costs no
+// database query per message). A token that no longer works signs the
+// session out, and its error answers the action.
+func (s *Session) current(ctx context.Context) (*store.User, error) {
+	s.mu.Lock()
+	u, tok := s.user, s.token
+	s.mu.Unlock()
+	if u == nil {
+		return nil, errAuthRequired
+	}
+	sess, err := s.hub.auth.Authenticate(ctx, tok)
+	if _, ok := fail.As(err); ok {
+		s.signOut()
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.token == tok {
+		s.user = sess.User
+	}
+	s.mu.Unlock()
+	return sess.User, nil
 }
 
 // sendError answers a frame with an error frame.
@@ -178,7 +224,7 @@ func (s *Session) Handle(ctx context.Context, data []byte) {
 	case "send":
 		err = s.handleSend(ctx, f)
 	case "whisper":
-		err = s.hub.whisper(ctx, s, f.To, f.Text)
+		err = s.handleWhisper(ctx, f.To, f.Text)
 	case "delete":
 		err = s.handleDelete(ctx, f.Channel, f.ID)
 	case "ping":
@@ -198,7 +244,7 @@ func (s *Session) handleAuth(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	s.signIn(sess.User)
+	s.signIn(sess)
 	return nil
 }
 
@@ -242,9 +288,9 @@ func (s *Session) handleSend(ctx context.Context, f inFrame) error {
 	if err != nil {
 		return err
 	}
-	u := s.User()
-	if u == nil {
-		return errAuthRequired
+	u, err := s.current(ctx)
+	if err != nil {
+		return err
 	}
 	if isCommand(f.Text) {
 		return s.hub.command(ctx, s, u, f.Channel, f.Text)
@@ -258,15 +304,23 @@ func (s *Session) handleSend(ctx context.Context, f inFrame) error {
 }
 
 func (s *Session) handleDelete(ctx context.Context, channel string, rawID json.RawMessage) error {
-	u := s.User()
-	if u == nil {
-		return errAuthRequired
+	u, err := s.current(ctx)
+	if err != nil {
+		return err
 	}
 	var id string
 	if json.Unmarshal(rawID, &id) != nil {
 		id = string(rawID)
 	}
 	return s.hub.deleteMessage(ctx, u, channel, id)
+}
+
+func (s *Session) handleWhisper(ctx context.Context, to, text string) error {
+	u, err := s.current(ctx)
+	if err != nil {
+		return err
+	}
+	return s.hub.whisper(ctx, u, to, text)
 }
 
 var errAuthRequired = fail.New(fail.Unauthorized, "auth_required", "sign in or chat as a guest to send messages")

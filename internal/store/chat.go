@@ -59,6 +59,8 @@ type Messages interface {
 	MessagesAfter(ctx context.Context, channel string, after int64, limit int) ([]Message, error)
 	// RecentMessages returns the last limit messages, oldest first.
 	RecentMessages(ctx context.Context, channel string, limit int) ([]Message, error)
+	// Message returns one message of a channel, or ErrNotFound.
+	Message(ctx context.Context, channel string, id int64) (*Message, error)
 	// DeleteMessage removes one message; it reports whether it existed.
 	DeleteMessage(ctx context.Context, channel string, id int64) (bool, error)
 	// DeleteUserMessages removes a user's messages in one channel, or in

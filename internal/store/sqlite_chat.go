@@ -103,6 +103,18 @@ func (s *SQLite) RecentMessages(ctx context.Context, channel string, limit int) 
 	return s.queryMessages(ctx, `SELECT * FROM (SELECT `+messageColumns+` FROM messages WHERE channel = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq`, channel, limit)
 }
 
+// Message implements Messages.
+func (s *SQLite) Message(ctx context.Context, channel string, id int64) (*Message, error) {
+	m, err := scanMessage(s.db.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE channel = ? AND id = ?`, channel, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
 // DeleteMessage implements Messages.
 func (s *SQLite) DeleteMessage(ctx context.Context, channel string, id int64) (bool, error) {
 	err := s.execOne(ctx, `DELETE FROM messages WHERE channel = ? AND id = ?`, channel, id)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
@@ -129,7 +130,7 @@ func TestChatBrowserContrast(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := core.Auth.IssueForPage(u)
+		tok, err := core.Keys.Issue(u.ID, time.Now(), time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,7 @@ func (s *Server) apiToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	tok, err := s.auth.IssueForPage(sess.User)
+	tok, err := s.auth.IssueForPage(sess)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -111,7 +111,7 @@ func (s *Server) channelPage(w http.ResponseWriter, r *http.Request) (page, *cha
 	if sess, _ := s.session(r); sess != nil {
 		u := auth.View(sess.User)
 		p.User = &u
-		d.IsOwner = u.Handle == ch.Owner
+		d.IsOwner = u.Handle == ch.Owner && auth.Role(sess.User.Role).HasChannel()
 		d.CanEdit = d.IsOwner || auth.CanAdminister(sess.User)
 		d.CanModerate = s.chat.CanModerate(r.Context(), sess.User, ch.Name)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/fedwave/fedwave/internal/chat"
 	"github.com/fedwave/fedwave/internal/fail"
-	"github.com/fedwave/fedwave/internal/store"
 )
 
 const (
@@ -76,11 +75,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	// receive its close frame; then the connection is cut, which also ends
 	// a write stuck on a peer that stopped reading.
 	onClose := func() { time.AfterFunc(wsWriteTimeout, func() { conn.CloseNow() }) }
-	var user *store.User
-	if auth != nil {
-		user = auth.User
-	}
-	sess, err := s.chat.Connect(user, ip, browserID(r), onClose)
+	sess, err := s.chat.Connect(auth, ip, browserID(r), onClose)
 	if err != nil {
 		s.wsConns.release(ip)
 		conn.Close(websocket.StatusGoingAway, "the server is shutting down")
