@@ -1,8 +1,6 @@
 package media_test
 
 import (
-	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 	"github.com/fedwave/fedwave/internal/app/apptest"
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/config"
+	"github.com/fedwave/fedwave/internal/udptest"
 )
 
 func setup(t *testing.T, opts ...func(*config.Config)) (s *apptest.Server, key, ownerTok string) {
@@ -257,28 +256,10 @@ func TestWHIPRefusals(t *testing.T) {
 	}
 }
 
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		c.Close()
-		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
 // A viewer that may only use TURN relay candidates still watches, with the
 // credentials /api/v1/ice hands out.
 func TestViewerBehindTURN(t *testing.T) {
-	s := apptest.Start(t, func(c *config.Config) { c.TURNPort, c.TURNLoopback = freeUDPPort(t), true })
+	s := apptest.Start(t, func(c *config.Config) { c.TURNPort, c.TURNLoopback = udptest.FreePort(t), true })
 	s.CreateUser("alpha", "password1", auth.RoleStreamer)
 	key := s.Do("POST", "/api/v1/channels/alpha/stream-key", nil, s.Login("alpha", "password1")).Body["streamKey"].(string)
 	pub := publish(t, s.URL+"/whip/alpha", key, "vp8")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/fedwave/fedwave/internal/udptest"
 )
 
 // listenUDP opens a plain UDP socket on 127.0.0.1 that the test reads
@@ -65,7 +67,7 @@ func TestAnonymousRelaysOnlyToMediaPort(t *testing.T) {
 			// later datagram has come back from the media port, the one
 			// before it has been dropped or sent.
 			roundTrips(t, relay, media.addr(), 1)
-			if queued(t, other) {
+			if udptest.Queued(t, other) {
 				t.Fatal("an anonymous relay sent to a port other than the media port")
 			}
 

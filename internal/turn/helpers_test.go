@@ -220,29 +220,6 @@ func testOwner(transport, client, user string) owner {
 	return owner{user: user, signedIn: signedIn(user), transport: transport, client: netip.MustParseAddrPort(client)}
 }
 
-// queued reports whether a datagram is waiting on conn, without waiting:
-// a datagram sent over loopback is queued on its receiver before the
-// sender's send returns, so this needs no timeout.
-func queued(t *testing.T, conn *net.UDPConn) bool {
-	t.Helper()
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	var rerr error
-	if err := raw.Read(func(fd uintptr) bool {
-		n, _, rerr = syscall.Recvfrom(int(fd), make([]byte, 1), syscall.MSG_DONTWAIT|syscall.MSG_PEEK)
-		return true
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if rerr != nil && !errors.Is(rerr, syscall.EAGAIN) {
-		t.Fatal(rerr)
-	}
-	return rerr == nil && n >= 0
-}
-
 // turnConfig is what pion passes the relay address generator for an
 // allocation of o.
 func turnConfig(o owner) turn.AllocateListenerConfig {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/fedwave/fedwave/internal/config"
 	"github.com/fedwave/fedwave/internal/pionlog"
 	fwturn "github.com/fedwave/fedwave/internal/turn"
+	"github.com/fedwave/fedwave/internal/udptest"
 )
 
 // Anonymous TURN must not be an open relay (issue 8, item 4). These tests
@@ -34,26 +34,7 @@ import (
 // allowed to relay to loopback peers (as tests need).
 func startWithTURN(t *testing.T) *apptest.Server {
 	t.Helper()
-	return apptest.Start(t, func(c *config.Config) { c.TURNPort, c.TURNLoopback = freePort(t), true })
-}
-
-// freePort returns a port free for both UDP and TCP on 127.0.0.1.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		c.Close()
-		if l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
+	return apptest.Start(t, func(c *config.Config) { c.TURNPort, c.TURNLoopback = udptest.FreePort(t), true })
 }
 
 // iceCredential fetches GET /api/v1/ice (with token, if any) and returns
@@ -182,7 +163,7 @@ func TestICEAnonymousRelaysOnlyToMedia(t *testing.T) {
 	} else if code := turnErrorCode(err); code != 403 {
 		t.Errorf("anonymous CreatePermission(127.0.0.2): %v (code %d), want 403", err, code)
 	}
-	if pending(t, other) {
+	if udptest.Queued(t, other) {
 		t.Fatal("an anonymous relay sent to a loopback port that is not the media port")
 	}
 
@@ -205,28 +186,6 @@ func TestICEAnonymousRelaysOnlyToMedia(t *testing.T) {
 	if n, _, err := other.ReadFrom(buf); err != nil || string(buf[:n]) != "signed in" {
 		t.Fatalf("the signed-in relay's datagram: %q, %v", buf[:n], err)
 	}
-}
-
-// pending reports whether a datagram is queued on conn, without waiting:
-// over loopback a datagram is queued on its receiver before the send
-// returns.
-func pending(t *testing.T, conn *net.UDPConn) bool {
-	t.Helper()
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rerr error
-	if err := raw.Read(func(fd uintptr) bool {
-		_, _, rerr = syscall.Recvfrom(int(fd), make([]byte, 1), syscall.MSG_DONTWAIT|syscall.MSG_PEEK)
-		return true
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if rerr != nil && !errors.Is(rerr, syscall.EAGAIN) {
-		t.Fatal(rerr)
-	}
-	return rerr == nil
 }
 
 // TestTURNUsernamesCarryNoSecrets: TURN user names say "anonymous" or name

@@ -10,26 +10,8 @@ import (
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/browsertest"
 	"github.com/fedwave/fedwave/internal/config"
+	"github.com/fedwave/fedwave/internal/udptest"
 )
-
-// freeUDPPort finds a port free for UDP and TCP on loopback.
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		c.Close()
-		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
 
 // TestVideoBrowserFirstFrame: the player shows the first frame without
 // waiting for ICE gathering to end (the rest of its candidates follow by
@@ -41,7 +23,7 @@ func TestVideoBrowserFirstFrame(t *testing.T) {
 		name string
 		opt  func(t *testing.T, c *config.Config)
 	}{
-		{"embedded TURN", func(t *testing.T, c *config.Config) { c.TURNPort, c.TURNLoopback = freeUDPPort(t), true }},
+		{"embedded TURN", func(t *testing.T, c *config.Config) { c.TURNPort, c.TURNLoopback = udptest.FreePort(t), true }},
 		{"silent TURN", func(t *testing.T, c *config.Config) {
 			silent, err := net.ListenPacket("udp", "127.0.0.1:0") // reads nothing, answers nothing
 			if err != nil {
