@@ -15,6 +15,15 @@ func TestAudienceCountsEachPersonOnce(t *testing.T) {
 	s, key, _ := setup(t)
 	publish(t, s.URL+"/whip/alpha", key, "vp8")
 	waitFor(t, "live", func() bool { return live(s) })
+	// play starts a WHEP session with the headers h (a cookie, a token).
+	play := func(h http.Header) {
+		t.Helper()
+		pc := newPeer(t)
+		pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+		if res := exchangeHeader(t, pc, s.URL+"/whep/alpha", h); res.StatusCode != http.StatusCreated {
+			t.Fatalf("WHEP: %d", res.StatusCode)
+		}
+	}
 	viewers := func() float64 {
 		ch, _ := s.Do("GET", "/api/v1/channels/alpha", nil, "").Body["channel"].(map[string]any)
 		n, _ := ch["viewers"].(float64)
@@ -43,17 +52,13 @@ func TestAudienceCountsEachPersonOnce(t *testing.T) {
 	if n := viewers(); n != 1 {
 		t.Fatalf("with the chat open: %v viewers, want 1", n)
 	}
-	player := &viewer{pc: newPeer(t)}
-	player.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
-	if res := exchangeHeader(t, player.pc, s.URL+"/whep/alpha", browser); res.StatusCode != http.StatusCreated {
-		t.Fatalf("WHEP: %d", res.StatusCode)
-	}
+	play(browser)
 	if n := viewers(); n != 1 {
 		t.Fatalf("the same browser's player and chat: %v viewers, want 1", n)
 	}
 
 	// A player without any identity counts on its own.
-	watch(t, s.URL+"/whep/alpha", true)
+	play(nil)
 	if n := viewers(); n != 2 {
 		t.Fatalf("an anonymous player besides: %v viewers, want 2", n)
 	}
@@ -67,11 +72,7 @@ func TestAudienceCountsEachPersonOnce(t *testing.T) {
 	if n := viewers(); n != 3 {
 		t.Fatalf("bob in the chat besides: %v viewers, want 3", n)
 	}
-	bob := &viewer{pc: newPeer(t)}
-	bob.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
-	if res := exchange(t, bob.pc, s.URL+"/whep/alpha", tok); res.StatusCode != http.StatusCreated {
-		t.Fatalf("WHEP with a token: %d", res.StatusCode)
-	}
+	play(http.Header{"Authorization": {"Bearer " + tok}})
 	if n := viewers(); n != 3 {
 		t.Fatalf("bob's player and chat: %v viewers, want 3", n)
 	}
