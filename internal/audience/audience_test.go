@@ -27,7 +27,7 @@ func TestDistinctKeysAndChanges(t *testing.T) {
 	if len(changes) != 4 {
 		t.Fatalf("changes %v: want 4", changes)
 	}
-	if r.Unique() == r.Unique() {
-		t.Fatal("unique keys repeat")
+	if a, b := r.Unique(), r.Unique(); a == b {
+		t.Fatalf("unique keys repeat: %s", a)
 	}
 }
