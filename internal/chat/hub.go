@@ -271,17 +271,32 @@ func (h *Hub) removeUserSession(id int64, s *Session) {
 }
 
 func (h *Hub) toUser(id int64, msg []byte) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for s := range h.users[id] {
+	for _, s := range h.signedIn(context.Background(), id) {
 		s.enqueue(msg)
 	}
 }
 
-func (h *Hub) online(id int64) bool {
+func (h *Hub) online(ctx context.Context, id int64) bool {
+	return len(h.signedIn(ctx, id)) > 0
+}
+
+// signedIn returns the local sessions of user id whose sign-in still
+// holds: one whose token was revoked since (a logout in another tab) does
+// not receive whispers, even if it never acts again.
+func (h *Hub) signedIn(ctx context.Context, id int64) []*Session {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.users[id]) > 0
+	all := make([]*Session, 0, len(h.users[id]))
+	for s := range h.users[id] {
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	valid := all[:0]
+	for _, s := range all {
+		if s.signedInAs(ctx, id) {
+			valid = append(valid, s)
+		}
+	}
+	return valid
 }
 
 // strike records a flood refusal and reports whether the user has earned an

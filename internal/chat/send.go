@@ -244,7 +244,7 @@ func (h *Hub) whisper(ctx context.Context, u *store.User, to, text string) error
 	if err := h.checkBan(ctx, u, ""); err != nil {
 		return err
 	}
-	if !h.online(target.ID) {
+	if !h.online(ctx, target.ID) {
 		return fail.New(fail.NotFound, "user_offline", "%s is not online", auth.Handle(target.Name, target.Num))
 	}
 	frame := encode(whisperFrame{Type: "whisper", From: fromUser(u), To: auth.Handle(target.Name, target.Num), HTML: h.markup.Render(text), TS: timestamp(h.now())})

@@ -190,6 +190,20 @@ func (s *Session) current(ctx context.Context) (*store.User, error) {
 	return sess.User, nil
 }
 
+// signedInAs reports whether the session is signed in as user id and its
+// token still says so (the auth service caches the answer for about a
+// second), for what reaches it without its asking, such as whispers.
+func (s *Session) signedInAs(ctx context.Context, id int64) bool {
+	s.mu.Lock()
+	u, tok := s.user, s.token
+	s.mu.Unlock()
+	if u == nil || u.ID != id {
+		return false
+	}
+	sess, err := s.hub.auth.Authenticate(ctx, tok)
+	return err == nil && sess.User.ID == id
+}
+
 // sendError answers a frame with an error frame.
 func (s *Session) sendError(err error, nonce json.RawMessage) {
 	code, msg := "internal", "something went wrong on the server; try again"

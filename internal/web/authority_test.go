@@ -112,6 +112,7 @@ func TestLogoutReachesDerivedTokensAndChat(t *testing.T) {
 	s.CreateUser("alpha", "password1", auth.RoleStreamer)
 	s.CreateUser("ann", "password1", auth.RoleUser)
 	login := s.Do("POST", "/api/v1/login", map[string]string{"name": "ann", "password": "password1"}, "")
+	ann := login.Body["user"].(map[string]any)["handle"].(string)
 	root := login.Body["token"].(string)
 	rootExp, _ := time.Parse(time.RFC3339, login.Body["expires"].(string))
 	tok, derived := root, []string{}
@@ -132,8 +133,18 @@ func TestLogoutReachesDerivedTokensAndChat(t *testing.T) {
 			t.Fatalf("send before logout: %v", f)
 		}
 	}
+	s.CreateUser("bob", "password1", auth.RoleUser)
+	bob := s.Dial(s.Login("bob", "password1"))
+	whisper := map[string]any{"type": "whisper", "to": ann, "text": "psst"}
+	bob.Send(whisper)
+	bearer.Expect("whisper")
 	if r := s.Do("POST", "/api/v1/logout", nil, derived[0]); r.Status != http.StatusNoContent {
 		t.Fatalf("logout: %d %s", r.Status, r.Raw)
+	}
+	// Connections that do not act again no longer count as ann, and get
+	// no whispers meant for her.
+	if f := answer(bob, whisper); f["code"] != "user_offline" {
+		t.Fatalf("whisper after logout: %v, want error user_offline", f)
 	}
 	for i, tok := range append(derived, root) {
 		if r := s.Do("GET", "/api/v1/me", nil, tok); r.Status != http.StatusUnauthorized {
