@@ -59,7 +59,8 @@ type Federation interface {
 	AddOutbox(ctx context.Context, peer string, body []byte, max int) (int64, error)
 	// Outbox returns a peer's items after an id, oldest first.
 	Outbox(ctx context.Context, peer string, after int64, limit int) ([]OutboxItem, error)
-	DeleteOutbox(ctx context.Context, id int64) error
+	// DeleteOutbox removes a peer's delivered item.
+	DeleteOutbox(ctx context.Context, peer string, id int64) error
 }
 
 // ErrFull is returned when a bounded queue has no room left.
@@ -234,7 +235,7 @@ func (s *SQLite) Outbox(ctx context.Context, peer string, after int64, limit int
 }
 
 // DeleteOutbox implements Federation.
-func (s *SQLite) DeleteOutbox(ctx context.Context, id int64) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE id = ?`, id)
+func (s *SQLite) DeleteOutbox(ctx context.Context, peer string, id int64) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE peer = ? AND id = ?`, peer, id)
 	return err
 }
