@@ -25,9 +25,10 @@ type Federation interface {
 	// calls them as the room opens and closes.
 	Follow(host, channel string)
 	Unfollow(host, channel string)
-	// Post delivers a local user's message to its room's home instance
-	// and returns its home id and offset once stored there.
-	Post(ctx context.Context, host, channel string, from *store.User, text, nonce string) (id, offset int64, err error)
+	// Post queues a local user's message for its room's home instance (in
+	// the order of the calls); wait returns its home id and offset once
+	// stored there.
+	Post(ctx context.Context, host, channel string, from *store.User, text, nonce string) (wait func(context.Context) (id, offset int64, err error), err error)
 	// Whisper delivers a local user's whisper to a user of host.
 	Whisper(ctx context.Context, host string, from *store.User, to, text string) error
 }
@@ -248,6 +249,11 @@ func (s *Session) sendRemote(ctx context.Context, u *store.User, host, name stri
 		s.pending.Add(-1)
 		return fail.New(fail.TooMany, "too_many_pending", "%d messages are still waiting for %s; wait for them", maxPending, host)
 	}
+	wait, err := h.fed.Post(ctx, host, name, u, text, nonce)
+	if err != nil {
+		s.pending.Add(-1)
+		return err
+	}
 	go func() {
 		defer s.pending.Add(-1)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -259,7 +265,7 @@ func (s *Session) sendRemote(ctx context.Context, u *store.User, host, name stri
 			case <-ctx.Done():
 			}
 		}()
-		id, offset, err := h.fed.Post(ctx, host, name, u, text, nonce)
+		id, offset, err := wait(ctx)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
 				s.sendError(err, f.Nonce)

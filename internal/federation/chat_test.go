@@ -100,7 +100,9 @@ func TestWhispersAcrossSites(t *testing.T) {
 	a.Do("PATCH", "/api/v1/federation/peers/"+b.host, map[string]any{"incoming": false}, a.admin)
 	eventually(t, "B refused by A", func() bool {
 		cb.Send(map[string]any{"type": "whisper", "to": aliceH + "@" + a.host, "text": "hi", "nonce": "off"})
-		e := cb.ExpectWhere(func(f map[string]any) bool { return (f["type"] == "error" && f["nonce"] == "off") || f["type"] == "whisper" })
+		e := cb.ExpectWhere(func(f map[string]any) bool {
+			return (f["type"] == "error" && f["nonce"] == "off") || f["type"] == "whisper"
+		})
 		return e["code"] == "federation_refused"
 	})
 }

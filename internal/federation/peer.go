@@ -17,6 +17,8 @@ type peer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	outboxMu sync.Mutex // orders adding to the outbox
+
 	mu       sync.Mutex
 	conn     *conn
 	lastErr  string
@@ -24,12 +26,12 @@ type peer struct {
 	theirIn  bool // their switches as they last told us
 	theirOut bool
 	listing  []remoteChannel
-	follows  map[string]bool          // their rooms our chat mirrors
-	reported map[string]int           // people here on their channels, as last told
-	counted  map[string]bool          // our channels they reported people on
-	waiters  map[int64]chan reply     // requests waiting for their reply
-	nextRef  int64                    // for requests that are not in the outbox (negative)
-	running  bool                     // the link loop runs
+	follows  map[string]bool      // their rooms our chat mirrors
+	reported map[string]int       // people here on their channels, as last told
+	counted  map[string]bool      // our channels they reported people on
+	waiters  map[int64]chan reply // requests waiting for their reply
+	nextRef  int64                // for requests that are not in the outbox (negative)
+	running  bool                 // the link loop runs
 }
 
 type reply struct {

@@ -21,8 +21,8 @@ import (
 
 // Bounds on what crosses a link.
 const (
-	maxOutbox   = 1000     // messages waiting for one peer
-	maxText     = 4 << 10  // bytes of one message's source text
+	maxOutbox   = 1000    // messages waiting for one peer
+	maxText     = 4 << 10 // bytes of one message's source text
 	whisperWait = 10 * time.Second
 )
 
@@ -290,39 +290,46 @@ func truncate(s string, n int) string {
 
 // Post implements chat.Federation: the message waits in the outbox (it
 // survives a restart) until the home instance has stored or refused it.
-func (s *Service) Post(ctx context.Context, host, channel string, from *store.User, text, nonce string) (int64, int64, error) {
+func (s *Service) Post(ctx context.Context, host, channel string, from *store.User, text, nonce string) (func(context.Context) (int64, int64, error), error) {
 	_, p, err := s.canSend(ctx, host)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	if nonce == "" {
 		nonce = randomNonce()
 	}
 	body, err := json.Marshal(postBody{Channel: channel, From: authorOf(from), Text: text, Nonce: "fw:" + nonce})
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
+	p.outboxMu.Lock() // ids in the order of the calls, waiter set before the pump can answer
 	ref, err := s.store.AddOutbox(ctx, host, body, maxOutbox)
+	var wait chan reply
+	if err == nil {
+		wait = p.await(ref)
+	}
+	p.outboxMu.Unlock()
 	if errors.Is(err, store.ErrFull) {
-		return 0, 0, fail.New(fail.Unavailable, "peer_unreachable", "%d messages already wait for %s, which cannot be reached; try later", maxOutbox, host)
+		return nil, fail.New(fail.Unavailable, "peer_unreachable", "%d messages already wait for %s, which cannot be reached; try later", maxOutbox, host)
 	}
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	wait := p.await(ref)
-	defer p.unwait(ref)
 	if c := p.current(); c != nil {
 		c.wakePump()
 	}
-	select {
-	case r := <-wait:
-		if r.Code != "" {
-			return 0, 0, remoteError(r)
+	return func(ctx context.Context) (int64, int64, error) {
+		defer p.unwait(ref)
+		select {
+		case r := <-wait:
+			if r.Code != "" {
+				return 0, 0, remoteError(r)
+			}
+			return r.ID, r.Offset, nil
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
 		}
-		return r.ID, r.Offset, nil
-	case <-ctx.Done():
-		return 0, 0, ctx.Err()
-	}
+	}, nil
 }
 
 func randomNonce() string {
