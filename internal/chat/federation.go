@@ -98,6 +98,8 @@ func (h *Hub) Follow(ctx context.Context, channel string, after *int64, fn func(
 	r.followers[f] = true
 	r.mu.Unlock()
 	unlock()
+	// The follower's site shows the room's presence from the start.
+	fn(Event{Kind: "presence", Channel: r.name, Viewers: h.audience.Count(r.name), Chatters: r.chatters()})
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -109,14 +111,15 @@ func (h *Hub) Follow(ctx context.Context, channel string, after *int64, fn func(
 	}, nil
 }
 
-// PostRemote stores a message of another instance's user (from is its
-// row here) in a local room, with the room's rules for everyone: bans,
-// flood limits, slow mode.
-func (h *Hub) PostRemote(ctx context.Context, from *store.User, channel, text, nonce string) (Message, error) {
+// PostRemote queues a message of another instance's user (from is its
+// row here) for a local room, with the room's rules for everyone: bans,
+// flood limits, slow mode. Messages queued in turn are stored in turn;
+// wait returns the message once stored.
+func (h *Hub) PostRemote(ctx context.Context, from *store.User, channel, text, nonce string) (wait func() (Message, error), err error) {
 	if isCommand(text) {
-		return Message{}, fail.New(fail.Invalid, "command_not_supported", "commands are typed on the channel's own site")
+		return nil, fail.New(fail.Invalid, "command_not_supported", "commands are typed on the channel's own site")
 	}
-	return h.post(ctx, from, channel, text, nonce)
+	return h.queuePost(ctx, from, channel, text, nonce)
 }
 
 // WhisperIn delivers a whisper from another instance's user to a local

@@ -148,25 +148,36 @@ func (h *Hub) Post(ctx context.Context, u *store.User, channel, text, nonce stri
 }
 
 func (h *Hub) post(ctx context.Context, u *store.User, channel, text, nonce string) (Message, error) {
-	ch, err := h.channel(ctx, channel)
+	wait, err := h.queuePost(ctx, u, channel, text, nonce)
 	if err != nil {
 		return Message{}, err
+	}
+	return wait()
+}
+
+// queuePost checks a message and hands it to its room's committer; wait
+// returns it once stored (or refused by slow mode). Messages queued one
+// after the other are stored in that order.
+func (h *Hub) queuePost(ctx context.Context, u *store.User, channel, text, nonce string) (wait func() (Message, error), err error) {
+	ch, err := h.channel(ctx, channel)
+	if err != nil {
+		return nil, err
 	}
 	text, err = h.cleanText(text)
 	if err != nil {
-		return Message{}, err
+		return nil, err
 	}
 	if err := h.checkFlood(ctx, u, ch); err != nil {
-		return Message{}, err
+		return nil, err
 	}
 	if err := h.checkBan(ctx, u, ch.Name); err != nil {
-		return Message{}, err
+		return nil, err
 	}
 	var slow time.Duration
 	if ch.SlowSeconds > 0 {
 		rank, err := h.rank(ctx, u, ch)
 		if err != nil {
-			return Message{}, err
+			return nil, err
 		}
 		if !auth.CanModerate(rank) {
 			slow = time.Duration(ch.SlowSeconds) * time.Second
@@ -178,12 +189,14 @@ func (h *Hub) post(ctx context.Context, u *store.User, channel, text, nonce stri
 	}}
 	r, err := h.openRoom(ch) // orders the post with joins even if no one here listens
 	if err != nil {
-		return Message{}, err
+		return nil, err
 	}
-	defer h.release(r)
 	r.posts <- req
-	<-req.done
-	return req.frame, req.err
+	return func() (Message, error) {
+		<-req.done
+		h.release(r)
+		return req.frame, req.err
+	}, nil
 }
 
 // History returns stored messages: after an offset (oldest first), or the

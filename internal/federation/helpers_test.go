@@ -18,7 +18,7 @@ type site struct {
 	host  string
 }
 
-func startSite(t *testing.T, opts ...func(*config.Config)) *site {
+func startSite(t testing.TB, opts ...func(*config.Config)) *site {
 	t.Helper()
 	s := apptest.Start(t, append([]func(*config.Config){func(c *config.Config) { c.FederationAllowPrivate = true }}, opts...)...)
 	s.CreateUser("boss", "correct horse battery", auth.RoleAdmin)
@@ -26,7 +26,7 @@ func startSite(t *testing.T, opts ...func(*config.Config)) *site {
 }
 
 // peer returns this site's view of another, or nil.
-func (s *site) peer(t *testing.T, host string) map[string]any {
+func (s *site) peer(t testing.TB, host string) map[string]any {
 	t.Helper()
 	r := s.Do("GET", "/api/v1/federation/peers", nil, s.admin)
 	if r.Status != http.StatusOK {
@@ -41,7 +41,7 @@ func (s *site) peer(t *testing.T, host string) map[string]any {
 }
 
 // eventually waits (up to 10 s) for cond, failing with what it says.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -54,7 +54,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // link links a (asking) with b (approving) and waits until both hold a
 // live connection.
-func link(t *testing.T, a, b *site) {
+func link(t testing.TB, a, b *site) {
 	t.Helper()
 	r := a.Do("POST", "/api/v1/federation/peers", map[string]string{"url": b.URL}, a.admin)
 	if r.Status != http.StatusCreated {
@@ -75,7 +75,7 @@ func link(t *testing.T, a, b *site) {
 }
 
 // channel returns a site's listing entry for a channel name, or nil.
-func (s *site) channel(t *testing.T, name string) map[string]any {
+func (s *site) channel(t testing.TB, name string) map[string]any {
 	t.Helper()
 	r := s.Do("GET", "/api/v1/channels", nil, "")
 	for _, c := range r.Body["channels"].([]any) {
@@ -87,7 +87,7 @@ func (s *site) channel(t *testing.T, name string) map[string]any {
 }
 
 // user makes an account on the site and returns its handle and token.
-func (s *site) user(t *testing.T, name string, role auth.Role) (string, string) {
+func (s *site) user(t testing.TB, name string, role auth.Role) (string, string) {
 	t.Helper()
 	h := s.CreateUser(name, "correct horse battery", role)
 	return h, s.Login(name, "correct horse battery")

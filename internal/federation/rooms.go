@@ -408,10 +408,19 @@ func (c *conn) hearPost(env *wire.Envelope) {
 		if len(b.Nonce) > 140 || len(b.Text) > maxText {
 			err = fail.New(fail.Invalid, "too_long", "the message is too long")
 		} else {
-			var m chat.Message
-			if m, err = c.p.s.hub.PostRemote(ctx, u, b.Channel, b.Text, b.Nonce); err == nil {
-				id, _ := strconv.ParseInt(m.ID, 10, 64)
-				c.reply(b.Ref, reply{ID: id, Offset: m.Offset})
+			var wait func() (chat.Message, error)
+			if wait, err = c.p.s.hub.PostRemote(ctx, u, b.Channel, b.Text, b.Nonce); err == nil {
+				// Queued in order; the answer comes when it is stored,
+				// while the next post is already being checked.
+				go func() {
+					m, err := wait()
+					if err != nil {
+						c.reply(b.Ref, errorReply(err))
+						return
+					}
+					id, _ := strconv.ParseInt(m.ID, 10, 64)
+					c.reply(b.Ref, reply{ID: id, Offset: m.Offset})
+				}()
 				return
 			}
 		}
