@@ -25,6 +25,12 @@ func TestChatAcrossThreeSites(t *testing.T) {
 	cb.Join(room, nil)
 	cc.Join(room, nil)
 
+	// People on B's and C's sites count in A's viewer number.
+	eventually(t, "A counts the people on B and C", func() bool {
+		r := a.Do("GET", "/api/v1/channels/alice", nil, "")
+		return r.Body["channel"].(map[string]any)["viewers"] == 3.0
+	})
+
 	ack := cb.Say(room, "hello from *B*", "n1")
 	if ack["offset"] != 1.0 {
 		t.Fatalf("ack of a message sent from B: %v", ack)
