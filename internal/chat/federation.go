@@ -316,4 +316,3 @@ func address(u *store.User) string {
 	}
 	return auth.Handle(u.Name, u.Num)
 }
-
