@@ -136,6 +136,12 @@ func (h *Hub) WhisperIn(ctx context.Context, from *store.User, to, text string) 
 	if target.Instance != "" {
 		return fail.New(fail.NotFound, "user_not_found", "there is no user %s here", truncate(to, 40))
 	}
+	if err := h.checkFlood(ctx, from, nil); err != nil {
+		return err
+	}
+	if err := h.checkBan(ctx, from, ""); err != nil {
+		return err
+	}
 	return h.deliverWhisper(ctx, from, target, text)
 }
 
