@@ -63,6 +63,16 @@ func TestChatAcrossThreeSites(t *testing.T) {
 	if len(got) != 2 || got[0]["offset"] != 2.0 || got[0]["from"].(map[string]any)["instance"] != a.host || got[0]["from"].(map[string]any)["handle"] != aliceH {
 		t.Fatalf("resume on B after 1: %v", got)
 	}
+	// Bots post through the REST API on B; B's mirror answers history.
+	r := b.Do("POST", "/api/v1/channels/"+room+"/messages", map[string]string{"text": "from a bot", "nonce": "rest1"}, bobT)
+	if r.Status != 201 || r.Body["message"].(map[string]any)["offset"] != 4.0 {
+		t.Fatalf("REST post from B: %d %s", r.Status, r.Raw)
+	}
+	eventually(t, "B's history has the bot's message", func() bool {
+		r := b.Do("GET", "/api/v1/channels/"+room+"/messages?after=3", nil, "")
+		msgs, _ := r.Body["messages"].([]any)
+		return len(msgs) == 1 && msgs[0].(map[string]any)["html"] == "from a bot"
+	})
 	// A repeated nonce is stored once.
 	if again := cb.Say(room, "hello from *B*", "n1"); again["offset"] != 1.0 {
 		t.Fatalf("a repeated nonce was stored again: %v", again)
