@@ -18,6 +18,7 @@ import (
 	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/fail"
 	"github.com/fedwave/fedwave/internal/keyframe"
+	"github.com/fedwave/fedwave/internal/sdptext"
 )
 
 // MaxSDP bounds an offer.
@@ -72,37 +73,6 @@ type session struct {
 	expected map[string]bool
 	started  map[string]bool
 	firstAt  time.Time
-}
-
-// offeredTracks lists the track keys an offer will send: audio, and video
-// once per simulcast layer (a=rid ... send) or once.
-func offeredTracks(offer string) map[string]bool {
-	keys := map[string]bool{}
-	var d sdp.SessionDescription
-	if d.UnmarshalString(offer) != nil {
-		return keys
-	}
-	for _, m := range d.MediaDescriptions {
-		if m.MediaName.Port.Value == 0 {
-			continue
-		}
-		switch m.MediaName.Media {
-		case "audio":
-			keys["audio"] = true
-		case "video":
-			rids := 0
-			for _, a := range m.Attributes {
-				if f := strings.Fields(a.Value); a.Key == "rid" && len(f) >= 2 && f[1] == "send" {
-					keys["video/"+f[0]] = true
-					rids++
-				}
-			}
-			if rids == 0 {
-				keys["video/"] = true
-			}
-		}
-	}
-	return keys
 }
 
 // New makes the service. onChange is called (in its own goroutine) when a
@@ -203,21 +173,6 @@ func (s *Service) checkOffer(offer string) (string, int, error) {
 	return s.engine.candidates.filter(offer, MaxCandidates)
 }
 
-// answered reports whether an answer accepts at least one media section
-// (the rest were refused: no codec in common).
-func answered(answer string) bool {
-	var d sdp.SessionDescription
-	if d.UnmarshalString(answer) != nil {
-		return false
-	}
-	for _, m := range d.MediaDescriptions {
-		if m.MediaName.Port.Value != 0 && len(m.MediaName.Formats) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // negotiate applies an offer and returns the complete answer (all ICE
 // candidates included, so clients need no trickle).
 func (s *Service) negotiate(ctx context.Context, pc *webrtc.PeerConnection, offer string) (string, error) {
@@ -239,7 +194,7 @@ func (s *Service) negotiate(ctx context.Context, pc *webrtc.PeerConnection, offe
 		return "", ctx.Err()
 	}
 	local := pc.LocalDescription().SDP
-	if !answered(local) {
+	if !sdptext.Accepts(local) {
 		return "", fail.New(fail.Invalid, "unsupported_codec", "no media in this offer can be accepted: FedWave takes H.264 or VP8 video and Opus audio")
 	}
 	return local, nil
@@ -275,7 +230,7 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string, allow
 	if err != nil {
 		return "", "", err
 	}
-	ss := &session{id: newID(), channel: st.name, who: who, allowed: allowed, pc: pc, st: st, remote: remote, expected: offeredTracks(offer), started: map[string]bool{}}
+	ss := &session{id: newID(), channel: st.name, who: who, allowed: allowed, pc: pc, st: st, remote: remote, expected: sdptext.SentTracks(offer, false), started: map[string]bool{}}
 	ss.etag = ss.id
 	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { s.ingest(ss, remote, recv) })
 	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
