@@ -1,6 +1,8 @@
-// Package media is FedWave's selective forwarding unit: publishers send
-// over WHIP, viewers receive over WHEP, and packets are forwarded as they
-// came, never transcoded.
+// Package media is the WebRTC side of FedWave's selective forwarding
+// unit: it owns the peer connections of publishers (WHIP) and viewers
+// (WHEP), their negotiation, PATCH and entity tags, and the registry of
+// sessions; package sfu routes their packets, as they came, never
+// transcoded.
 package media
 
 import (

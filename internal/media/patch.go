@@ -19,11 +19,12 @@ import (
 // entity tag.
 func (s *Service) Patch(ctx context.Context, id, frag string) (reply, etag string, err error) {
 	s.mu.Lock()
-	ss := s.sessions[id]
+	found := s.sessions[id]
 	s.mu.Unlock()
-	if ss == nil {
+	if found == nil {
 		return "", "", fail.New(fail.NotFound, "no_session", "no such session")
 	}
+	ss := found.base()
 	ss.patch.Lock() // one fragment at a time: a restart changes what the next one is checked against
 	defer ss.patch.Unlock()
 	rd := ss.pc.RemoteDescription()
@@ -72,7 +73,7 @@ func (s *Service) Patch(ctx context.Context, id, frag string) (reply, etag strin
 // allows to the had candidates of the session's ICE generation: all of
 // them, or none when that makes more than MaxCandidates. Called under
 // ss.patch.
-func (s *Service) addCandidates(ss *session, frag string, had int) error {
+func (s *Service) addCandidates(ss *conn, frag string, had int) error {
 	frag, n, err := s.engine.candidates.filter(frag, MaxCandidates-had)
 	if err != nil {
 		return err
