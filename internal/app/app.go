@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	// connections alike.
 	a.news = newAudienceNews(a.audienceChanged)
 	aud := audience.New(a.news.changed)
-	a.media = media.New(a.engine, log, a.announceLive, aud)
+	a.media = media.New(a.engine, log, a.announceLive, aud, media.Federation{}) // the federation package wires Peers
 	// Channels as the site shows them: with live state from the media service.
 	live := &liveState{media: a.media, audience: aud}
 	core.Channels = channels.New(channels.Deps{Store: core.Store, PublicURL: a.cfg.PublicURL, Live: live, ThumbDir: filepath.Join(a.cfg.DataDir, "thumbs")})

@@ -62,6 +62,9 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string, allow
 	}
 	ch := s.hold(channel)
 	defer s.release(ch)
+	if ch.remote != nil {
+		return "", "", fail.New(fail.Forbidden, "forbidden", "a channel of another instance is published there")
+	}
 	st := ch.st
 	cur := st.Source()
 	old, _ := cur.(*publisher)

@@ -24,12 +24,14 @@ const idleAfter = time.Minute
 type Counters = sfu.Counters
 
 // Service keeps the streams of all channels and their WebRTC sessions:
-// publishers (WHIP) and viewers (WHEP).
+// publishers (WHIP), viewers (WHEP) and pulls of linked instances'
+// streams.
 type Service struct {
 	engine   *Engine
 	log      *slog.Logger
 	onChange func(channel string) // live state changed (went live, ended)
 	audience *audience.Registry   // viewers are counted in their channel's audience
+	fed      Federation
 
 	mu       sync.Mutex
 	channels map[string]*channel // by lower-case channel name
@@ -38,12 +40,14 @@ type Service struct {
 	gone     goneList // sessions ended lately
 	counters Counters
 	notified sync.WaitGroup // notifications in flight; Close waits for them
+	reports  sync.Mutex     // one remote-viewers report at a time, so the last one is the latest count
 }
 
 // channel is a channel's stream in the registry.
 type channel struct {
-	st    *sfu.Stream
-	holds int // Publish and Play calls setting up on it, under Service.mu
+	st     *sfu.Stream
+	holds  int     // Publish and Play calls setting up on it, under Service.mu
+	remote *remote // a linked instance's channel: its pulls; nil for local channels
 }
 
 // session is a publisher or a viewer: the WebRTC side of one WHIP or
@@ -73,14 +77,15 @@ func newConn(ch *channel, pc *webrtc.PeerConnection, remote int) conn {
 
 // New makes the service. onChange is called (in its own goroutine) when a
 // channel goes live or ends. Viewers are counted in aud (nil: nowhere).
-func New(engine *Engine, log *slog.Logger, onChange func(channel string), aud *audience.Registry) *Service {
+// fed reaches linked instances (its zero value: none).
+func New(engine *Engine, log *slog.Logger, onChange func(channel string), aud *audience.Registry, fed Federation) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
 	if aud == nil {
 		aud = audience.New(nil)
 	}
-	return &Service{engine: engine, log: log, onChange: onChange, audience: aud, channels: map[string]*channel{}, sessions: map[string]session{}}
+	return &Service{engine: engine, log: log, onChange: onChange, audience: aud, fed: fed, channels: map[string]*channel{}, sessions: map[string]session{}}
 }
 
 func newID() string {
@@ -98,6 +103,9 @@ func (s *Service) hold(name string) *channel {
 	ch := s.channels[key]
 	if ch == nil {
 		ch = &channel{st: sfu.New(name, &s.counters)}
+		if c, host, ok := splitRemote(name); ok {
+			ch.remote = newRemote(s, ch.st, c, host)
+		}
 		s.channels[key] = ch
 	}
 	ch.holds++
@@ -115,7 +123,7 @@ func (s *Service) sweep(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for key, ch := range s.channels {
-		if since, idle := ch.st.Idle(); idle && ch.holds == 0 && now.Sub(since) >= idleAfter {
+		if since, idle := ch.st.Idle(); idle && ch.holds == 0 && now.Sub(since) >= idleAfter && (ch.remote == nil || ch.remote.unused()) {
 			delete(s.channels, key)
 		}
 	}
@@ -241,7 +249,7 @@ func (s *Service) end(ss session) {
 	})
 }
 
-// Close ends every session, and returns once the live-state
+// Close ends every session and pull, and returns once the live-state
 // notifications already under way are done (they use the database, which
 // closes next).
 func (s *Service) Close() {
@@ -262,6 +270,9 @@ func (s *Service) Close() {
 	}
 	s.mu.Unlock()
 	for _, ch := range channels {
+		if ch.remote != nil {
+			ch.remote.close()
+		}
 		ch.st.Wait() // every viewer ended: the writers leave
 	}
 	s.notified.Wait()

@@ -11,7 +11,7 @@ import (
 // A viewer whose connection ends while it is being set up leaves nothing
 // behind, whether it ends before or after it is registered.
 func TestRegisterAfterEnd(t *testing.T) {
-	s := New(nil, nil, nil, nil)
+	s := New(nil, nil, nil, nil, Federation{})
 	for _, endFirst := range []bool{true, false} {
 		pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
 		if err != nil {
@@ -44,7 +44,7 @@ func TestRegisterAfterEnd(t *testing.T) {
 // A channel's stream and its layers go when it has had no source and no
 // viewer for idleAfter, and not before; a stream being set up stays.
 func TestIdleStreamForgotten(t *testing.T) {
-	s := New(nil, nil, nil, nil)
+	s := New(nil, nil, nil, nil, Federation{})
 	known := func(name string) bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()

@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/pion/webrtc/v4"
 
@@ -16,13 +17,19 @@ type viewer struct {
 	conn
 	v     *sfu.Viewer
 	leave func() // stops counting it in the channel's audience
+
+	// A remote channel's viewer holds a pull of its quality; under qmu,
+	// which orders quality changes and the end.
+	qmu     sync.Mutex
+	quality string
+	gone    bool
 }
 
 // Play starts a WHEP session: quality is "high" (default), "low" or
 // "audio". The viewer gets an audio and a video track (those the stream
 // has); an audio-only viewer's video track stays silent until it switches.
 // viewer is the person's key in the channel's audience ("": a key of its
-// own).
+// own). A linked instance's channel (name@host) is pulled from there.
 func (s *Service) Play(ctx context.Context, channel, offer, quality, viewerKey string) (id, answer string, err error) {
 	offer, remote, err := s.checkOffer(offer)
 	if err != nil {
@@ -31,17 +38,32 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality, viewerKey s
 	if quality, err = checkQuality(quality); err != nil {
 		return "", "", err
 	}
+	if _, _, ok := splitRemote(channel); ok && s.fed.Peers == nil {
+		return "", "", errNotLinked
+	}
 	ch := s.hold(channel)
 	defer s.release(ch)
 	st := ch.st
-	if live, _, _ := st.State(); !live {
+	if ch.remote != nil {
+		if err := ch.remote.want(ctx, quality); err != nil {
+			return "", "", err
+		}
+	} else if live, _, _ := st.State(); !live {
 		return "", "", fail.New(fail.NotFound, "offline", "%s is not live", channel)
 	}
 	pc, err := s.engine.viewers.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
+		if ch.remote != nil {
+			ch.remote.unwant(quality)
+		}
 		return "", "", err
 	}
-	vw := &viewer{conn: newConn(ch, pc, remote), v: st.NewViewer(quality)}
+	vw := &viewer{conn: newConn(ch, pc, remote), v: st.NewViewer(quality), quality: quality}
+	defer func() {
+		if err != nil {
+			vw.release()
+		}
+	}()
 	if viewerKey == "" {
 		viewerKey = s.audience.Unique()
 	}
@@ -79,6 +101,7 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality, viewerKey s
 	if err = s.register(vw, func() error { st.Join(vw.v); return nil }); err != nil {
 		return "", "", err
 	}
+	s.reportRemote(ch)
 	return vw.id, answer, nil
 }
 
@@ -94,10 +117,30 @@ func feedback(sender *webrtc.RTPSender, d *sfu.DownTrack) {
 	}
 }
 
-// viewerEnded takes an ended viewer out of its stream and audience.
+// viewerEnded takes an ended viewer out of its stream and audience, and
+// gives back its hold on a remote channel's pull.
 func (s *Service) viewerEnded(vw *viewer) {
 	vw.ch.st.Leave(vw.v)
 	vw.leave()
+	if vw.release() {
+		s.reportRemote(vw.ch)
+	}
+}
+
+// release gives back a remote channel viewer's hold on its pull, once;
+// it reports whether it did.
+func (vw *viewer) release() bool {
+	if vw.ch.remote == nil {
+		return false
+	}
+	vw.qmu.Lock()
+	defer vw.qmu.Unlock()
+	if vw.gone {
+		return false
+	}
+	vw.gone = true
+	vw.ch.remote.unwant(vw.quality)
+	return true
 }
 
 func checkQuality(q string) (string, error) {
@@ -114,7 +157,9 @@ var errNoVideo = fail.New(fail.Conflict, "no_video", "this session has no video 
 
 // SetQuality switches a viewer to another quality on its connection: the
 // new video layer starts at its next keyframe, with no gap in the
-// numbering; "audio" stops the video packets.
+// numbering; "audio" stops the video packets. On a remote channel the
+// pull of the new quality starts (the viewer stays on what is there
+// until it comes) and the old one ends when nobody uses it.
 func (s *Service) SetQuality(id, quality string) error {
 	quality, err := checkQuality(quality)
 	if err != nil {
@@ -126,8 +171,24 @@ func (s *Service) SetQuality(id, quality string) error {
 	if vw == nil {
 		return fail.New(fail.NotFound, "no_session", "no such session")
 	}
+	r := vw.ch.remote
+	if r == nil {
+		if !vw.v.SetQuality(quality) {
+			return errNoVideo
+		}
+		return nil
+	}
+	vw.qmu.Lock()
+	defer vw.qmu.Unlock()
+	if vw.gone || vw.quality == quality {
+		return nil
+	}
 	if !vw.v.SetQuality(quality) {
 		return errNoVideo
 	}
+	old := vw.quality
+	vw.quality = quality
+	r.use(quality)
+	r.unwant(old)
 	return nil
 }
