@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -130,6 +131,9 @@ func pullSettings(cfg EngineConfig, lf pionlog.Factory) webrtc.SettingEngine {
 	se.SetIncludeLoopbackCandidate(cfg.Loopback)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetSRTPReplayProtectionWindow(1024)
+	// A home that restarted or a cut link is noticed within seconds (not
+	// pion's 30), so that the pull tries again while its viewers wait.
+	se.SetICETimeouts(3*time.Second, 6*time.Second, time.Second)
 	if ip := net.ParseIP(cfg.ListenIP); ip != nil && !ip.IsUnspecified() {
 		se.SetIPFilter(func(candidate net.IP) bool { return candidate.Equal(ip) })
 	}

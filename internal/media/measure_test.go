@@ -32,7 +32,7 @@ func TestMeasureOrigin(t *testing.T) {
 	}
 	a := newInstance(t, media.Federation{})
 	publish(t, a.srv.URL+"/whip/alice", "", "vp8")
-	waitFor(t, "A live", func() bool { live, _, _ := a.media.Live("alice"); return live })
+	waitFor(t, "A live", func() bool { live, _, _ := a.svc().Live("alice"); return live })
 	fmt.Println("origin", a.srv.URL)
 	io.Copy(io.Discard, os.Stdin)
 }
@@ -127,11 +127,11 @@ func TestMeasureRemoteStream(t *testing.T) {
 		const window = 10 * time.Second
 		u0, s0 := cpuTicks(t, cmd.Process.Pid)
 		in0 := received(t, aURL)
-		_, up0 := b.media.ReceivedBytes()
+		_, up0 := b.svc().ReceivedBytes()
 		time.Sleep(window)
 		u1, s1 := cpuTicks(t, cmd.Process.Pid)
 		in1 := received(t, aURL)
-		_, up1 := b.media.ReceivedBytes()
+		_, up1 := b.svc().ReceivedBytes()
 		sec := window.Seconds()
 		t.Logf("%d B viewers: A's CPU user %.1f%% sys %.1f%% of a core; A's ingest %.0f kbit/s; A's upload to B %.0f kbit/s (%.2f copies)",
 			n, float64(u1-u0)/sec, float64(s1-s0)/sec, float64(in1-in0)*8/1000/sec, float64(up1-up0)*8/1000/sec, float64(up1-up0)/float64(in1-in0))

@@ -23,32 +23,30 @@ import (
 // accounts: the web package's checks are tested elsewhere), as an
 // instance's media side is seen by a linked one.
 type instance struct {
-	media *media.Service
-	srv   *httptest.Server
+	srv *httptest.Server
+	fed media.Federation
 
 	mu        sync.Mutex
+	media     *media.Service
+	stop      func()         // closes media and its engine
 	qualities map[string]int // WHEP sessions started, per quality
 	ids       []string       // and their ids
 }
 
 func newInstance(t *testing.T, fed media.Federation) *instance {
 	t.Helper()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	engine, err := media.NewEngine(media.EngineConfig{ListenIP: "127.0.0.1", Loopback: true, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := &instance{media: media.New(engine, quiet, nil, nil, fed), qualities: map[string]int{}}
+	in := &instance{fed: fed, qualities: map[string]int{}}
+	in.restart(t)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{kind}/{channel}", func(w http.ResponseWriter, r *http.Request) {
 		offer, _ := io.ReadAll(r.Body)
 		var id, answer string
 		var err error
 		if r.PathValue("kind") == "whip" {
-			id, answer, err = in.media.Publish(r.Context(), r.PathValue("channel"), "owner", string(offer), nil)
+			id, answer, err = in.svc().Publish(r.Context(), r.PathValue("channel"), "owner", string(offer), nil)
 		} else {
 			q := r.URL.Query().Get("quality")
-			id, answer, err = in.media.Play(r.Context(), r.PathValue("channel"), string(offer), q, "")
+			id, answer, err = in.svc().Play(r.Context(), r.PathValue("channel"), string(offer), q, "")
 			if err == nil {
 				in.mu.Lock()
 				in.qualities[q]++
@@ -65,16 +63,46 @@ func newInstance(t *testing.T, fed media.Federation) *instance {
 		io.WriteString(w, answer)
 	})
 	mux.HandleFunc("GET /received", func(w http.ResponseWriter, r *http.Request) {
-		pubs, pulls := in.media.ReceivedBytes()
+		pubs, pulls := in.svc().ReceivedBytes()
 		json.NewEncoder(w).Encode(map[string]uint64{"publishers": pubs, "pulls": pulls})
 	})
 	mux.HandleFunc("DELETE /{kind}/{channel}/{id}", func(w http.ResponseWriter, r *http.Request) {
-		in.media.Stop(r.PathValue("id"))
+		in.svc().Stop(r.PathValue("id"))
 		w.WriteHeader(http.StatusOK)
 	})
 	in.srv = httptest.NewServer(mux)
-	t.Cleanup(func() { in.srv.Close(); in.media.Close(); engine.Close() })
+	t.Cleanup(func() {
+		in.srv.Close()
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		in.stop()
+	})
 	return in
+}
+
+// restart replaces the instance's media service (and media port) with a
+// new one, as when the process restarts.
+func (in *instance) restart(t *testing.T) {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	engine, err := media.NewEngine(media.EngineConfig{ListenIP: "127.0.0.1", Loopback: true, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := media.New(engine, quiet, nil, nil, in.fed)
+	in.mu.Lock()
+	old := in.stop
+	in.media, in.stop = s, func() { s.Close(); engine.Close() }
+	in.mu.Unlock()
+	if old != nil {
+		old()
+	}
+}
+
+func (in *instance) svc() *media.Service {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.media
 }
 
 func writeFail(w http.ResponseWriter, err error) {
@@ -90,7 +118,7 @@ func writeFail(w http.ResponseWriter, err error) {
 func (in *instance) host() string { return strings.TrimPrefix(in.srv.URL, "http://") }
 
 func (in *instance) viewers() int {
-	_, v := in.media.Sessions()
+	_, v := in.svc().Sessions()
 	return v
 }
 
@@ -146,15 +174,17 @@ func pullGoroutines() int {
 }
 
 // B serves its viewers of A's channel from one pull per quality used:
-// A sees one viewer session per quality whatever B's viewers, B's viewers
-// keep their connections when A's publisher comes back, and the pulls end
-// after B's last viewer.
+// A sees one viewer session per quality whatever B's viewers; B's viewers
+// keep their connections and get the stream back when A's publisher
+// reconnects, when A drops B's session and when A restarts; a quality
+// nobody uses any more is no longer pulled; the pulls end after B's last
+// viewer.
 func TestRemoteStreamPulledOnce(t *testing.T) {
 	a := newInstance(t, media.Federation{})
 	seen := &counts{last: map[string]int{}}
 	b := newInstance(t, media.Federation{Peers: peersOf(a), OnRemoteViewers: seen.report})
 	pub := publish(t, a.srv.URL+"/whip/alice", "", "vp8")
-	waitFor(t, "A live", func() bool { live, _, _ := a.media.Live("alice"); return live })
+	waitFor(t, "A live", func() bool { live, _, _ := a.svc().Live("alice"); return live })
 
 	remote := "alice@" + a.host()
 	url := b.srv.URL + "/whep/" + remote
@@ -182,7 +212,7 @@ func TestRemoteStreamPulledOnce(t *testing.T) {
 	// A's publisher reconnects: B's viewers get video again on the same
 	// connections.
 	pub.stop()
-	waitFor(t, "A offline", func() bool { live, _, _ := a.media.Live("alice"); return !live })
+	waitFor(t, "A offline", func() bool { live, _, _ := a.svc().Live("alice"); return !live })
 	before := make([]int, len(viewers))
 	for i, v := range viewers {
 		before[i], _ = v.counts()
@@ -198,18 +228,35 @@ func TestRemoteStreamPulledOnce(t *testing.T) {
 	a.qualities = map[string]int{}
 	a.mu.Unlock()
 	for _, id := range a.sessionIDs() {
-		a.media.Stop(id)
+		a.svc().Stop(id)
 	}
 	v := viewers[0]
 	mid, _ := v.counts()
 	waitLonger(t, "video again after the pull dropped", 30*time.Second, func() bool { video, _ := v.counts(); return video > mid+50 })
+
+	// A restarts, with a new media port: the pulls come back by themselves.
+	a.restart(t)
+	publish(t, a.srv.URL+"/whip/alice", "", "vp8")
+	mid, _ = v.counts()
+	waitLonger(t, "video again after A restarted", 30*time.Second, func() bool { video, _ := v.counts(); return video > mid+50 })
+
+	// B's high viewers switch to low: the high pull ends, their video goes on.
+	for _, v := range viewers[:2] {
+		loc := strings.Split(v.res.Header.Get("Location"), "/")
+		if err := b.svc().SetQuality(loc[len(loc)-1], "low"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitLonger(t, "the high pull to end", 30*time.Second, func() bool { return a.viewers() == 1 })
+	mid, _ = v.counts()
+	waitFor(t, "video at low quality", func() bool { video, _ := v.counts(); return video > mid+50 })
 
 	for _, v := range viewers {
 		v.pc.Close()
 	}
 	waitLonger(t, "A's sessions for B to end", 30*time.Second, func() bool { return a.viewers() == 0 })
 	waitFor(t, "B to report no viewers", func() bool { return seen.get(remote) == 0 })
-	if live, _, _ := b.media.Live(remote); live {
+	if live, _, _ := b.svc().Live(remote); live {
 		t.Error("B shows the remote channel live without a pull")
 	}
 	waitFor(t, "the pulls' goroutines to end", func() bool { return pullGoroutines() == 0 })
