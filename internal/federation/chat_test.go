@@ -112,6 +112,17 @@ func TestWhispersAcrossSites(t *testing.T) {
 			t.Errorf("whisper to %s: %v, want %s", tc.to, e, tc.code)
 		}
 	}
+	// A is down: whispers fail at once, they do not wait.
+	a.Stop()
+	eventually(t, "B notices A is gone", func() bool { return b.peer(t, a.host)["connected"] == false })
+	cb.Send(map[string]any{"type": "whisper", "to": aliceH + "@" + a.host, "text": "hi", "nonce": "down"})
+	if e := cb.ExpectWhere(func(f map[string]any) bool { return f["type"] == "error" && f["nonce"] == "down" }); e["code"] != "peer_unreachable" {
+		t.Fatalf("whisper to a site that is down: %v", e)
+	}
+	a.Resume()
+	link := func() bool { p := b.peer(t, a.host); return p["connected"] == true }
+	eventually(t, "the link comes back", link)
+	ca = a.Dial(aliceT)
 	// A turns incoming off: B's users are refused.
 	a.Do("PATCH", "/api/v1/federation/peers/"+b.host, map[string]any{"incoming": false}, a.admin)
 	eventually(t, "B refused by A", func() bool {
