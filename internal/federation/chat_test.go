@@ -122,7 +122,6 @@ func TestWhispersAcrossSites(t *testing.T) {
 	a.Resume()
 	link := func() bool { p := b.peer(t, a.host); return p["connected"] == true }
 	eventually(t, "the link comes back", link)
-	ca = a.Dial(aliceT)
 	// A turns incoming off: B's users are refused.
 	a.Do("PATCH", "/api/v1/federation/peers/"+b.host, map[string]any{"incoming": false}, a.admin)
 	eventually(t, "B refused by A", func() bool {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -107,7 +106,7 @@ func (p *peer) serve(ws *websocket.Conn) {
 	p.mu.Lock()
 	if p.conn == c {
 		p.conn = nil
-		if err != nil && !errors.Is(err, context.Canceled) {
+		if !errors.Is(err, context.Canceled) {
 			p.lastErr = "connection lost: " + err.Error()
 		}
 	}
@@ -334,5 +333,3 @@ func (c *conn) postLoop() {
 		}
 	}
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -13,7 +13,6 @@ import (
 type peer struct {
 	s      *Service
 	domain string
-	kick   chan struct{} // wakes the dialer
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -54,7 +53,7 @@ func (s *Service) ensure(sp *store.Peer) *peer {
 	defer s.mu.Unlock()
 	p := s.peers[sp.Domain]
 	if p == nil {
-		p = &peer{s: s, domain: sp.Domain, kick: make(chan struct{}, 1), theirIn: true, theirOut: true,
+		p = &peer{s: s, domain: sp.Domain, theirIn: true, theirOut: true,
 			follows: map[string]bool{}, reported: map[string]int{}, counted: map[string]bool{}, waiters: map[int64]chan reply{}}
 		p.ctx, p.cancel = context.WithCancel(s.ctx)
 		s.peers[sp.Domain] = p
@@ -97,13 +96,6 @@ func (p *peer) shutdown() {
 	p.mu.Unlock()
 	if c != nil {
 		c.close("unlinked")
-	}
-}
-
-func (p *peer) wake() {
-	select {
-	case p.kick <- struct{}{}:
-	default:
 	}
 }
 
@@ -201,7 +193,6 @@ func (p *peer) run() {
 		case <-p.ctx.Done():
 			return
 		case <-time.After(backoff(attempt)):
-		case <-p.kick:
 		}
 	}
 }
