@@ -163,8 +163,9 @@ function newCard(domain, act) {
   name.target = '_blank';
   name.rel = 'noopener';
   const state = el('span', 'badge peer-state');
+  const domainText = el('span', 'peer-domain muted', domain);
   const head = el('div', 'peer-head');
-  head.append(name, el('span', 'peer-domain muted', domain), state);
+  head.append(name, domainText, state);
 
   const connected = el('dd', 'peer-connected');
   const rtt = el('dd', 'peer-rtt');
@@ -230,6 +231,7 @@ function newCard(domain, act) {
       li.dataset.state = p.state;
       card.blocked = p.state === 'blocked';
       name.textContent = p.name || domain;
+      domainText.hidden = !p.name || p.name === domain;
       if (/^https?:\/\//i.test(p.url || '')) name.href = p.url;
       else name.removeAttribute('href');
       state.textContent = STATE_TEXT[p.state] || String(p.state || 'unknown');
@@ -253,6 +255,7 @@ function newCard(domain, act) {
       approve.hidden = refuse.hidden = !request;
       unlink.hidden = request || !confirmRow.hidden;
       block.textContent = card.blocked ? 'Unblock' : 'Block';
+      unlink.textContent = p.state === 'pending_out' ? 'Withdraw request…' : 'Unlink…';
     },
     setBusy(on) {
       card.busy = on;
