@@ -37,7 +37,9 @@ function startFederation(root) {
   const formStatus = $('fed-link-status');
   const cards = new Map(); // domain -> card
   let timer = 0;
-  let loading = false;
+  let asked = 0; // lists asked for
+  let shown = 0; // the newest list shown
+  let changes = 0; // changes this page made
 
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -47,6 +49,7 @@ function startFederation(root) {
     button.disabled = true;
     setStatus(formStatus, 'Sending the request…', '');
     try {
+      changes++;
       const { peer } = await api('POST', PEERS, { url });
       form.reset();
       const who = peer?.name || peer?.domain || url;
@@ -60,18 +63,21 @@ function startFederation(root) {
     }
   });
 
+  // refresh shows the server's list. A list asked for before a change of
+  // this page, or older than one shown, is dropped: it would show the
+  // switch that was just turned flip back for a moment.
   async function refresh() {
-    if (loading) return;
-    loading = true;
+    const my = ++asked;
+    const before = changes;
     try {
       const { peers } = await api('GET', PEERS);
+      if (my < shown || before !== changes) return;
+      shown = my;
       render(Array.isArray(peers) ? peers.filter((p) => p && typeof p.domain === 'string' && p.domain) : []);
       setStatus(errorBox, '', '');
       root.dataset.loaded = 'true';
     } catch (err) {
       setStatus(errorBox, `The list of linked sites could not be loaded: ${err.message}`, 'bad');
-    } finally {
-      loading = false;
     }
   }
 
@@ -108,6 +114,7 @@ function startFederation(root) {
   // is told in the card, and the next refresh shows what the server has.
   async function act(card, method, body) {
     card.setBusy(true);
+    changes++;
     try {
       await api(method, `${PEERS}/${encodeURIComponent(card.domain)}`, body);
       card.say('', '');
