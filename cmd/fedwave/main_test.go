@@ -153,8 +153,12 @@ func startChild(t *testing.T, dir string) string {
 
 func startChildOutput(t *testing.T, dir string, extra ...string) (string, *exec.Cmd, *bufio.Reader) {
 	t.Helper()
-	bin := buildBinary(t)
-	addr := freeAddr(t)
+	return startChildAt(t, buildBinary(t), dir, freeAddr(t), extra...)
+}
+
+// startChildAt runs the binary bin as `serve` on dir and addr.
+func startChildAt(t *testing.T, bin, dir, addr string, extra ...string) (string, *exec.Cmd, *bufio.Reader) {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--data", dir, "--http", addr, "--turn-port", "0", "--media-port", "0"}, extra...)...)
 	cmd.Env = append(os.Environ(), "FEDWAVE_LOG_LEVEL=warn")
 	stdout, err := cmd.StdoutPipe()

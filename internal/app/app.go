@@ -15,6 +15,8 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,8 @@ import (
 	"github.com/fedwave/fedwave/internal/chat"
 	"github.com/fedwave/fedwave/internal/config"
 	"github.com/fedwave/fedwave/internal/emotes"
+	"github.com/fedwave/fedwave/internal/federation"
+	"github.com/fedwave/fedwave/internal/federation/wire"
 	"github.com/fedwave/fedwave/internal/markup"
 	"github.com/fedwave/fedwave/internal/media"
 	"github.com/fedwave/fedwave/internal/store"
@@ -73,19 +77,21 @@ func (c *Core) Close() error { return c.Store.Close() }
 
 // App is a running FedWave site.
 type App struct {
-	cfg     config.Config
-	log     *slog.Logger
-	out     io.Writer // where the setup link is printed
-	core    *Core
-	chat    *chat.Hub
-	engine  *media.Engine
-	media   *media.Service
-	turn    *turn.Server
-	news    *audienceNews
-	servers []*http.Server
-	lns     []net.Listener
-	stop    context.CancelFunc
-	wg      sync.WaitGroup
+	cfg      config.Config
+	log      *slog.Logger
+	out      io.Writer // where the setup link is printed
+	core     *Core
+	chat     *chat.Hub
+	engine   *media.Engine
+	media    *media.Service
+	fed      *federation.Service
+	audience *audience.Registry
+	turn     *turn.Server
+	news     *audienceNews
+	servers  []*http.Server
+	lns      []net.Listener
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // New binds the listening sockets (so that a port of 0 gets its real number
@@ -122,10 +128,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	// connections alike.
 	a.news = newAudienceNews(a.audienceChanged)
 	aud := audience.New(a.news.changed)
+	a.audience = aud
 	a.media = media.New(a.engine, log, a.announceLive, aud)
-	// Channels as the site shows them: with live state from the media service.
+	if a.fed, err = a.newFederation(aud); err != nil {
+		a.engine.Close()
+		return fail(err)
+	}
+	// Channels as the site shows them: with live state from the media
+	// service, and those of linked sites.
 	live := &liveState{media: a.media, audience: aud}
-	core.Channels = channels.New(channels.Deps{Store: core.Store, PublicURL: a.cfg.PublicURL, Live: live, ThumbDir: filepath.Join(a.cfg.DataDir, "thumbs")})
+	core.Channels = channels.New(channels.Deps{Store: core.Store, PublicURL: a.cfg.PublicURL, Live: live, ThumbDir: filepath.Join(a.cfg.DataDir, "thumbs"), Remote: a.fed})
 	b := bus.NewLocal()
 	a.chat, err = chat.New(chat.Deps{
 		Store:    core.Store,
@@ -137,11 +149,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Audience: aud,
 		Log:      log,
 		Settings: chat.Settings{MaxLength: cfg.ChatMaxLength, Retention: cfg.ChatRetention, Burst: cfg.ChatBurst, PerSecond: cfg.ChatRate},
+
+		Federation: a.fed,
 	})
 	if err != nil {
 		a.engine.Close()
 		return fail(err)
 	}
+	a.fed.Attach(a.chat)
 	turnCreds, err := a.startTURN()
 	if err != nil {
 		a.engine.Close()
@@ -159,6 +174,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Chat:       a.chat,
 		Emotes:     emoteSet,
 		Media:      a.media,
+		Federation: a.fed,
 		ConnsPerIP: cfg.ConnsPerIP,
 		MediaRate:  cfg.MediaRate,
 		Ready:      []web.Pinger{core.Store, b},
@@ -320,10 +336,28 @@ func (l *liveState) Live(channel string) (bool, time.Time, int) {
 	return live, started, l.audience.Count(channel)
 }
 
-// audienceChanged tells a channel's pages its new audience.
+// audienceChanged tells a channel's pages its new audience, and a linked
+// channel's home how many people are on it here.
 func (a *App) audienceChanged(channel string) {
 	a.announceLive(channel)
 	a.chat.PresenceChanged(channel)
+	if strings.Contains(channel, "@") {
+		a.fed.ReportAudience(channel, a.audience.Count(channel))
+	}
+}
+
+// newFederation builds the links with other instances, with this
+// instance's own key (made on first start).
+func (a *App) newFederation(aud *audience.Registry) (*federation.Service, error) {
+	key, err := wire.LoadKey(filepath.Join(a.cfg.DataDir, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	return federation.New(federation.Deps{
+		Store: a.core.Store, Key: key, PublicURL: a.cfg.PublicURL, Name: a.cfg.Name, Version: buildVersion(),
+		AllowPrivate: a.cfg.FederationAllowPrivate, Audience: aud, Log: a.log,
+		Local: func(ctx context.Context) ([]channels.View, error) { return a.core.Channels.Local(ctx) },
+	})
 }
 
 // turnListen keeps a test's TURN server on loopback.
@@ -334,8 +368,20 @@ func turnListen(cfg config.Config) string {
 	return ""
 }
 
-// announceLive tells chat clients that a channel went live or ended.
+// buildVersion is the module version this binary was built from.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// announceLive tells chat clients (and linked sites) that a channel went
+// live, changed or ended.
 func (a *App) announceLive(channel string) {
+	if !strings.Contains(channel, "@") {
+		a.fed.LocalChanged()
+	}
 	v, err := a.core.Channels.Get(context.Background(), channel)
 	if err != nil {
 		a.log.Warn("announce live state", "channel", channel, "err", err)
@@ -376,6 +422,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	a.wg.Go(func() { a.cleanupLoop(ctx) })
 	a.wg.Go(func() { a.media.Run(ctx) }) // ends demoted streamers' streams
+	a.wg.Go(func() { a.fed.Run(ctx) })
 	return nil
 }
 
@@ -405,6 +452,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	a.fed.Close()
 	a.media.Close()
 	a.engine.Close()
 	a.turn.Close()

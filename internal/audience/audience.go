@@ -23,12 +23,46 @@ type Registry struct {
 
 	mu       sync.Mutex
 	channels map[string]map[string]int // lower-case channel -> key -> connections
+	// elsewhere are people counted by linked instances on their own
+	// sites: lower-case channel -> instance -> people.
+	elsewhere map[string]map[string]int
 }
 
 // New makes a registry; onChange (may be nil) is called, outside any lock
 // of the registry, after a channel's count changed.
 func New(onChange func(channel string)) *Registry {
-	return &Registry{onChange: onChange, channels: map[string]map[string]int{}}
+	return &Registry{onChange: onChange, channels: map[string]map[string]int{}, elsewhere: map[string]map[string]int{}}
+}
+
+// PeerKey names the connection through which a linked instance pulls a
+// stream for its own viewers: it is not a person, so it is not counted
+// (the instance reports its people with Elsewhere).
+func PeerKey(host string) string { return peerPrefix + host }
+
+const peerPrefix = "peer:"
+
+// Elsewhere records how many people a linked instance counts on channel
+// (watching or chatting there); 0 removes the instance's count.
+func (r *Registry) Elsewhere(channel, instance string, n int) {
+	ch := strings.ToLower(channel)
+	r.mu.Lock()
+	counts := r.elsewhere[ch]
+	old := counts[instance]
+	switch {
+	case n > 0 && counts == nil:
+		r.elsewhere[ch] = map[string]int{instance: n}
+	case n > 0:
+		counts[instance] = n
+	case counts != nil:
+		delete(counts, instance)
+		if len(counts) == 0 {
+			delete(r.elsewhere, ch)
+		}
+	}
+	r.mu.Unlock()
+	if old != max(n, 0) {
+		r.changed(channel)
+	}
 }
 
 // UserKey names a signed-in user.
@@ -85,7 +119,17 @@ func (r *Registry) changed(channel string) {
 
 // Count is the number of distinct people on channel.
 func (r *Registry) Count(channel string) int {
+	ch := strings.ToLower(channel)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.channels[strings.ToLower(channel)])
+	n := 0
+	for key := range r.channels[ch] {
+		if !strings.HasPrefix(key, peerPrefix) {
+			n++
+		}
+	}
+	for _, c := range r.elsewhere[ch] {
+		n += c
+	}
+	return n
 }

@@ -31,3 +31,29 @@ func TestDistinctKeysAndChanges(t *testing.T) {
 		t.Fatalf("unique keys repeat: %s", a)
 	}
 }
+
+// A linked instance's pull is not a person; the people it reports are.
+func TestElsewhere(t *testing.T) {
+	var changes int
+	r := New(func(string) { changes++ })
+	leave := r.Join("alice", PeerKey("b.example"))
+	r.Join("alice", UserKey(1))
+	if n := r.Count("alice"); n != 1 {
+		t.Fatalf("a pull counted as a person: %d", n)
+	}
+	r.Elsewhere("Alice", "b.example", 3)
+	r.Elsewhere("alice", "c.example", 2)
+	if n := r.Count("ALICE"); n != 6 {
+		t.Fatalf("count with people elsewhere: %d, want 6", n)
+	}
+	before := changes
+	r.Elsewhere("alice", "c.example", 2)
+	if changes != before {
+		t.Fatal("an unchanged report counted as a change")
+	}
+	r.Elsewhere("alice", "b.example", 0)
+	leave()
+	if n := r.Count("alice"); n != 3 {
+		t.Fatalf("after b left: %d, want 3", n)
+	}
+}

@@ -302,8 +302,8 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Session, error
 		return nil, errBadToken
 	}
 	u, err := s.store.User(ctx, c.UserID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, errBadToken
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Instance != "") {
+		return nil, errBadToken // a linked instance's user signs in at home
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load user: %w", err)

@@ -32,12 +32,19 @@ type LiveState interface {
 	Live(channel string) (live bool, startedAt time.Time, viewers int)
 }
 
+// Remote gives the channels of linked instances, named "name@host".
+type Remote interface {
+	Channels(ctx context.Context) []View
+	Channel(ctx context.Context, name, host string) (View, error)
+}
+
 // Deps is what the service needs.
 type Deps struct {
 	Store     store.Store
 	PublicURL string    // e.g. https://live.example.org
 	Live      LiveState // may be nil
 	ThumbDir  string    // where thumbnails are kept (DATA/thumbs)
+	Remote    Remote    // nil: no federation
 }
 
 // Service implements channels.
@@ -46,11 +53,12 @@ type Service struct {
 	publicURL string
 	live      LiveState
 	thumbDir  string
+	remote    Remote
 }
 
 // New builds the service.
 func New(d Deps) *Service {
-	return &Service{store: d.Store, publicURL: strings.TrimSuffix(d.PublicURL, "/"), live: d.Live, thumbDir: d.ThumbDir}
+	return &Service{store: d.Store, publicURL: strings.TrimSuffix(d.PublicURL, "/"), live: d.Live, thumbDir: d.ThumbDir, remote: d.Remote}
 }
 
 // View is a channel as CONTRACT §3 shows it.
@@ -67,6 +75,12 @@ type View struct {
 	Instance    string     `json:"instance"` // empty for local channels
 	URL         string     `json:"url"`
 	WHEP        string     `json:"whep"`
+}
+
+// host is this site's host[:port].
+func (s *Service) host() string {
+	_, rest, _ := strings.Cut(s.publicURL, "://")
+	return rest
 }
 
 var errNoChannel = fail.New(fail.NotFound, "channel_not_found", "no such channel")
@@ -97,9 +111,22 @@ func (s *Service) view(ctx context.Context, ch *store.Channel) (View, error) {
 	return v, nil
 }
 
-// List returns local channels, live ones first (most viewers first), then
-// the rest by name.
+// List returns local channels, then those of linked instances; in each
+// part live ones first (most viewers first), then the rest by name.
 func (s *Service) List(ctx context.Context) ([]View, error) {
+	out, err := s.Local(ctx)
+	if err != nil || s.remote == nil {
+		return out, err
+	}
+	remote := s.remote.Channels(ctx)
+	sort.Slice(remote, func(i, j int) bool { return remote[i].Name < remote[j].Name })
+	byLive(remote)
+	return append(out, remote...), nil
+}
+
+// Local returns this instance's channels, live ones first (most viewers
+// first), then the rest by name.
+func (s *Service) Local(ctx context.Context) ([]View, error) {
 	chs, err := s.store.Channels(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list channels: %w", err)
@@ -112,17 +139,30 @@ func (s *Service) List(ctx context.Context) ([]View, error) {
 		}
 		out = append(out, v)
 	}
+	byLive(out)
+	return out, nil
+}
+
+func byLive(out []View) {
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Live != out[j].Live {
 			return out[i].Live
 		}
 		return out[i].Live && out[i].Viewers > out[j].Viewers
 	})
-	return out, nil
 }
 
-// Get returns one channel.
+// Get returns one channel: local, or name@host of a linked instance.
 func (s *Service) Get(ctx context.Context, name string) (View, error) {
+	if local, host, remote := strings.Cut(name, "@"); remote {
+		if !strings.EqualFold(host, s.host()) {
+			if s.remote == nil {
+				return View{}, errNoChannel
+			}
+			return s.remote.Channel(ctx, local, host)
+		}
+		name = local // our own host
+	}
 	ch, err := s.find(ctx, name)
 	if err != nil {
 		return View{}, err

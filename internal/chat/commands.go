@@ -153,7 +153,7 @@ func (c *cmdCtx) target(cmd string) (*store.User, error) {
 		return nil, err
 	}
 	if !auth.CanSanction(c.rank, trank) {
-		return nil, fail.New(fail.Forbidden, "forbidden", "you cannot do that to %s", auth.Handle(t.Name, t.Num))
+		return nil, fail.New(fail.Forbidden, "forbidden", "you cannot do that to %s", address(t))
 	}
 	return t, nil
 }
@@ -180,7 +180,7 @@ func cmdBan(c *cmdCtx) error {
 	if c.scope() == "" {
 		where = "from this instance"
 	}
-	c.h.publishSystem(c.ch.Name, fmt.Sprintf("%s was banned %s", auth.Handle(t.Name, t.Num), where))
+	c.h.publishSystem(c.ch.Name, fmt.Sprintf("%s was banned %s", address(t), where))
 	return nil
 }
 
@@ -199,7 +199,7 @@ func cmdTimeout(c *cmdCtx) error {
 	if err := c.h.sanction(c.ctx, c.u, t, c.scope(), "timeout", "", c.h.now().Add(time.Duration(secs)*time.Second), true); err != nil {
 		return err
 	}
-	c.h.publishSystem(c.ch.Name, fmt.Sprintf("%s was timed out for %d seconds", auth.Handle(t.Name, t.Num), secs))
+	c.h.publishSystem(c.ch.Name, fmt.Sprintf("%s was timed out for %d seconds", address(t), secs))
 	return nil
 }
 
@@ -252,13 +252,13 @@ func cmdUnban(c *cmdCtx) error {
 		return err
 	}
 	if !ok {
-		c.reply("%s was not banned or timed out here", auth.Handle(t.Name, t.Num))
+		c.reply("%s was not banned or timed out here", address(t))
 		return nil
 	}
 	if err := c.audit("unban", t.ID, c.scope(), ""); err != nil {
 		return err
 	}
-	c.reply("%s may chat again", auth.Handle(t.Name, t.Num))
+	c.reply("%s may chat again", address(t))
 	return nil
 }
 
@@ -313,7 +313,7 @@ func cmdMod(c *cmdCtx) error {
 	if len(c.args) != 1 {
 		return usage(cmd)
 	}
-	t, err := c.h.findUser(c.ctx, c.args[0])
+	t, err := c.h.findLocalUser(c.ctx, c.args[0])
 	if err != nil {
 		return err
 	}
@@ -324,9 +324,9 @@ func cmdMod(c *cmdCtx) error {
 		return err
 	}
 	if on {
-		c.h.publishSystem(c.ch.Name, auth.Handle(t.Name, t.Num)+" is now a moderator of this channel")
+		c.h.publishSystem(c.ch.Name, address(t)+" is now a moderator of this channel")
 	} else {
-		c.h.publishSystem(c.ch.Name, auth.Handle(t.Name, t.Num)+" is no longer a moderator of this channel")
+		c.h.publishSystem(c.ch.Name, address(t)+" is no longer a moderator of this channel")
 	}
 	return nil
 }
@@ -351,12 +351,12 @@ func cmdMkStreamer(c *cmdCtx) error {
 	if len(c.args) != 1 {
 		return usage("mkstreamer")
 	}
-	t, err := c.h.findUser(c.ctx, c.args[0])
+	t, err := c.h.findLocalUser(c.ctx, c.args[0])
 	if err != nil {
 		return err
 	}
 	if auth.Role(t.Role).HasChannel() {
-		c.reply("%s already has a channel (%s)", auth.Handle(t.Name, t.Num), t.Role)
+		c.reply("%s already has a channel (%s)", address(t), t.Role)
 		return nil
 	}
 	if t.Role == string(auth.RoleGuest) {
@@ -368,6 +368,6 @@ func cmdMkStreamer(c *cmdCtx) error {
 	if err := c.audit("mkstreamer", t.ID, "", ""); err != nil {
 		return err
 	}
-	c.reply("%s is now a streamer, with the channel /c/%s", auth.Handle(t.Name, t.Num), t.Name)
+	c.reply("%s is now a streamer, with the channel /c/%s", address(t), t.Name)
 	return nil
 }

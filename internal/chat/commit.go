@@ -83,6 +83,8 @@ func (r *room) commit(batch []*postReq) {
 		if !dups[i] {
 			r.lastSend[p.m.UserID] = now
 			r.publish(encode(p.frame))
+			m := p.m
+			r.emit(Event{Kind: "message", Channel: r.name, Message: &m})
 		}
 	}
 }

@@ -58,7 +58,7 @@ func messageFrame(m *store.Message) Message {
 }
 
 func fromUser(u *store.User) From {
-	return From{Handle: auth.Handle(u.Name, u.Num), Color: u.Color, Avatar: u.Avatar}
+	return From{Handle: auth.Handle(u.Name, u.Num), Color: u.Color, Avatar: u.Avatar, Instance: u.Instance}
 }
 
 type welcomeFrame struct {

@@ -90,6 +90,9 @@ type Deps struct {
 	Log      *slog.Logger
 	Settings Settings
 	Now      func() time.Time
+	// Federation carries rooms, messages and whispers to and from linked
+	// instances (nil: names with @host are refused).
+	Federation Federation
 }
 
 // Hub holds this node's chat state: rooms with local members and the
@@ -102,6 +105,7 @@ type Hub struct {
 	markup   Renderer
 	bus      bus.Bus
 	audience *audience.Registry
+	fed      Federation
 	log      *slog.Logger
 	set      Settings
 	now      func() time.Time
@@ -124,7 +128,7 @@ func New(d Deps) (*Hub, error) {
 	d.Settings.defaults()
 	h := &Hub{
 		store: d.Store, auth: d.Auth, roles: d.Roles, channels: d.Channels, markup: d.Markup, bus: d.Bus,
-		audience: d.Audience, log: d.Log, set: d.Settings, now: d.Now,
+		audience: d.Audience, fed: d.Federation, log: d.Log, set: d.Settings, now: d.Now,
 		flood:    ratelimit.New(d.Settings.PerSecond, d.Settings.Burst),
 		rooms:    map[string]*room{},
 		users:    map[int64]map[*Session]bool{},

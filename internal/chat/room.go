@@ -33,9 +33,20 @@ type room struct {
 
 	mu           sync.Mutex
 	members      map[*Session]member
+	followers    map[*follower]bool // other instances following this room
 	cancel       func()
 	presenceDue  *time.Timer
 	lastPresence time.Time
+
+	// A room of another instance (home: its host) mirrors it: no
+	// committer, and its presence is the home's (mirrored).
+	home, homeName string
+	mirrored       []byte
+}
+
+func newRoom(h *Hub, key string) *room {
+	return &room{hub: h, name: key, subject: "room." + key, members: map[*Session]member{}, lastSend: map[int64]time.Time{},
+		posts: make(chan *postReq, maxBatch)}
 }
 
 type member struct {
@@ -55,8 +66,8 @@ func (h *Hub) openRoom(ch *store.Channel) (*room, error) {
 		r.refs++
 		return r, nil
 	}
-	r := &room{hub: h, name: ch.Name, subject: "room." + key, members: map[*Session]member{}, lastSend: map[int64]time.Time{},
-		posts: make(chan *postReq, maxBatch)}
+	r := newRoom(h, key)
+	r.name = ch.Name
 	cancel, err := h.bus.Subscribe(r.subject, r.deliver)
 	if err != nil {
 		return nil, err
@@ -76,6 +87,9 @@ func (h *Hub) release(r *room) {
 		return
 	}
 	delete(h.rooms, strings.ToLower(r.name))
+	if r.home != "" {
+		h.fed.Unfollow(r.home, r.homeName)
+	}
 	r.cancel()
 	close(r.posts) // no post is in flight: each holds a reference
 	r.mu.Lock()
@@ -105,27 +119,13 @@ func (r *room) publish(frame []byte) {
 // it); then, with new messages held back, the few that arrived meanwhile,
 // and s joins. So s sees every offset exactly once, in order.
 func (r *room) add(ctx context.Context, s *Session, m member, after *int64) error {
-	wait := func(f Message) error { return s.sendWait(ctx, f) }
-	var last int64
-	if after == nil {
-		msgs, err := r.hub.store.RecentMessages(ctx, r.name, r.hub.set.History)
-		if err != nil {
-			return err
-		}
-		if last, err = sendAll(msgs, 0, wait); err != nil {
-			return err
-		}
-	} else {
-		var err error
-		if last, err = r.replayAfter(ctx, *after, wait); err != nil {
-			return err
-		}
-	}
-	r.sendMu.Lock()
-	defer r.sendMu.Unlock()
-	if _, err := r.replayAfter(ctx, last, func(f Message) error { s.send(f); return nil }); err != nil {
+	wait := func(m *store.Message) error { return s.sendWait(ctx, messageFrame(m)) }
+	now := func(m *store.Message) error { s.send(messageFrame(m)); return nil }
+	unlock, err := r.replay(ctx, after, wait, now)
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	m.leave = r.hub.audience.Join(r.name, m.key)
 	r.mu.Lock()
 	r.members[s] = m
@@ -134,11 +134,37 @@ func (r *room) add(ctx context.Context, s *Session, m member, after *int64) erro
 	return nil
 }
 
+// replay sends the history after an offset (or the recent history when
+// after is nil): the bulk of it with wait, which may block; then, holding
+// back new messages, what arrived meanwhile with now. On success the room
+// stays held back until the caller, having made the new listener a member,
+// calls unlock: so the listener sees every offset exactly once, in order.
+func (r *room) replay(ctx context.Context, after *int64, wait, now func(*store.Message) error) (unlock func(), err error) {
+	var last int64
+	if after == nil {
+		msgs, err := r.hub.store.RecentMessages(ctx, r.name, r.hub.set.History)
+		if err != nil {
+			return nil, err
+		}
+		if last, err = sendAll(msgs, 0, wait); err != nil {
+			return nil, err
+		}
+	} else if last, err = r.replayAfter(ctx, *after, wait); err != nil {
+		return nil, err
+	}
+	r.sendMu.Lock()
+	if _, err := r.replayAfter(ctx, last, now); err != nil {
+		r.sendMu.Unlock()
+		return nil, err
+	}
+	return r.sendMu.Unlock, nil
+}
+
 const replayPage = 500
 
 // replayAfter sends every stored message after an offset, page by page,
 // and returns the last offset sent (after, if none).
-func (r *room) replayAfter(ctx context.Context, after int64, send func(Message) error) (int64, error) {
+func (r *room) replayAfter(ctx context.Context, after int64, send func(*store.Message) error) (int64, error) {
 	last := after
 	for {
 		msgs, err := r.hub.store.MessagesAfter(ctx, r.name, last, replayPage)
@@ -153,9 +179,9 @@ func (r *room) replayAfter(ctx context.Context, after int64, send func(Message) 
 
 // sendAll sends messages in order and returns the offset of the last one
 // (last, if there are none).
-func sendAll(msgs []store.Message, last int64, send func(Message) error) (int64, error) {
+func sendAll(msgs []store.Message, last int64, send func(*store.Message) error) (int64, error) {
 	for i := range msgs {
-		if err := send(messageFrame(&msgs[i])); err != nil {
+		if err := send(&msgs[i]); err != nil {
 			return 0, err
 		}
 		last = msgs[i].Offset
@@ -217,6 +243,14 @@ func (r *room) chatters() []string {
 // presence is the room's presence frame: the channel's audience (watching
 // or chatting, each person once) and who is signed in here.
 func (r *room) presence() []byte {
+	if r.home != "" {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.mirrored != nil {
+			return r.mirrored
+		}
+		return encode(presenceFrame{Type: "presence", Channel: r.name, Chatters: []string{}})
+	}
 	return encode(presenceFrame{Type: "presence", Channel: r.name, Viewers: r.hub.audience.Count(r.name), Chatters: r.chatters()})
 }
 
@@ -224,7 +258,7 @@ func (r *room) presence() []byte {
 func (r *room) presenceChanged() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.presenceDue != nil || len(r.members) == 0 {
+	if r.presenceDue != nil || (len(r.members) == 0 && len(r.followers) == 0) || r.home != "" {
 		return
 	}
 	wait := time.Second - time.Since(r.lastPresence)
@@ -234,5 +268,6 @@ func (r *room) presenceChanged() {
 		r.lastPresence = time.Now()
 		r.mu.Unlock()
 		r.publish(r.presence())
+		r.emit(Event{Kind: "presence", Channel: r.name, Viewers: r.hub.audience.Count(r.name), Chatters: r.chatters()})
 	})
 }

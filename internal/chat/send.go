@@ -148,42 +148,55 @@ func (h *Hub) Post(ctx context.Context, u *store.User, channel, text, nonce stri
 }
 
 func (h *Hub) post(ctx context.Context, u *store.User, channel, text, nonce string) (Message, error) {
-	ch, err := h.channel(ctx, channel)
+	wait, err := h.queuePost(ctx, u, channel, text, nonce)
 	if err != nil {
 		return Message{}, err
+	}
+	return wait()
+}
+
+// queuePost checks a message and hands it to its room's committer; wait
+// returns it once stored (or refused by slow mode). Messages queued one
+// after the other are stored in that order.
+func (h *Hub) queuePost(ctx context.Context, u *store.User, channel, text, nonce string) (wait func() (Message, error), err error) {
+	ch, err := h.channel(ctx, channel)
+	if err != nil {
+		return nil, err
 	}
 	text, err = h.cleanText(text)
 	if err != nil {
-		return Message{}, err
+		return nil, err
 	}
 	if err := h.checkFlood(ctx, u, ch); err != nil {
-		return Message{}, err
+		return nil, err
 	}
 	if err := h.checkBan(ctx, u, ch.Name); err != nil {
-		return Message{}, err
+		return nil, err
 	}
 	var slow time.Duration
 	if ch.SlowSeconds > 0 {
 		rank, err := h.rank(ctx, u, ch)
 		if err != nil {
-			return Message{}, err
+			return nil, err
 		}
 		if !auth.CanModerate(rank) {
 			slow = time.Duration(ch.SlowSeconds) * time.Second
 		}
 	}
 	req := &postReq{slow: slow, done: make(chan struct{}), m: store.Message{
-		Channel: ch.Name, UserID: u.ID, Handle: auth.Handle(u.Name, u.Num), Color: u.Color, Avatar: u.Avatar,
+		Channel: ch.Name, UserID: u.ID, Handle: auth.Handle(u.Name, u.Num), Color: u.Color, Avatar: u.Avatar, Instance: u.Instance,
 		Text: text, HTML: h.markup.Render(text), Nonce: nonce,
 	}}
 	r, err := h.openRoom(ch) // orders the post with joins even if no one here listens
 	if err != nil {
-		return Message{}, err
+		return nil, err
 	}
-	defer h.release(r)
 	r.posts <- req
-	<-req.done
-	return req.frame, req.err
+	return func() (Message, error) {
+		<-req.done
+		h.release(r)
+		return req.frame, req.err
+	}, nil
 }
 
 // History returns stored messages: after an offset (oldest first), or the
@@ -212,11 +225,12 @@ func (h *Hub) History(ctx context.Context, channel string, after *int64, limit i
 // findUser resolves a handle typed in a command or whisper.
 func (h *Hub) findUser(ctx context.Context, handle string) (*store.User, error) {
 	handle = strings.TrimPrefix(strings.TrimSpace(handle), "@")
-	if i := strings.IndexByte(handle, '@'); i >= 0 {
-		return nil, fail.New(fail.Unavailable, "federation_not_linked", "%s is on another instance, and this instance is not linked to it", truncate(handle[i+1:], 64))
+	notFound := fail.New(fail.NotFound, "user_not_found", "there is no user %s here", truncate(handle, 40))
+	handle, host, remote := strings.Cut(handle, "@")
+	if remote && (h.fed == nil || !strings.EqualFold(host, h.fed.Self())) {
+		return h.findRemoteUser(ctx, handle, host)
 	}
 	name, num, err := auth.ParseHandle(handle)
-	notFound := fail.New(fail.NotFound, "user_not_found", "there is no user %s here", truncate(handle, 40))
 	if err != nil {
 		return nil, notFound
 	}
@@ -227,14 +241,27 @@ func (h *Hub) findUser(ctx context.Context, handle string) (*store.User, error) 
 	return u, err
 }
 
-// whisper sends a private message to every session of a local user, and a
-// copy to the sender's sessions.
+// findRemoteUser resolves name#num@host: a user of another instance known
+// here (one who has chatted here), for moderation.
+func (h *Hub) findRemoteUser(ctx context.Context, handle, host string) (*store.User, error) {
+	if h.fed == nil {
+		return nil, errNotLinked
+	}
+	name, num, err := auth.ParseHandle(handle)
+	if err != nil || num < 0 {
+		return nil, fail.New(fail.Invalid, "invalid_handle", "a user of another instance is written name#1234@host")
+	}
+	u, err := h.store.RemoteUserByHandle(ctx, strings.ToLower(host), name, num)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fail.New(fail.NotFound, "user_not_found", "%s@%s has not chatted here", auth.Handle(name, num), truncate(host, 64))
+	}
+	return u, err
+}
+
+// whisper sends a private message to every session of a user, here or on
+// a linked instance, and a copy to the sender's sessions.
 func (h *Hub) whisper(ctx context.Context, u *store.User, to, text string) error {
 	text, err := h.cleanText(text)
-	if err != nil {
-		return err
-	}
-	target, err := h.findUser(ctx, to)
 	if err != nil {
 		return err
 	}
@@ -244,13 +271,40 @@ func (h *Hub) whisper(ctx context.Context, u *store.User, to, text string) error
 	if err := h.checkBan(ctx, u, ""); err != nil {
 		return err
 	}
+	handle, host, remote := strings.Cut(strings.TrimPrefix(strings.TrimSpace(to), "@"), "@")
+	if remote && h.fed != nil && !strings.EqualFold(host, h.fed.Self()) {
+		name, num, err := auth.ParseHandle(handle)
+		if err != nil || num < 0 {
+			return fail.New(fail.Invalid, "invalid_handle", "a user of another instance is written name#1234@host")
+		}
+		host = strings.ToLower(host)
+		if err := h.fed.Whisper(ctx, host, u, auth.Handle(name, num), text); err != nil {
+			return err
+		}
+		copyFrame := whisperFrame{Type: "whisper", From: fromUser(u), To: auth.Handle(name, num) + "@" + host, HTML: h.markup.Render(text), TS: timestamp(h.now())}
+		h.bus.Publish(userSubject(u.ID), encode(copyFrame))
+		return nil
+	}
+	target, err := h.findUser(ctx, to)
+	if err != nil {
+		return err
+	}
+	if target.Instance != "" {
+		return fail.New(fail.Invalid, "invalid_handle", "whisper to %s with its full address", address(target))
+	}
+	return h.deliverWhisper(ctx, u, target, text)
+}
+
+// deliverWhisper gives a whisper to a local user's sessions, and a copy to
+// the sender's if the sender is local too.
+func (h *Hub) deliverWhisper(ctx context.Context, from, target *store.User, text string) error {
 	if !h.online(ctx, target.ID) {
 		return fail.New(fail.NotFound, "user_offline", "%s is not online", auth.Handle(target.Name, target.Num))
 	}
-	frame := encode(whisperFrame{Type: "whisper", From: fromUser(u), To: auth.Handle(target.Name, target.Num), HTML: h.markup.Render(text), TS: timestamp(h.now())})
+	frame := encode(whisperFrame{Type: "whisper", From: fromUser(from), To: auth.Handle(target.Name, target.Num), HTML: h.markup.Render(text), TS: timestamp(h.now())})
 	h.bus.Publish(userSubject(target.ID), frame)
-	if target.ID != u.ID {
-		h.bus.Publish(userSubject(u.ID), frame)
+	if target.ID != from.ID && from.Instance == "" {
+		h.bus.Publish(userSubject(from.ID), frame)
 	}
 	return nil
 }
@@ -311,11 +365,17 @@ func (h *Hub) authorRank(ctx context.Context, userID int64, ch *store.Channel) (
 var errForbidden = fail.New(fail.Forbidden, "forbidden", "you are not allowed to do that here")
 
 func (h *Hub) publishDeletes(channel string, ids []string) {
+	nums := make([]int64, 0, len(ids))
 	for _, id := range ids {
 		h.bus.Publish("room."+lower(channel), encode(deleteFrame{Type: "delete", Channel: channel, ID: id}))
+		if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+			nums = append(nums, n)
+		}
 	}
+	h.emitTo(channel, Event{Kind: "delete", IDs: nums})
 }
 
 func (h *Hub) publishSystem(channel, text string) {
 	h.bus.Publish("room."+lower(channel), encode(systemFrame{Type: "system", Channel: channel, Text: text}))
+	h.emitTo(channel, Event{Kind: "system", Text: text})
 }

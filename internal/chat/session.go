@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/auth"
@@ -37,6 +38,8 @@ type Session struct {
 	// anonKey names the connection in channels' audiences until it signs
 	// in: its browser's viewer cookie, or a key of its own.
 	anonKey string
+
+	pending atomic.Int64 // messages waiting for another instance
 
 	mu    sync.Mutex
 	user  *store.User      // as of the last check of token
@@ -263,24 +266,30 @@ func (s *Session) handleAuth(ctx context.Context, token string) error {
 }
 
 func (s *Session) handleJoin(ctx context.Context, channel string, after *int64) error {
-	ch, err := s.hub.channel(ctx, channel)
-	if err != nil {
-		return err
-	}
 	if after != nil && *after < 0 {
 		return fail.New(fail.Invalid, "invalid_frame", "\"after\" is an offset, 0 or more")
 	}
-	key := ch.Name
-	if r := s.rooms[lower(key)]; r != nil {
-		r.remove(s) // a second join resumes from its own offset
-		delete(s.rooms, lower(key))
+	open := func() (*room, error) {
+		if host, name, ok := s.hub.remoteName(channel); ok {
+			return s.hub.openRemoteRoom(ctx, host, name)
+		}
+		_, name, _ := s.hub.remoteName(channel)
+		ch, err := s.hub.channel(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return s.hub.openRoom(ch)
 	}
-	r, err := s.hub.openRoom(ch)
+	r, err := open()
 	if err != nil {
 		return err
 	}
+	key := lower(r.name)
+	if old := s.rooms[key]; old != nil {
+		old.remove(s) // a second join resumes from its own offset
+	}
 	m := s.member(s.User())
-	s.rooms[lower(key)] = r
+	s.rooms[key] = r
 	if err := r.add(ctx, s, m, after); err != nil {
 		r.remove(s)
 		delete(s.rooms, lower(key))
@@ -306,10 +315,14 @@ func (s *Session) handleSend(ctx context.Context, f inFrame) error {
 	if err != nil {
 		return err
 	}
-	if isCommand(f.Text) {
-		return s.hub.command(ctx, s, u, f.Channel, f.Text)
+	host, name, remote := s.hub.remoteName(f.Channel)
+	if remote {
+		return s.sendRemote(ctx, u, host, name, f, nonce)
 	}
-	m, err := s.hub.post(ctx, u, f.Channel, f.Text, nonce)
+	if isCommand(f.Text) {
+		return s.hub.command(ctx, s, u, name, f.Text)
+	}
+	m, err := s.hub.post(ctx, u, name, f.Text, nonce)
 	if err != nil {
 		return err
 	}

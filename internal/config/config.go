@@ -49,6 +49,9 @@ type Config struct {
 	// whose X-Forwarded-For is believed; none by default.
 	TrustedProxies []netip.Prefix
 	RequestTimeout time.Duration // --request-timeout: bound on reading a request and writing its answer
+
+	Name                   string // --name: the site's name, shown to people and linked sites
+	FederationAllowPrivate bool   // --federation-allow-private: peers on loopback/private addresses and plain http
 }
 
 // Default returns the settings used when nothing is given.
@@ -102,6 +105,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.ChatBurst, "chat-burst", c.ChatBurst, "chat messages one user may send at once")
 	fs.Var((*prefixList)(&c.TrustedProxies), "trusted-proxy", "reverse proxy (CIDR or address) whose X-Forwarded-For is believed; repeat, or separate with commas")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time to read a request (with its body) and to write its answer; WebSockets are not bound by it")
+	fs.StringVar(&c.Name, "name", c.Name, "the site's name, shown on its pages and to linked sites (default: its host)")
+	fs.BoolVar(&c.FederationAllowPrivate, "federation-allow-private", c.FederationAllowPrivate, "accept linked sites on loopback or private addresses and over plain http (tests, LANs)")
 }
 
 // prefixList is a repeatable flag of CIDR prefixes. A bare address is a

@@ -8,13 +8,16 @@ import (
 	"time"
 )
 
-const messageColumns = `id, channel, seq, user_id, handle, color, avatar, instance, body, html, nonce, ts`
+const messageColumns = `id, channel, seq, user_id, handle, color, avatar, instance, body, html, nonce, ts, home_id`
 
 func scanMessage(row interface{ Scan(...any) error }) (Message, error) {
 	var m Message
-	var ts int64
-	err := row.Scan(&m.ID, &m.Channel, &m.Offset, &m.UserID, &m.Handle, &m.Color, &m.Avatar, &m.Instance, &m.Text, &m.HTML, &m.Nonce, &ts)
+	var ts, home int64
+	err := row.Scan(&m.ID, &m.Channel, &m.Offset, &m.UserID, &m.Handle, &m.Color, &m.Avatar, &m.Instance, &m.Text, &m.HTML, &m.Nonce, &ts, &home)
 	m.TS = time.UnixMilli(ts).UTC()
+	if home != 0 {
+		m.ID = home // a mirrored message is known everywhere by its home id
+	}
 	return m, err
 }
 

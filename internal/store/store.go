@@ -26,6 +26,9 @@ type User struct {
 	Role         string
 	PasswordHash string // empty: the account cannot log in with a password
 	CreatedAt    time.Time
+	// Instance is the host of a linked instance the user belongs to; empty
+	// for this instance's own accounts. Remote users never sign in here.
+	Instance string
 }
 
 // Channel is a streamer's channel. Live state is not stored here.
@@ -48,7 +51,7 @@ type Users interface {
 	// (case-insensitive) gives ErrConflict.
 	CreateUser(ctx context.Context, u *User, channel bool) error
 	User(ctx context.Context, id int64) (*User, error)
-	// UserByName finds a user by name, case-insensitively.
+	// UserByName finds a local user by name, case-insensitively.
 	UserByName(ctx context.Context, name string) (*User, error)
 	SetPassword(ctx context.Context, id int64, hash string) error
 	// SetRole changes a user's role; with channel, it also makes sure the user
@@ -96,6 +99,7 @@ type Store interface {
 	OneTimeTokens
 	Messages
 	Moderation
+	Federation
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/fedwave/fedwave/internal/channels"
 	"github.com/fedwave/fedwave/internal/chat"
 	"github.com/fedwave/fedwave/internal/emotes"
+	"github.com/fedwave/fedwave/internal/federation"
 	"github.com/fedwave/fedwave/internal/media"
 	"github.com/fedwave/fedwave/internal/ratelimit"
 	assets "github.com/fedwave/fedwave/web"
@@ -38,8 +39,9 @@ type Deps struct {
 	Chat       *chat.Hub
 	Emotes     *emotes.Set
 	Media      *media.Service
-	ConnsPerIP int // chat WebSocket connections per client address
-	MediaRate  int // WHIP/WHEP sessions started per minute per client address
+	Federation *federation.Service // nil: federation off
+	ConnsPerIP int                 // chat WebSocket connections per client address
+	MediaRate  int                 // WHIP/WHEP sessions started per minute per client address
 	// TURN gives time-limited TURN credentials for a signed-in user's id,
 	// or anonymous ones for 0 (nil: no TURN).
 	TURN      func(user int64) (urls []string, username, credential string)
@@ -62,6 +64,8 @@ type Server struct {
 	chat      *chat.Hub
 	emotes    *emotes.Set
 	media     *media.Service
+	fed       *federation.Service
+	peerRate  *ratelimit.Keyed
 	turn      func(user int64) (urls []string, username, credential string)
 	wsConns   *connLimit
 	wsOrigins []string
@@ -89,6 +93,8 @@ func New(d Deps) (*Server, error) {
 		chat:      d.Chat,
 		emotes:    d.Emotes,
 		media:     d.Media,
+		fed:       d.Federation,
+		peerRate:  ratelimit.PerMinute(120),
 		turn:      d.TURN,
 		wsConns:   &connLimit{max: max(d.ConnsPerIP, 1), n: map[string]int{}},
 		wsOrigins: wsOriginsFor(d.PublicURL),
@@ -173,6 +179,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("OPTIONS /whep/{channel}/{id}", s.whipOptions)
 	mux.HandleFunc("POST /whep/{channel}/{id}/layer", s.whepLayer)
 	mux.HandleFunc("OPTIONS /whep/{channel}/{id}/layer", s.whipOptions)
+
+	// Federation (CONTRACT §6).
+	s.federationRoutes(mux)
 
 	// Operations (CONTRACT §7).
 	mux.HandleFunc("GET /healthz", s.healthz)

@@ -80,6 +80,14 @@ func (s *Server) Stop() {
 	}
 }
 
+// Resume starts a stopped server again on the same data directory and
+// the same address.
+func (s *Server) Resume() {
+	s.t.Helper()
+	s.Cfg.HTTPAddr = s.App.Addr()
+	s.start()
+}
+
 // Restart stops the server and starts a new one on the same data directory
 // and the same address.
 func (s *Server) Restart() {

@@ -1,0 +1,123 @@
+// Package wire holds the security primitives of FedWave's server-to-server
+// protocol: the instance key, signed HTTP requests, signed envelopes (the
+// frames of the persistent link between two instances), the replay cache
+// and the SSRF-safe client for outgoing federation requests. PROTOCOL.md
+// beside this file describes the bytes.
+package wire
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// keyFile is the instance key's file name inside the data directory.
+const keyFile = "instance.key"
+
+// Key is an instance's Ed25519 key pair.
+type Key struct {
+	priv ed25519.PrivateKey
+	pub  ed25519.PublicKey
+}
+
+// LoadKey reads dir/instance.key (PEM, PKCS #8, as the token keys), creating
+// it (0600, dir 0700) on first use.
+func LoadKey(dir string) (*Key, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("instance key: %w", err)
+	}
+	path := filepath.Join(dir, keyFile)
+	k, err := readKey(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := createKey(dir, path); err != nil {
+			return nil, err
+		}
+		k, err = readKey(path)
+	}
+	return k, err
+}
+
+func readKey(path string) (*Key, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("instance key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("instance key %s: not a PEM private key", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("instance key %s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("instance key %s: not an Ed25519 key", path)
+	}
+	return &Key{priv: priv, pub: priv.Public().(ed25519.PublicKey)}, nil
+}
+
+// createKey writes a new key to a temporary file and links it into place,
+// so that a crash never leaves half a key and two processes starting at once
+// agree on one key (the second link fails and that process reads the first).
+func createKey(dir, path string) error {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("instance key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return fmt.Errorf("instance key: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".instance-key-*") // CreateTemp makes it 0600
+	if err != nil {
+		return fmt.Errorf("instance key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if err := errors.Join(werr, tmp.Sync(), tmp.Close()); err != nil {
+		return fmt.Errorf("instance key: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("instance key: %w", err)
+	}
+	return nil
+}
+
+// Public is the public key.
+func (k *Key) Public() ed25519.PublicKey { return k.pub }
+
+// PublicBase64 is the public key in standard base64, as published in
+// /.well-known/fedwave.
+func (k *Key) PublicBase64() string { return base64.StdEncoding.EncodeToString(k.pub) }
+
+// ParsePublic decodes a base64 public key. Only the one canonical spelling
+// of 32 bytes is accepted.
+func ParsePublic(s string) (ed25519.PublicKey, error) {
+	b, ok := decodeBase64(s, ed25519.PublicKeySize)
+	if !ok {
+		return nil, fmt.Errorf("public key: not %d bytes of standard base64", ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+// decodeBase64 decodes s as standard base64 of exactly n bytes, refusing
+// other spellings of the same bytes (line breaks, non-zero padding bits), so
+// that a signature or key has one text form.
+func decodeBase64(s string, n int) ([]byte, bool) {
+	if len(s) != base64.StdEncoding.EncodedLen(n) {
+		return nil, false
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) != n || base64.StdEncoding.EncodeToString(b) != s {
+		return nil, false
+	}
+	return b, true
+}
