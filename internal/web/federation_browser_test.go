@@ -3,7 +3,6 @@ package web_test
 import (
 	"fmt"
 	"net/http"
-	"reflect"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -32,7 +31,7 @@ type fedSite struct {
 // admin boss and the given users.
 func startFedSite(t *testing.T, users map[string]auth.Role) *fedSite {
 	t.Helper()
-	s := apptest.Start(t, allowPrivatePeers(t))
+	s := apptest.Start(t, allowPrivatePeers)
 	f := &fedSite{s: s, handles: map[string]string{}}
 	f.handles["boss"] = s.CreateUser("boss", fedPassword, auth.RoleAdmin)
 	for name, role := range users {
@@ -47,18 +46,9 @@ func startFedSite(t *testing.T, users map[string]auth.Role) *fedSite {
 	return f
 }
 
-// allowPrivatePeers sets --federation-allow-private. It is set by name so
-// that this file builds before the setting exists; without it the test
-// cannot link two instances on loopback, and says so.
-func allowPrivatePeers(t *testing.T) func(*config.Config) {
-	t.Helper()
-	if _, ok := reflect.TypeOf(config.Config{}).FieldByName("FederationAllowPrivate"); !ok {
-		t.Skip("config.Config has no FederationAllowPrivate yet: the server side of federation has not landed")
-	}
-	return func(c *config.Config) {
-		reflect.ValueOf(c).Elem().FieldByName("FederationAllowPrivate").SetBool(true)
-	}
-}
+// allowPrivatePeers sets --federation-allow-private: the instances link
+// over loopback and plain http.
+func allowPrivatePeers(c *config.Config) { c.FederationAllowPrivate = true }
 
 // login opens a tab of b on path of f, logged in as name through the login
 // form, and waits until sel is visible and the page's scripts have run.
@@ -79,7 +69,7 @@ func (f *fedSite) login(t *testing.T, b *browsertest.Browser, name, path, sel st
 
 // peerCard is an expression for the card of domain on the federation page.
 func peerCard(domain string) string {
-	return `document.querySelector('#federation li.peer[data-domain=` + jsString(domain) + `]')`
+	return `document.querySelector('#federation li.peer[data-domain="` + domain + `"]')`
 }
 
 // waitPeerState waits until the card of domain on the page is in list
@@ -207,28 +197,45 @@ func TestFederationBrowserLinking(t *testing.T) {
 	noJSErrors(t, map[string]*browsertest.Page{"A": pa, "B": pb})
 }
 
-// TestFederationBrowserRemoteChannel: with A and B linked and alice live
-// on A, B's home page lists alice@A (live first, with its host); the
-// channel page on B plays it and chats both ways with A's own page; the
-// chat-only and embed pages work under the remote name; and a message sent
-// while A is down waits, says so, and arrives when A is back.
-func TestFederationBrowserRemoteChannel(t *testing.T) {
-	a := startFedSite(t, map[string]auth.Role{"alice": auth.RoleStreamer})
-	b := startFedSite(t, map[string]auth.Role{"zed": auth.RoleStreamer, "bob": auth.RoleUser})
-	link(t, a, b)
-	remote := "alice@" + a.host
+// remoteSite is A with alice live from a Chromium studio, and B linked to
+// A, with its own offline channel (zed) and a user (bob).
+type remoteSite struct {
+	a, b     *fedSite
+	remote   string // alice@A
+	browserA *browsertest.Browser
+	studio   *browsertest.Page
+}
 
-	browserA := browsertest.New(t)
-	studio := a.login(t, browserA, "alice", "/studio", "#studio")
-	goLiveFromStudio(t, studio)
-	alice := browserA.NewPage(t)
+func startRemoteSite(t *testing.T) *remoteSite {
+	t.Helper()
+	r := &remoteSite{
+		a: startFedSite(t, map[string]auth.Role{"alice": auth.RoleStreamer}),
+		b: startFedSite(t, map[string]auth.Role{"zed": auth.RoleStreamer, "bob": auth.RoleUser}),
+	}
+	link(t, r.a, r.b)
+	r.remote = "alice@" + r.a.host
+	r.browserA = browsertest.New(t)
+	r.studio = r.a.login(t, r.browserA, "alice", "/studio", "#studio")
+	goLiveFromStudio(t, r.studio)
+	return r
+}
+
+// TestFederationBrowserRemoteChat: with A and B linked and alice live on
+// A, B's home page lists alice@A (live first, with its host); its channel
+// page on B shows the host and no owner controls, and chats both ways with
+// A's own page; the chat-only page works under the remote name; a message
+// sent while A is down waits, says for whom, and arrives when A is back.
+func TestFederationBrowserRemoteChat(t *testing.T) {
+	r := startRemoteSite(t)
+	a, b, remote := r.a, r.b, r.remote
+	alice := r.browserA.NewPage(t)
 	alice.Run(chromedp.Navigate(a.s.URL + "/c/alice"))
 	waitJoined(t, alice)
 
 	// B's home: alice@A, live, before B's own offline channel.
 	browserB := browsertest.New(t)
 	bob := b.login(t, browserB, "bob", "/", "#channels")
-	card := `document.querySelector('#channels li[data-channel=` + jsString(remote) + `]')`
+	card := `document.querySelector('#channels li[data-channel="` + remote + `"]')`
 	poll(t, bob, card+`?.classList.contains('is-live') === true`)
 	var home struct {
 		Host   string `json:"host"`
@@ -242,13 +249,14 @@ func TestFederationBrowserRemoteChannel(t *testing.T) {
 	if home.Host != "on "+a.host || home.Name != "alice" || !home.Before {
 		t.Errorf("B's home shows alice@A as %+v: want the badge %q, the name alice, before the offline zed", home, "on "+a.host)
 	}
+	if home.Href != "/c/"+remote {
+		t.Errorf("the card links to %q", home.Href)
+	}
 	t.Logf("screenshot of B's home: %s", bob.Screenshot("federation-home"))
 
-	// The channel page on B, by its link: it plays and shows the host, and
-	// none of the owner's controls.
-	bob.Run(chromedp.Click(`#channels li[data-channel="` + remote + `"] a`))
+	// The channel page on B, by the card's link.
+	bob.Run(chromedp.Navigate(b.s.URL + home.Href))
 	waitJoined(t, bob)
-	waitPlaying(t, bob)
 	if got := bob.Text("#channel-host"); got != "on "+a.host {
 		t.Errorf("the channel page on B says %q", got)
 	}
@@ -270,7 +278,7 @@ func TestFederationBrowserRemoteChannel(t *testing.T) {
 	say(t, alice, "hello from A")
 	waitMessage(t, bob, "hello from A")
 
-	// The chat-only and embed pages under the remote name.
+	// The chat-only page under the remote name.
 	pop := browserB.NewPage(t)
 	pop.Run(chromedp.Navigate(b.s.URL + "/c/" + remote + "/chat"))
 	waitJoined(t, pop)
@@ -278,13 +286,7 @@ func TestFederationBrowserRemoteChannel(t *testing.T) {
 	if got := pop.Text("#channel-host"); got != "on "+a.host {
 		t.Errorf("the chat pop-out on B says %q", got)
 	}
-	embed := browserB.NewPage(t)
-	embed.Run(chromedp.Navigate(b.s.URL + "/c/" + remote + "/embed"))
-	waitPlaying(t, embed)
-	if got := embed.Text("#player-host"); got != "on "+a.host {
-		t.Errorf("the embed on B says %q", got)
-	}
-	embed.Run(chromedp.Navigate("about:blank"))
+	t.Logf("screenshot of the channel page on B: %s", bob.Screenshot("federation-channel"))
 
 	// A goes away: bob's message waits, says for whom, and arrives once
 	// A is back.
@@ -292,6 +294,7 @@ func TestFederationBrowserRemoteChannel(t *testing.T) {
 	say(t, bob, "while A is down")
 	poll(t, bob, fmt.Sprintf(`[...document.querySelectorAll('#chat-log .chat-pending')].some(m => m.textContent.includes('while A is down') && m.querySelector('.chat-note').textContent === %s)`,
 		jsString("waiting for "+a.host)))
+	t.Logf("screenshot of a message waiting for A: %s", bob.Screenshot("federation-waiting"))
 	a.s.Restart()
 	waitMessage(t, bob, "while A is down")
 	poll(t, bob, `document.querySelectorAll('#chat-log .chat-pending').length === 0`)
@@ -300,6 +303,26 @@ func TestFederationBrowserRemoteChannel(t *testing.T) {
 	}
 	checkOffsets(t, bob, "bob on B")
 	noJSErrors(t, map[string]*browsertest.Page{"bob": bob, "alice": alice, "pop-out": pop})
+}
+
+// TestFederationBrowserRemoteVideo: alice@A plays on B's channel page and
+// on B's embed page (video frames decoded), which shows the host; when
+// alice stops, B's player says the channel is offline.
+func TestFederationBrowserRemoteVideo(t *testing.T) {
+	r := startRemoteSite(t)
+	browserB := browsertest.New(t)
+	viewer := browserB.NewPage(t)
+	viewer.Run(chromedp.Navigate(r.b.s.URL + "/c/" + r.remote))
+	waitPlaying(t, viewer)
+	embed := browserB.NewPage(t)
+	embed.Run(chromedp.Navigate(r.b.s.URL + "/c/" + r.remote + "/embed"))
+	waitPlaying(t, embed)
+	if got := embed.Text("#player-host"); got != "on "+r.a.host {
+		t.Errorf("the embed on B says %q", got)
+	}
+	r.studio.Run(chromedp.Click("#studio-stop"))
+	waitOffline(t, viewer)
+	noJSErrors(t, map[string]*browsertest.Page{"viewer": viewer, "embed": embed})
 }
 
 // link links b to a through the API and waits until both sides say the
