@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,7 +60,11 @@ func TestFederationOutboxSurvivesSIGKILL(t *testing.T) {
 	b.waitOutbox(dir, n)
 	cmd.Process.Kill() // SIGKILL
 	cmd.Wait()
-	time.Sleep(time.Second)
+	outage := time.Second
+	if d, err := time.ParseDuration(os.Getenv("FEDWAVE_OUTAGE")); err == nil {
+		outage = d // the closing note's benchmark: FEDWAVE_OUTAGE=10s
+	}
+	time.Sleep(outage)
 
 	a.Resume()
 	startChildAt(t, bin, dir, addrB, flags...)

@@ -129,11 +129,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	a.news = newAudienceNews(a.audienceChanged)
 	aud := audience.New(a.news.changed)
 	a.audience = aud
-	a.media = media.New(a.engine, log, a.announceLive, aud)
 	if a.fed, err = a.newFederation(aud); err != nil {
 		a.engine.Close()
 		return fail(err)
 	}
+	// Linked sites' streams are pulled through the federation's signed
+	// requests; their viewers here count in the audience like any.
+	a.media = media.New(a.engine, log, a.announceLive, aud, media.Federation{Peers: a.fed})
 	// Channels as the site shows them: with live state from the media
 	// service, and those of linked sites.
 	live := &liveState{media: a.media, audience: aud}

@@ -136,6 +136,12 @@ func (h *Hub) WhisperIn(ctx context.Context, from *store.User, to, text string) 
 	if target.Instance != "" {
 		return fail.New(fail.NotFound, "user_not_found", "there is no user %s here", truncate(to, 40))
 	}
+	if err := h.checkFlood(ctx, from, nil); err != nil {
+		return err
+	}
+	if err := h.checkBan(ctx, from, ""); err != nil {
+		return err
+	}
 	return h.deliverWhisper(ctx, from, target, text)
 }
 
@@ -235,17 +241,8 @@ func (s *Session) sendRemote(ctx context.Context, u *store.User, host, name stri
 	if isCommand(f.Text) {
 		return h.remoteCommand(ctx, s, u, f.Text)
 	}
-	text, err := h.cleanText(f.Text)
+	text, err := h.checkRemoteSend(ctx, u, host, name, f.Text)
 	if err != nil {
-		return err
-	}
-	if err := h.checkFlood(ctx, u, nil); err != nil {
-		return err
-	}
-	if err := h.checkBan(ctx, u, ""); err != nil {
-		return err
-	}
-	if err := h.fed.CheckRoom(ctx, host, name); err != nil {
 		return err
 	}
 	if s.pending.Add(1) > maxPending {
@@ -278,6 +275,42 @@ func (s *Session) sendRemote(ctx context.Context, u *store.User, host, name stri
 		s.send(ackFrame{Type: "ack", Nonce: validNonce(f.Nonce), ID: strconv.FormatInt(id, 10), Offset: offset})
 	}()
 	return nil
+}
+
+// checkRemoteSend applies this instance's rules to a message for another
+// instance's room (its length, the sender's flood limit and instance
+// bans), and returns the cleaned text; the home applies its own.
+func (h *Hub) checkRemoteSend(ctx context.Context, u *store.User, host, name, text string) (string, error) {
+	text, err := h.cleanText(text)
+	if err != nil {
+		return "", err
+	}
+	if err := h.checkFlood(ctx, u, nil); err != nil {
+		return "", err
+	}
+	if err := h.checkBan(ctx, u, ""); err != nil {
+		return "", err
+	}
+	return text, h.fed.CheckRoom(ctx, host, name)
+}
+
+// postRemote posts into a room of another instance and waits for the
+// home's answer (for the REST API; the WebSocket does not wait).
+func (h *Hub) postRemote(ctx context.Context, u *store.User, host, name, text, nonce string) (Message, error) {
+	text, err := h.checkRemoteSend(ctx, u, host, name, text)
+	if err != nil {
+		return Message{}, err
+	}
+	wait, err := h.fed.Post(ctx, host, name, u, text, nonce)
+	if err != nil {
+		return Message{}, err
+	}
+	id, offset, err := wait(ctx)
+	if err != nil {
+		return Message{}, err
+	}
+	return Message{Type: "message", Channel: name + "@" + host, ID: strconv.FormatInt(id, 10), Offset: offset,
+		From: fromUser(u), HTML: h.markup.Render(text), TS: timestamp(h.now())}, nil
 }
 
 // remoteCommand runs what can be typed in another instance's room here:
@@ -316,4 +349,3 @@ func address(u *store.User) string {
 	}
 	return auth.Handle(u.Name, u.Num)
 }
-

@@ -144,6 +144,9 @@ func (h *Hub) Post(ctx context.Context, u *store.User, channel, text, nonce stri
 	if isCommand(text) {
 		return Message{}, fail.New(fail.Invalid, "command_not_supported", "commands work only in the chat (WebSocket); send plain messages here")
 	}
+	if host, name, ok := h.remoteName(channel); ok {
+		return h.postRemote(ctx, u, host, name, text, nonce)
+	}
 	return h.post(ctx, u, channel, text, nonce)
 }
 
@@ -201,16 +204,28 @@ func (h *Hub) queuePost(ctx context.Context, u *store.User, channel, text, nonce
 
 // History returns stored messages: after an offset (oldest first), or the
 // most recent ones when after is nil.
+// A room of a linked instance answers from its mirror here: what was
+// said while someone here followed it.
 func (h *Hub) History(ctx context.Context, channel string, after *int64, limit int) ([]Message, error) {
-	ch, err := h.channel(ctx, channel)
-	if err != nil {
-		return nil, err
+	var key string
+	if host, name, ok := h.remoteName(channel); ok {
+		if err := h.fed.CheckRoom(ctx, host, name); err != nil {
+			return nil, err
+		}
+		key = lower(name) + "@" + host
+	} else {
+		ch, err := h.channel(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		key = ch.Name
 	}
 	var msgs []store.Message
+	var err error
 	if after == nil {
-		msgs, err = h.store.RecentMessages(ctx, ch.Name, limit)
+		msgs, err = h.store.RecentMessages(ctx, key, limit)
 	} else {
-		msgs, err = h.store.MessagesAfter(ctx, ch.Name, *after, limit)
+		msgs, err = h.store.MessagesAfter(ctx, key, *after, limit)
 	}
 	if err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ const (
 	Conflict                     // 409: it clashes with what exists
 	TooMany                      // 429: slow down
 	Unavailable                  // 503: switched off or not ready
+	BadGateway                   // 502: a linked instance failed or could not be reached
 )
 
 // Error is a failure with a stable snake_case code and a human message.

@@ -25,6 +25,12 @@ func TestChatAcrossThreeSites(t *testing.T) {
 	cb.Join(room, nil)
 	cc.Join(room, nil)
 
+	// People on B's and C's sites count in A's viewer number.
+	eventually(t, "A counts the people on B and C", func() bool {
+		r := a.Do("GET", "/api/v1/channels/alice", nil, "")
+		return r.Body["channel"].(map[string]any)["viewers"] == 3.0
+	})
+
 	ack := cb.Say(room, "hello from *B*", "n1")
 	if ack["offset"] != 1.0 {
 		t.Fatalf("ack of a message sent from B: %v", ack)
@@ -57,6 +63,16 @@ func TestChatAcrossThreeSites(t *testing.T) {
 	if len(got) != 2 || got[0]["offset"] != 2.0 || got[0]["from"].(map[string]any)["instance"] != a.host || got[0]["from"].(map[string]any)["handle"] != aliceH {
 		t.Fatalf("resume on B after 1: %v", got)
 	}
+	// Bots post through the REST API on B; B's mirror answers history.
+	r := b.Do("POST", "/api/v1/channels/"+room+"/messages", map[string]string{"text": "from a bot", "nonce": "rest1"}, bobT)
+	if r.Status != 201 || r.Body["message"].(map[string]any)["offset"] != 4.0 {
+		t.Fatalf("REST post from B: %d %s", r.Status, r.Raw)
+	}
+	eventually(t, "B's history has the bot's message", func() bool {
+		r := b.Do("GET", "/api/v1/channels/"+room+"/messages?after=3", nil, "")
+		msgs, _ := r.Body["messages"].([]any)
+		return len(msgs) == 1 && msgs[0].(map[string]any)["html"] == "from a bot"
+	})
 	// A repeated nonce is stored once.
 	if again := cb.Say(room, "hello from *B*", "n1"); again["offset"] != 1.0 {
 		t.Fatalf("a repeated nonce was stored again: %v", again)
@@ -96,6 +112,17 @@ func TestWhispersAcrossSites(t *testing.T) {
 			t.Errorf("whisper to %s: %v, want %s", tc.to, e, tc.code)
 		}
 	}
+	// A is down: whispers fail at once, they do not wait.
+	a.Stop()
+	eventually(t, "B notices A is gone", func() bool { return b.peer(t, a.host)["connected"] == false })
+	cb.Send(map[string]any{"type": "whisper", "to": aliceH + "@" + a.host, "text": "hi", "nonce": "down"})
+	if e := cb.ExpectWhere(func(f map[string]any) bool { return f["type"] == "error" && f["nonce"] == "down" }); e["code"] != "peer_unreachable" {
+		t.Fatalf("whisper to a site that is down: %v", e)
+	}
+	a.Resume()
+	link := func() bool { p := b.peer(t, a.host); return p["connected"] == true }
+	eventually(t, "the link comes back", link)
+	ca = a.Dial(aliceT)
 	// A turns incoming off: B's users are refused.
 	a.Do("PATCH", "/api/v1/federation/peers/"+b.host, map[string]any{"incoming": false}, a.admin)
 	eventually(t, "B refused by A", func() bool {

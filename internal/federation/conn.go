@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/fedwave/fedwave/internal/federation/wire"
 )
@@ -154,7 +155,12 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// A peer may send this many frames a second (and twice that at once);
+// one that sends more is cut off: each frame costs a signature check.
+const framesPerSecond = 2000
+
 func (c *conn) readLoop() error {
+	lim := rate.NewLimiter(framesPerSecond, 2*framesPerSecond)
 	for {
 		ctx, cancel := context.WithTimeout(c.ctx, silenceLimit)
 		typ, data, err := c.ws.Read(ctx)
@@ -164,6 +170,9 @@ func (c *conn) readLoop() error {
 		}
 		if typ != websocket.MessageText {
 			return errors.New("binary frame")
+		}
+		if !lim.Allow() {
+			return errors.New("too many frames")
 		}
 		env, err := c.p.s.verify.Open(data)
 		if err != nil {

@@ -21,6 +21,12 @@ func TestLinkLifecycle(t *testing.T) {
 	if r := b.Do("POST", "/api/v1/federation/peers", map[string]string{"url": a.URL}, ""); r.Status != http.StatusUnauthorized {
 		t.Fatalf("anonymous link request: %d", r.Status)
 	}
+	// A refuses: both forget it; B asks again.
+	if r := a.Do("DELETE", "/api/v1/federation/peers/"+b.host, nil, a.admin); r.Status != http.StatusNoContent {
+		t.Fatalf("refuse: %d %s", r.Status, r.Raw)
+	}
+	eventually(t, "B learns the refusal", func() bool { return b.peer(t, a.host) == nil && a.peer(t, b.host) == nil })
+	b.Do("POST", "/api/v1/federation/peers", map[string]string{"url": a.URL}, b.admin)
 	r = a.Do("PATCH", "/api/v1/federation/peers/"+b.host, map[string]any{"approve": true}, a.admin)
 	if r.Status != http.StatusOK {
 		t.Fatalf("approve: %d %s", r.Status, r.Raw)

@@ -235,42 +235,50 @@ func toWire(ev chat.Event, self string) wireEvent {
 
 // hearEvent: something happened in a room of theirs we follow.
 func (c *conn) hearEvent(env *wire.Envelope) {
-	var w wireEvent
-	if json.Unmarshal(env.Body, &w) != nil || auth.CheckNameFormat(w.Channel) != nil {
-		return
-	}
 	s := c.p.s
 	if _, _, err := s.canAccept(c.ctx, c.p.domain); err != nil {
 		return
 	}
-	ev := chat.Event{Kind: w.Kind, Channel: w.Channel, IDs: w.IDs, Viewers: max(w.Viewers, 0), Text: truncate(w.Text, 500)}
-	for _, h := range w.Chatters[:min(len(w.Chatters), 200)] {
-		ev.Chatters = append(ev.Chatters, s.relative(truncate(h, 300)))
+	ev, ok := decodeEvent(env.Body, s.self, func(host string) bool { return s.blocked(c.ctx, host) })
+	if ok {
+		s.hub.Mirror(c.p.domain, ev)
 	}
-	if ev.Chatters == nil {
-		ev.Chatters = []string{}
+}
+
+// decodeEvent checks a room event of a peer and writes it as seen here:
+// our own users without host, bounded sizes; events authored on a host
+// we blocked are dropped.
+func decodeEvent(body []byte, self string, blocked func(host string) bool) (chat.Event, bool) {
+	var w wireEvent
+	if json.Unmarshal(body, &w) != nil || auth.CheckNameFormat(w.Channel) != nil {
+		return chat.Event{}, false
 	}
-	if m := w.Message; m != nil {
-		if !m.From.valid() || m.From.Instance == "" || len(m.Text) > maxText || !utf8.ValidString(m.Text) || m.Offset <= 0 {
-			return
+	ev := chat.Event{Kind: w.Kind, Channel: w.Channel, Viewers: max(w.Viewers, 0), Text: truncate(w.Text, 500), Chatters: []string{}}
+	switch w.Kind {
+	case "message":
+		m := w.Message
+		if m == nil || !m.From.valid() || m.From.Instance == "" || len(m.Text) > maxText || !utf8.ValidString(m.Text) || m.Offset <= 0 {
+			return chat.Event{}, false
 		}
 		inst := strings.ToLower(m.From.Instance)
-		if inst == s.self {
+		if inst == self {
 			inst = ""
-		} else if s.blocked(c.ctx, inst) {
-			return // authored on a host we blocked
+		} else if blocked(inst) {
+			return chat.Event{}, false
 		}
 		ev.Message = &store.Message{ID: m.ID, Offset: m.Offset, Handle: auth.Handle(m.From.Name, m.From.Num), Color: m.From.Color,
 			Instance: inst, Text: m.Text, TS: time.UnixMilli(m.TS).UTC()}
-	} else if w.Kind == "message" {
-		return
+	case "delete":
+		ev.IDs = w.IDs[:min(len(w.IDs), 1000)]
+	case "presence":
+		for _, h := range w.Chatters[:min(len(w.Chatters), 200)] {
+			ev.Chatters = append(ev.Chatters, strings.TrimSuffix(truncate(h, 300), "@"+self))
+		}
+	case "system":
+	default:
+		return chat.Event{}, false
 	}
-	s.hub.Mirror(c.p.domain, ev)
-}
-
-// relative writes an address as seen here: our own users without host.
-func (s *Service) relative(addr string) string {
-	return strings.TrimSuffix(addr, "@"+s.self)
+	return ev, true
 }
 
 func (s *Service) blocked(ctx context.Context, host string) bool {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/sdptext"
 	"github.com/fedwave/fedwave/internal/turn"
 )
 
@@ -47,21 +48,11 @@ func (p candidatePolicy) allowed(line string) bool {
 // filter returns sdpText without the candidates the policy refuses, and
 // how many it kept. Beyond max kept candidates it fails.
 func (p candidatePolicy) filter(sdpText string, max int) (string, int, error) {
-	var b strings.Builder
-	b.Grow(len(sdpText))
-	kept := 0
-	for _, line := range strings.SplitAfter(sdpText, "\n") {
-		if t := strings.TrimSpace(line); strings.HasPrefix(t, "a=candidate:") {
-			if !p.allowed(t) {
-				continue
-			}
-			if kept++; kept > max {
-				return "", 0, errTooManyCandidates
-			}
-		}
-		b.WriteString(line)
+	kept, n, ok := sdptext.FilterCandidates(sdpText, p.allowed, max)
+	if !ok {
+		return "", 0, errTooManyCandidates
 	}
-	return b.String(), kept, nil
+	return kept, n, nil
 }
 
 // checkMedia refuses offers with more than MaxMedia m-lines.

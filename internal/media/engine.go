@@ -1,6 +1,8 @@
-// Package media is FedWave's selective forwarding unit: publishers send
-// over WHIP, viewers receive over WHEP, and packets are forwarded as they
-// came, never transcoded.
+// Package media is the WebRTC side of FedWave's selective forwarding
+// unit: it owns the peer connections of publishers (WHIP) and viewers
+// (WHEP), their negotiation, PATCH and entity tags, and the registry of
+// sessions; package sfu routes their packets, as they came, never
+// transcoded.
 package media
 
 import (
@@ -8,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -34,6 +37,12 @@ type Engine struct {
 	// from the shared packets (downTrack.resend), not from a copy of every
 	// packet per viewer.
 	publishers, viewers *webrtc.API
+	// Pulls of linked instances' streams are clients: each has a UDP port
+	// of its own, since the media port's mux tells connections apart by
+	// the remote address, and two pulls from one instance to another
+	// (two qualities, two channels) would share that address on both
+	// sides. The codecs and interceptors are the publishers'.
+	pulls *webrtc.API
 
 	udp net.PacketConn
 	tcp net.Listener
@@ -105,7 +114,30 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		}
 		*a.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	}
+	me, ir, err := mediaEngine(true)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.pulls = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(pullSettings(cfg, lf)))
 	return e, nil
+}
+
+// pullSettings are the settings of pulls' connections: the media port's,
+// without its mux.
+func pullSettings(cfg EngineConfig, lf pionlog.Factory) webrtc.SettingEngine {
+	se := webrtc.SettingEngine{LoggerFactory: lf}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	se.SetIncludeLoopbackCandidate(cfg.Loopback)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetSRTPReplayProtectionWindow(1024)
+	// A home that restarted or a cut link is noticed within seconds (not
+	// pion's 30), so that the pull tries again while its viewers wait.
+	se.SetICETimeouts(3*time.Second, 6*time.Second, time.Second)
+	if ip := net.ParseIP(cfg.ListenIP); ip != nil && !ip.IsUnspecified() {
+		se.SetIPFilter(func(candidate net.IP) bool { return candidate.Equal(ip) })
+	}
+	return se
 }
 
 // mediaEngine registers FedWave's codecs, and the interceptors for

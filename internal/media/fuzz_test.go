@@ -18,7 +18,7 @@ func fuzzService(f *testing.F) *Service {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s := New(engine, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
+	s := New(engine, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, Federation{})
 	f.Cleanup(func() { s.Close(); engine.Close() })
 	return s
 }

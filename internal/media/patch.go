@@ -3,12 +3,12 @@ package media
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/sdptext"
 )
 
 // Patch applies an RFC 8840 SDP fragment to a session (WHIP/WHEP PATCH).
@@ -19,19 +19,20 @@ import (
 // entity tag.
 func (s *Service) Patch(ctx context.Context, id, frag string) (reply, etag string, err error) {
 	s.mu.Lock()
-	ss := s.sessions[id]
+	found := s.sessions[id]
 	s.mu.Unlock()
-	if ss == nil {
+	if found == nil {
 		return "", "", fail.New(fail.NotFound, "no_session", "no such session")
 	}
+	ss := found.base()
 	ss.patch.Lock() // one fragment at a time: a restart changes what the next one is checked against
 	defer ss.patch.Unlock()
 	rd := ss.pc.RemoteDescription()
 	if rd == nil {
 		return "", "", fail.New(fail.Conflict, "not_ready", "the session is not negotiated yet")
 	}
-	ufrag, pwd := sdpValue(frag, "ice-ufrag"), sdpValue(frag, "ice-pwd")
-	if ufrag == "" || ufrag == sdpValue(rd.SDP, "ice-ufrag") {
+	ufrag, pwd := sdptext.Value(frag, "ice-ufrag"), sdptext.Value(frag, "ice-pwd")
+	if ufrag == "" || ufrag == sdptext.Value(rd.SDP, "ice-ufrag") {
 		return "", "", s.addCandidates(ss, frag, ss.remote)
 	}
 	if pwd == "" {
@@ -40,7 +41,7 @@ func (s *Service) Patch(ctx context.Context, id, frag string) (reply, etag strin
 	if _, _, err := s.engine.candidates.filter(frag, MaxCandidates); err != nil {
 		return "", "", err // refused before the restart changes anything
 	}
-	offer := restartOffer(rd.SDP, ufrag, pwd)
+	offer := sdptext.RestartOffer(rd.SDP, ufrag, pwd)
 	if err := ss.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", "", fail.New(fail.Invalid, "invalid_ice_restart", "the ICE restart was refused: %s", truncate(err.Error(), 200))
 	}
@@ -65,78 +66,23 @@ func (s *Service) Patch(ctx context.Context, id, frag string) (reply, etag strin
 	s.mu.Lock()
 	ss.etag = etag
 	s.mu.Unlock()
-	return iceFragment(ss.pc.LocalDescription().SDP), etag, nil
+	return sdptext.ICEFragment(ss.pc.LocalDescription().SDP), etag, nil
 }
 
 // addCandidates adds a fragment's a=candidate lines that the policy
 // allows to the had candidates of the session's ICE generation: all of
 // them, or none when that makes more than MaxCandidates. Called under
 // ss.patch.
-func (s *Service) addCandidates(ss *session, frag string, had int) error {
+func (s *Service) addCandidates(ss *conn, frag string, had int) error {
 	frag, n, err := s.engine.candidates.filter(frag, MaxCandidates-had)
 	if err != nil {
 		return err
 	}
 	ss.remote = had + n
-	for _, line := range strings.Split(frag, "\n") {
-		c, ok := strings.CutPrefix(strings.TrimSpace(line), "a=")
-		if !ok || !strings.HasPrefix(c, "candidate:") {
-			continue
-		}
+	for _, c := range sdptext.Candidates(frag) {
 		if err := ss.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c}); err != nil {
 			return fail.New(fail.Invalid, "invalid_candidate", "the candidate was refused: %s", truncate(err.Error(), 120))
 		}
 	}
 	return nil
-}
-
-// restartOffer is the session's offer with new ICE credentials and
-// without its old candidates: WHIP renegotiates nothing else.
-func restartOffer(offer, ufrag, pwd string) string {
-	var b strings.Builder
-	for _, line := range strings.SplitAfter(offer, "\n") {
-		switch t := strings.TrimSpace(line); {
-		case strings.HasPrefix(t, "a=ice-ufrag:"):
-			b.WriteString("a=ice-ufrag:" + ufrag + "\r\n")
-		case strings.HasPrefix(t, "a=ice-pwd:"):
-			b.WriteString("a=ice-pwd:" + pwd + "\r\n")
-		case strings.HasPrefix(t, "a=candidate:"), t == "a=end-of-candidates":
-		default:
-			b.WriteString(line)
-		}
-	}
-	return b.String()
-}
-
-// iceFragment is the RFC 8840 fragment of an answer's ICE: credentials,
-// then the first media section's mid and candidates (all media are
-// bundled on it).
-func iceFragment(answer string) string {
-	var b strings.Builder
-	b.WriteString("a=ice-ufrag:" + sdpValue(answer, "ice-ufrag") + "\r\n")
-	b.WriteString("a=ice-pwd:" + sdpValue(answer, "ice-pwd") + "\r\n")
-	media := 0
-	for _, line := range strings.Split(answer, "\n") {
-		t := strings.TrimSpace(line)
-		if strings.HasPrefix(t, "m=") {
-			if media++; media > 1 {
-				break
-			}
-			b.WriteString(t + "\r\n")
-		}
-		if media == 1 && (strings.HasPrefix(t, "a=mid:") || strings.HasPrefix(t, "a=candidate:") || t == "a=end-of-candidates") {
-			b.WriteString(t + "\r\n")
-		}
-	}
-	return b.String()
-}
-
-// sdpValue is the first a=NAME: value of an SDP text or fragment, or "".
-func sdpValue(sdpText, name string) string {
-	for _, line := range strings.Split(sdpText, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a="+name+":"); ok {
-			return v
-		}
-	}
-	return ""
 }

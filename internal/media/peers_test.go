@@ -1,6 +1,7 @@
 package media_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -100,6 +101,7 @@ func exchangeHeader(t *testing.T, pc *webrtc.PeerConnection, url string, h http.
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
+	res.Body = io.NopCloser(bytes.NewReader(body)) // for the caller to read the error
 	if res.StatusCode != http.StatusCreated {
 		t.Logf("POST %s: %d %s", url, res.StatusCode, body)
 		return res

@@ -15,7 +15,8 @@ import (
 const recheckEvery = time.Second
 
 // Run asks every publisher's allowed check again, every recheckEvery,
-// until ctx ends, and ends the sessions refused.
+// until ctx ends, and ends the sessions refused; it also forgets the
+// streams idle for idleAfter.
 func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(recheckEvery)
 	defer t.Stop()
@@ -26,15 +27,16 @@ func (s *Service) Run(ctx context.Context) {
 		case <-t.C:
 		}
 		s.recheck(ctx)
+		s.sweep(time.Now())
 	}
 }
 
 func (s *Service) recheck(ctx context.Context) {
 	s.mu.Lock()
-	var pubs []*session
+	var pubs []*publisher
 	for _, ss := range s.sessions {
-		if !ss.viewer && ss.allowed != nil {
-			pubs = append(pubs, ss)
+		if p, ok := ss.(*publisher); ok && p.allowed != nil {
+			pubs = append(pubs, p)
 		}
 	}
 	s.mu.Unlock()
@@ -47,10 +49,10 @@ func (s *Service) recheck(ctx context.Context) {
 		}
 		// Only a refusal ends the stream; a database hiccup does not.
 		if fe, ok := fail.As(err); ok && (fe.Kind == fail.Forbidden || fe.Kind == fail.NotFound || fe.Kind == fail.Unauthorized) {
-			s.log.Info("publisher stopped: no longer allowed to stream", "channel", ss.channel, "code", fe.Code)
+			s.log.Info("publisher stopped: no longer allowed to stream", "channel", ss.name, "code", fe.Code)
 			s.closeSession(ss)
 			continue
 		}
-		s.log.Warn("check a publisher's right to stream", "channel", ss.channel, "err", err)
+		s.log.Warn("check a publisher's right to stream", "channel", ss.name, "err", err)
 	}
 }

@@ -11,57 +11,67 @@ import (
 // A viewer whose connection ends while it is being set up leaves nothing
 // behind, whether it ends before or after it is registered.
 func TestRegisterAfterEnd(t *testing.T) {
-	s := New(nil, nil, nil, nil)
+	s := New(nil, nil, nil, nil, Federation{})
 	for _, endFirst := range []bool{true, false} {
 		pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		st := s.stream("alpha")
-		ss := &session{id: newID(), pc: pc, st: st, viewer: true}
-		add := func() error { st.viewers[ss] = true; return nil }
+		ch := s.hold("alpha")
+		vw := &viewer{conn: newConn(ch, pc, 0), v: ch.st.NewViewer("high"), leave: func() {}}
+		add := func() error { ch.st.Join(vw.v); return nil }
 		if endFirst {
-			s.end(ss)
-			if err := s.register(ss, add); !errors.Is(err, errClosedEarly) {
+			s.end(vw)
+			if err := s.register(vw, add); !errors.Is(err, errClosedEarly) {
 				t.Fatalf("registering an ended session: %v", err)
 			}
 		} else {
-			if err := s.register(ss, add); err != nil {
+			if err := s.register(vw, add); err != nil {
 				t.Fatal(err)
 			}
-			s.end(ss)
+			s.end(vw)
 		}
-		if _, _, _, ok := s.Session(ss.id); ok || len(st.viewers) != 0 {
-			t.Fatalf("end first %v: session known %v, %d viewers", endFirst, ok, len(st.viewers))
+		s.release(ch)
+		if _, _, _, ok := s.Session(vw.id); ok {
+			t.Fatalf("end first %v: session still known", endFirst)
+		}
+		if _, _, n := ch.st.State(); n != 0 {
+			t.Fatalf("end first %v: %d viewers", endFirst, n)
 		}
 	}
 }
 
-// Keyframe requests within the interval are not lost: one goes out when
-// the interval ends, for all of them.
-func TestKeyframeRequestsWithinIntervalSentAtItsEnd(t *testing.T) {
-	var c Counters
-	st := newStream("alpha", &c)
-	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
+// A channel's stream and its layers go when it has had no source and no
+// viewer for idleAfter, and not before; a stream being set up stays.
+func TestIdleStreamForgotten(t *testing.T) {
+	s := New(nil, nil, nil, nil, Federation{})
+	known := func(name string) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.channels[name] != nil
 	}
-	defer pc.Close()
-	st.pub = &session{pc: pc}
-	st.mediaSSRC["video/"] = 1
-	for range 3 {
-		st.requestKeyframe() // the first at once, the others within the interval
+	ch := s.hold("alpha")
+	s.sweep(time.Now().Add(2 * idleAfter))
+	if !known("alpha") {
+		t.Fatal("a stream being set up was forgotten")
 	}
-	if n := c.KeyframeRequests.Load(); n != 1 {
-		t.Fatalf("%d requests sent at once, want 1", n)
+	s.release(ch)
+	s.sweep(time.Now().Add(idleAfter / 2))
+	if !known("alpha") {
+		t.Fatal("a stream idle for less than idleAfter was forgotten")
 	}
-	for deadline := time.Now().Add(10 * time.Second); c.KeyframeRequests.Load() < 2; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the requests within the interval were dropped")
-		}
+	vw := &viewer{v: ch.st.NewViewer("high")}
+	ch.st.Join(vw.v)
+	s.sweep(time.Now().Add(2 * idleAfter))
+	if !known("alpha") {
+		t.Fatal("a stream with a viewer was forgotten")
 	}
-	time.Sleep(2 * keyframeInterval)
-	if n := c.KeyframeRequests.Load(); n != 2 {
-		t.Fatalf("%d requests sent when nobody asked again, want 2", n)
+	ch.st.Leave(vw.v)
+	s.sweep(time.Now().Add(2 * idleAfter))
+	if known("alpha") {
+		t.Fatal("a stream idle for longer than idleAfter stayed")
+	}
+	if s.hold("alpha") == ch {
+		t.Fatal("the forgotten stream came back")
 	}
 }

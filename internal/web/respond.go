@@ -45,6 +45,7 @@ var kindStatus = map[fail.Kind]int{
 	fail.Conflict:     http.StatusConflict,
 	fail.TooMany:      http.StatusTooManyRequests,
 	fail.Unavailable:  http.StatusServiceUnavailable,
+	fail.BadGateway:   http.StatusBadGateway,
 }
 
 // statusOf maps a service error to a status, code and message. Errors that

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/federation/wire"
 	"github.com/fedwave/fedwave/internal/media"
 )
 
@@ -160,7 +162,19 @@ func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
 		s.mediaFail(w, r, err)
 		return
 	}
-	id, answer, err := s.media.Play(r.Context(), ch.Name, offer, r.URL.Query().Get("quality"), s.audienceKey(r))
+	who := s.audienceKey(r)
+	if wire.IsSigned(r) && s.fed != nil {
+		// A linked site pulling the stream for its own viewers: allowed
+		// while the link lets our streams out, and not a person (that
+		// site reports its people).
+		host, err := s.fed.VerifyPeer(r, []byte(offer))
+		if err != nil {
+			s.mediaFail(w, r, err)
+			return
+		}
+		who = audience.PeerKey(host)
+	}
+	id, answer, err := s.media.Play(r.Context(), ch.Name, offer, r.URL.Query().Get("quality"), who)
 	if err != nil {
 		s.mediaFail(w, r, err)
 		return

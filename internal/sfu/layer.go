@@ -1,4 +1,4 @@
-package media
+package sfu
 
 import (
 	"slices"
@@ -21,27 +21,27 @@ const (
 	maxReplay = videoQueue / 2
 )
 
-// layer is one outgoing stream of a channel: its audio, or one video
+// Layer is one outgoing stream of a channel: its audio, or one video
 // layer (simulcast encoding). It outlives publisher sessions, so viewers
 // stay subscribed while the publisher reconnects; the viewers' down-tracks
 // renumber the packets of the new session to continue the old.
-type layer struct {
+type Layer struct {
 	key   string // "audio", "video/" + rid
 	codec webrtc.RTPCodecCapability
 	video bool
 
 	mu   sync.Mutex
-	subs []*downTrack // copy on write: forward reads it without the lock
+	subs []*DownTrack // copy on write: forward reads it without the lock
 	gop  []*packet    // video: the packets since the last keyframe started
 }
 
-func newLayer(key string, codec webrtc.RTPCodecCapability) *layer {
-	return &layer{key: key, codec: codec, video: key != "audio"}
+func newLayer(key string, codec webrtc.RTPCodecCapability) *Layer {
+	return &Layer{key: key, codec: codec, video: key != "audio"}
 }
 
 // forward stores a packet from the publisher and queues it for every
 // subscriber. It is called by the layer's one read loop.
-func (l *layer) forward(p *packet) {
+func (l *Layer) forward(p *packet) {
 	l.mu.Lock()
 	if l.video {
 		switch {
@@ -57,7 +57,7 @@ func (l *layer) forward(p *packet) {
 	}
 	subs := l.subs
 	l.mu.Unlock()
-	var gone []*downTrack
+	var gone []*DownTrack
 	for _, d := range subs {
 		if !d.push(l, p) {
 			gone = append(gone, d)
@@ -71,7 +71,7 @@ func (l *layer) forward(p *packet) {
 // subscribe adds a viewer's down-track. A video layer replays its cached
 // keyframe and what followed when that is fresh, and reports whether it
 // did; otherwise the caller asks the publisher for a keyframe.
-func (l *layer) subscribe(d *downTrack) (replayed bool) {
+func (l *Layer) subscribe(d *DownTrack) (replayed bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !slices.Contains(l.subs, d) {
@@ -90,8 +90,8 @@ func (l *layer) subscribe(d *downTrack) (replayed bool) {
 
 // unsubscribe removes down-tracks that refused a packet, unless they
 // followed l again since.
-func (l *layer) unsubscribe(gone ...*downTrack) {
+func (l *Layer) unsubscribe(gone ...*DownTrack) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.subs = slices.DeleteFunc(slices.Clone(l.subs), func(d *downTrack) bool { return slices.Contains(gone, d) && !d.wants(l) })
+	l.subs = slices.DeleteFunc(slices.Clone(l.subs), func(d *DownTrack) bool { return slices.Contains(gone, d) && !d.wants(l) })
 }

@@ -1,4 +1,4 @@
-package media
+package sfu
 
 import (
 	"sync"
@@ -39,7 +39,7 @@ func (r *recorder) packets() []rtp.Packet {
 
 // testDownTrack is a video down-track on l writing to rec, served by its
 // own writer pool.
-func testDownTrack(t *testing.T, l *layer, rec *recorder, keyframes *atomic.Int32) *downTrack {
+func testDownTrack(t *testing.T, l *Layer, rec *recorder, keyframes *atomic.Int32) *DownTrack {
 	t.Helper()
 	pool := newWriters()
 	pool.resize(1)

@@ -1,4 +1,4 @@
-package media
+package sfu
 
 import (
 	"errors"
@@ -29,11 +29,11 @@ type sent struct {
 	resentAt time.Time
 }
 
-// downTrack is what one viewer receives of one kind (audio or video): the
+// DownTrack is what one viewer receives of one kind (audio or video): the
 // packets of one layer, renumbered so that the viewer sees one continuous
 // stream across layer switches and publisher reconnects. It implements
-// webrtc.TrackLocal; the viewer's writer pool sends its queue.
-type downTrack struct {
+// webrtc.TrackLocal; the stream's writer pool sends its queue.
+type DownTrack struct {
 	kind     webrtc.RTPCodecType
 	codec    webrtc.RTPCodecCapability
 	streamID string
@@ -47,7 +47,7 @@ type downTrack struct {
 	out  webrtc.TrackLocalWriter
 
 	mu        sync.Mutex
-	cur, next *layer // the layer forwarded, and the one to switch to at its next keyframe
+	cur, next *Layer // the layer forwarded, and the one to switch to at its next keyframe
 	needKey   bool   // video: waiting for a keyframe (start, switch, or after dropping a backlog)
 	closed    bool
 	queue     ring
@@ -68,8 +68,8 @@ type downTrack struct {
 	history []sent // video: by seq % historyLen
 }
 
-func newDownTrack(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, streamID string, pool *writers, keyframe func(), counters *Counters) *downTrack {
-	d := &downTrack{kind: kind, codec: codec, streamID: streamID, pool: pool, keyframe: keyframe, counters: counters}
+func newDownTrack(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, streamID string, pool *writers, keyframe func(), counters *Counters) *DownTrack {
+	d := &DownTrack{kind: kind, codec: codec, streamID: streamID, pool: pool, keyframe: keyframe, counters: counters}
 	if kind == webrtc.RTPCodecTypeVideo {
 		d.queue.buf = make([]sent, videoQueue)
 		d.history = make([]sent, historyLen)
@@ -80,14 +80,14 @@ func newDownTrack(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, str
 }
 
 // ID, RID, StreamID and Kind implement webrtc.TrackLocal.
-func (d *downTrack) ID() string                { return d.kind.String() }
-func (d *downTrack) RID() string               { return "" }
-func (d *downTrack) StreamID() string          { return d.streamID }
-func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
+func (d *DownTrack) ID() string                { return d.kind.String() }
+func (d *DownTrack) RID() string               { return "" }
+func (d *DownTrack) StreamID() string          { return d.streamID }
+func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.kind }
 
 // Bind implements webrtc.TrackLocal: the viewer's connection chose a
 // payload type for the layer's codec.
-func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	var match *webrtc.RTPCodecParameters
 	for _, c := range ctx.CodecParameters() {
 		if !strings.EqualFold(c.MimeType, d.codec.MimeType) {
@@ -107,19 +107,19 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 }
 
 // bound reports whether the viewer's connection negotiated the track.
-func (d *downTrack) bound() bool {
+func (d *DownTrack) bound() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.out != nil
 }
 
 // Unbind implements webrtc.TrackLocal: the viewer is gone.
-func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 	d.close()
 	return nil
 }
 
-func (d *downTrack) close() {
+func (d *DownTrack) close() {
 	d.mu.Lock()
 	d.closed, d.cur, d.next = true, nil, nil
 	d.queue.clear()
@@ -130,7 +130,7 @@ func (d *downTrack) close() {
 // nothing yet, else from l's next keyframe on (a seamless switch). A nil l
 // stops it (an audio-only viewer gets no video packets). Without a fresh
 // cached keyframe to start from, it asks the publisher for one.
-func (d *downTrack) follow(l *layer) {
+func (d *DownTrack) follow(l *Layer) {
 	d.mu.Lock()
 	switch {
 	case d.closed || d.out == nil: // gone, or never negotiated (an offer without video)
@@ -157,7 +157,7 @@ func (d *downTrack) follow(l *layer) {
 }
 
 // wants reports whether the down-track forwards l or is switching to it.
-func (d *downTrack) wants(l *layer) bool {
+func (d *DownTrack) wants(l *Layer) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return !d.closed && (d.cur == l || d.next == l)
@@ -166,7 +166,7 @@ func (d *downTrack) wants(l *layer) bool {
 // push queues a packet of layer l for the viewer. It returns false when
 // the down-track no longer wants l's packets (l unsubscribes it). It runs
 // on l's read loop and never blocks.
-func (d *downTrack) push(l *layer, p *packet) bool {
+func (d *DownTrack) push(l *Layer, p *packet) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switched := false
@@ -232,7 +232,7 @@ func (d *downTrack) push(l *layer, p *packet) bool {
 // sent, its timestamp the last one plus the time that passed. A new
 // source on the same layer is a new publisher session: the old one's late
 // packets are dropped from now on.
-func (d *downTrack) newBase(p *packet, switched bool) {
+func (d *DownTrack) newBase(p *packet, switched bool) {
 	if d.started {
 		elapsed := max(p.at.Sub(d.lastAt), 0) // layers are read on their own goroutines: it can be negative
 		ticks := uint32(elapsed.Seconds() * float64(d.codec.ClockRate))
@@ -248,7 +248,7 @@ func (d *downTrack) newBase(p *packet, switched bool) {
 // dropBacklog discards what is queued and waits for a keyframe. The
 // numbering continues from the last packet actually taken for sending, so
 // the viewer sees no gap to ask about.
-func (d *downTrack) dropBacklog() {
+func (d *DownTrack) dropBacklog() {
 	if first, ok := d.queue.peek(); ok {
 		d.lastSeq = first.seq - 1
 	}
@@ -264,7 +264,7 @@ func (d *downTrack) dropBacklog() {
 // The down-track stays scheduled while it sends, so no other writer takes
 // it meanwhile (its packets stay in order). It reports whether more are
 // waiting: then the writer puts it back on the run queue.
-func (d *downTrack) drain() (more bool) {
+func (d *DownTrack) drain() (more bool) {
 	var batch [sendBatch]sent
 	d.mu.Lock()
 	n := 0
@@ -289,7 +289,7 @@ func (d *downTrack) drain() (more bool) {
 	return more
 }
 
-func (d *downTrack) send(s sent) error {
+func (d *DownTrack) send(s sent) error {
 	h := rtp.Header{Version: 2, Marker: s.p.marker, PayloadType: d.pt, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: d.ssrc}
 	_, err := d.out.WriteRTP(&h, s.p.payload)
 	if errors.Is(err, io.ErrClosedPipe) || errors.Is(err, io.EOF) {
@@ -298,9 +298,23 @@ func (d *downTrack) send(s sent) error {
 	return nil // a transient error loses one packet
 }
 
+// Feedback handles the viewer's RTCP for this track: NACKs are answered
+// from the shared packets, keyframe requests go to the source
+// (rate-limited by the stream).
+func (d *DownTrack) Feedback(pkts []rtcp.Packet) {
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.TransportLayerNack:
+			d.resend(p)
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			d.keyframe()
+		}
+	}
+}
+
 // resend answers a viewer's NACK from the history: the packets are the
 // shared ones, renumbered as they were first sent.
-func (d *downTrack) resend(n *rtcp.TransportLayerNack) {
+func (d *DownTrack) resend(n *rtcp.TransportLayerNack) {
 	if d.history == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package media
+package sfu
 
 import (
 	"math"
@@ -13,7 +13,7 @@ import (
 type writers struct {
 	mu    sync.Mutex
 	wake  sync.Cond
-	run   []*downTrack
+	run   []*DownTrack
 	n     int // writers running
 	want  int
 	group sync.WaitGroup
@@ -40,7 +40,7 @@ func (w *writers) resize(viewers int) {
 }
 
 // schedule puts a down-track with packets queued on the run queue.
-func (w *writers) schedule(d *downTrack) {
+func (w *writers) schedule(d *DownTrack) {
 	w.mu.Lock()
 	w.run = append(w.run, d)
 	w.mu.Unlock()
