@@ -21,7 +21,11 @@ function startHome(list) {
       const res = await fetch('/api/v1/channels', { credentials: 'same-origin' });
       if (!res.ok) return;
       const body = await res.json();
-      if (Array.isArray(body.channels)) body.channels.forEach((ch) => apply(ch, true));
+      if (!Array.isArray(body.channels)) return;
+      body.channels.forEach((ch) => apply(ch, true));
+      // Channels that went away: an unlinked site's, a demoted streamer's.
+      const names = new Set(body.channels.map((ch) => ch?.name));
+      for (const li of [...list.children]) if (!names.has(li.dataset.channel)) li.remove();
     } catch {
       // Offline for a moment; the next round tries again.
     }
@@ -37,7 +41,7 @@ function startHome(list) {
   // apply brings a channel's card up to date; quiet keeps the order (the
   // periodic refresh), else a channel that just went live moves first.
   function apply(ch, quiet = false) {
-    if (typeof ch.name !== 'string' || !ch.name) return;
+    if (!ch || typeof ch.name !== 'string' || !ch.name) return;
     let li = cardOf(ch.name);
     if (!li) {
       li = newCard(ch.name, typeof ch.instance === 'string' ? ch.instance : '');
