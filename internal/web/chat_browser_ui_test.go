@@ -167,15 +167,20 @@ func TestChatBrowserNameMenu(t *testing.T) {
 	poll(t, bob, messagesJS("after the ignore")+`.every(m => !m.hidden)`)
 
 	// A timeout from the owner's menu: the server confirms it, bob's next
-	// message is refused, he is told why and gets his text back.
+	// message is refused, he is told why (in the error line and on the
+	// message, marked as not sent) and gets his text back.
 	clickMenu(t, owner, "whisper to me", "Timeout 10 min")
 	poll(t, owner, `document.querySelector('#chat-log .chat-system') !== null`)
 	say(t, bob, "am I muted?")
 	poll(t, bob, `!document.querySelector('#chat-error').hidden && document.querySelector('#chat-input').value === 'am I muted?'`)
-	var pending int
-	bob.Eval(`document.querySelectorAll('#chat-log .chat-local').length`, &pending)
-	if pending != 0 {
-		t.Errorf("the refused message is still in bob's list")
+	var refused struct {
+		Pending int    `json:"pending"`
+		Note    string `json:"note"`
+	}
+	bob.Eval(`({pending: document.querySelectorAll('#chat-log .chat-pending').length,
+		note: document.querySelector('#chat-log .chat-failed .chat-note')?.textContent ?? ''})`, &refused)
+	if refused.Pending != 0 || !strings.HasPrefix(refused.Note, "not sent: ") {
+		t.Errorf("the refused message: %d pending lines, its note says %q", refused.Pending, refused.Note)
 	}
 	if n := countMessages(t, owner, "am I muted?"); n != 0 {
 		t.Errorf("a timed-out user's message reached the channel")

@@ -14,7 +14,7 @@ import (
 	assets "github.com/fedwave/fedwave/web"
 )
 
-var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio"}
+var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio", "federation"}
 
 // standalonePages are complete documents without the site layout (the chat
 // pop-out, also used as an OBS overlay).
@@ -82,11 +82,40 @@ func (s *Server) pageHome(w http.ResponseWriter, r *http.Request) {
 		s.renderStatus(w, r, st, "Something went wrong", msg)
 		return
 	}
-	s.render(w, r, http.StatusOK, "home", page{Title: "Live", Data: list})
+	s.render(w, r, http.StatusOK, "home", page{Title: "Live", Data: channelCards(list)})
+}
+
+// channelCard is a channel as the home page lists it.
+type channelCard struct {
+	channels.View
+	Label string // the name without the host of a federated channel
+}
+
+// channelCards orders the list live first (CONTRACT §6), keeping the
+// service's order within each group: local channels before federated ones.
+func channelCards(list []channels.View) []channelCard {
+	cards := make([]channelCard, 0, len(list))
+	for _, live := range []bool{true, false} {
+		for _, ch := range list {
+			if ch.Live == live {
+				cards = append(cards, channelCard{View: ch, Label: localName(ch)})
+			}
+		}
+	}
+	return cards
+}
+
+// localName is a channel's name without its host: "alice" for alice@a.example.
+func localName(ch channels.View) string {
+	if i := strings.LastIndexByte(ch.Name, '@'); ch.Instance != "" && i > 0 {
+		return ch.Name[:i]
+	}
+	return ch.Name
 }
 
 type channelData struct {
 	Channel     channels.View
+	Label       string // the name without the host of a federated channel
 	WHIP        string // ingest URL for OBS
 	CanEdit     bool
 	IsOwner     bool
@@ -106,11 +135,16 @@ func (s *Server) channelPage(w http.ResponseWriter, r *http.Request) (page, *cha
 		return page{}, nil, false
 	}
 	s.ensureBrowserID(w, r)
-	d := &channelData{Channel: ch, WHIP: s.publicURL + "/whip/" + ch.Name, Guests: s.auth.GuestsAllowed()}
+	d := &channelData{Channel: ch, Label: localName(ch), WHIP: s.publicURL + "/whip/" + ch.Name, Guests: s.auth.GuestsAllowed()}
 	p := page{Title: ch.Name, Data: d}
 	if sess, _ := s.session(r); sess != nil {
 		u := auth.View(sess.User)
 		p.User = &u
+		if ch.Instance != "" {
+			// Another site's channel: its owner and moderators are
+			// there, and that site applies its own moderation.
+			return p, d, true
+		}
 		d.IsOwner = u.Handle == ch.Owner && auth.Role(sess.User.Role).HasChannel()
 		d.CanEdit = d.IsOwner || auth.CanAdminister(sess.User)
 		d.CanModerate = s.chat.CanModerate(r.Context(), sess.User, ch.Name)

@@ -57,6 +57,7 @@ function startChat(root) {
   const cookieUser = Boolean(root.dataset.me); // the page was rendered for a logged-in user
   const state = {
     channel: root.dataset.channel,
+    instance: root.dataset.instance || '', // the home site of a federated room
     moderator: root.dataset.moderator === 'true',
     overlay: document.body.classList.contains('overlay'),
     cookieUser,

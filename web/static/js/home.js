@@ -2,9 +2,10 @@
 // A live frame on the WebSocket (CONTRACT §4) updates its channel's card at
 // once; the channel list is fetched again every 30 s for viewer counts and
 // thumbnails, which change without a frame. A channel that goes live moves
-// to the front. Cards are built the way home.html builds them.
+// to the front. Cards are built the way home.html builds them; a federated
+// channel (name alice@host, instance host) carries an "on host" badge.
 
-import { listenLive } from './live.js';
+import { listenLive, localName } from './live.js';
 
 const REFRESH_MS = 30000;
 
@@ -20,7 +21,11 @@ function startHome(list) {
       const res = await fetch('/api/v1/channels', { credentials: 'same-origin' });
       if (!res.ok) return;
       const body = await res.json();
-      if (Array.isArray(body.channels)) body.channels.forEach((ch) => apply(ch, true));
+      if (!Array.isArray(body.channels)) return;
+      body.channels.forEach((ch) => apply(ch, true));
+      // Channels that went away: an unlinked site's, a demoted streamer's.
+      const names = new Set(body.channels.map((ch) => ch?.name));
+      for (const li of [...list.children]) if (!names.has(li.dataset.channel)) li.remove();
     } catch {
       // Offline for a moment; the next round tries again.
     }
@@ -36,11 +41,13 @@ function startHome(list) {
   // apply brings a channel's card up to date; quiet keeps the order (the
   // periodic refresh), else a channel that just went live moves first.
   function apply(ch, quiet = false) {
-    if (typeof ch.name !== 'string' || ch.instance) return; // local channels only, as the page lists them
+    if (!ch || typeof ch.name !== 'string' || !ch.name) return;
     let li = cardOf(ch.name);
     if (!li) {
-      li = newCard(ch.name);
-      list.append(li);
+      li = newCard(ch.name, typeof ch.instance === 'string' ? ch.instance : '');
+      // Live ones first: a new live card goes before the first offline one.
+      const firstOffline = [...list.children].find((c) => !c.classList.contains('is-live'));
+      list.insertBefore(li, ch.live ? firstOffline || null : null);
     }
     const wasLive = li.classList.contains('is-live');
     li.classList.toggle('is-live', Boolean(ch.live));
@@ -80,7 +87,7 @@ function badge(kind, text) {
 }
 
 // newCard builds an empty card like home.html's.
-function newCard(name) {
+function newCard(name, instance) {
   const li = document.createElement('li');
   li.className = 'channel-card';
   li.dataset.channel = name;
@@ -100,7 +107,17 @@ function newCard(name) {
   strong.textContent = name;
   const title = document.createElement('span');
   title.className = 'channel-title';
-  meta.append(strong, title);
+  meta.append(strong);
+  if (instance) {
+    strong.textContent = localName({ name, instance });
+    const host = document.createElement('span');
+    host.className = 'channel-host';
+    host.append(badge('remote', `on ${instance}`));
+    meta.append(host);
+    li.classList.add('is-remote');
+    li.dataset.instance = instance;
+  }
+  meta.append(title);
   a.append(thumb, meta);
   li.append(a);
   return li;

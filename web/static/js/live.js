@@ -1,6 +1,7 @@
 // listenLive opens an anonymous WebSocket to /ws (CONTRACT §4) and calls
-// onChannel with the channel object of every live frame about a local
-// channel (went live, changed, ended). It reconnects with a backoff and calls
+// onChannel with the channel object of every live frame (a channel went
+// live, changed or ended; a federated one has its instance set and is named
+// alice@host). It reconnects with a backoff and calls
 // onReconnect after a reconnection, since frames may have been missed
 // meanwhile. Losing it only makes its users rely on their polling.
 export function listenLive(onChannel, onReconnect = () => {}) {
@@ -25,7 +26,7 @@ export function listenLive(onChannel, onReconnect = () => {}) {
         return;
       }
       const ch = f && f.type === 'live' ? f.channel : null;
-      if (ch && typeof ch === 'object' && typeof ch.name === 'string' && !ch.instance) onChannel(ch);
+      if (ch && typeof ch === 'object' && typeof ch.name === 'string') onChannel(ch);
     });
     ws.addEventListener('close', () => {
       const next = opened ? 1 : attempt + 1;
@@ -33,4 +34,11 @@ export function listenLive(onChannel, onReconnect = () => {}) {
     });
   };
   open(0);
+}
+
+// localName is a channel's name without the host of a federated channel:
+// alice for alice@a.example.
+export function localName(ch) {
+  const at = ch.instance ? ch.name.lastIndexOf('@') : -1;
+  return at > 0 ? ch.name.slice(0, at) : ch.name;
 }

@@ -6,8 +6,10 @@ import { paintName } from './legible.js';
 for (const el of document.querySelectorAll('[data-color]')) paintName(el, el.dataset.color);
 
 // api calls the JSON API with the session cookie; it returns the parsed body
-// or throws an Error carrying the server's message.
-async function api(method, path, body) {
+// or throws an Error carrying the server's message (and its code as .code).
+// Page scripts import it; the module runs once per page however often it
+// is imported.
+export async function api(method, path, body) {
   const res = await fetch(path, {
     method,
     credentials: 'same-origin',
@@ -15,7 +17,11 @@ async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = res.status === 204 ? {} : await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(data.error?.message || `request failed (${res.status})`);
+  if (!res.ok) {
+    const err = new Error(data.error?.message || `request failed (${res.status})`);
+    err.code = data.error?.code || '';
+    throw err;
+  }
   return data;
 }
 

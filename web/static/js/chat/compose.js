@@ -1,5 +1,6 @@
 // Writing in the chat: the message box and its form, whispers and commands,
-// the pending copy of a message until the server has it, Up/Down recall of
+// the pending copy of a message until the server has it (after a while it
+// says it waits for the other site, in a federated room), Up/Down recall of
 // what was sent, the countdown near the length limit, the error line, the
 // emote picker, and "Chat as guest" / "Log in" for those who cannot write yet.
 
@@ -9,6 +10,9 @@ import { GUEST_KEY, LIMIT, length, storageJSON, storageSet, uuid } from './util.
 const COUNTER_FROM = 450; // show the remaining characters from here on
 const HISTORY_SIZE = 50;
 const HISTORY_KEY = 'fedwave.chat.sent';
+// A federated room acknowledges once its home site has stored the message;
+// past this, the pending line says that it waits for that site.
+const WAITING_MS = 3000;
 
 // createComposer wires the form. Messages go through conn; their pending
 // lines, built by lines, wait in log and in state.pending for the server.
@@ -46,6 +50,11 @@ export function createComposer(ui, state, conn, log, lines) {
       const p = { nonce, text, el: lines.pendingLine(text), offset: null };
       state.pending.set(nonce, p);
       log.addPending(p.el);
+      if (state.instance) {
+        setTimeout(() => {
+          if (p.el.classList.contains('chat-pending')) lines.setNote(p.el, `waiting for ${state.instance}`);
+        }, WAITING_MS);
+      }
       conn.send({ type: 'send', channel, text, nonce }); // or on reconnect
     }
     input.focus();

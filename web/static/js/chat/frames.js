@@ -4,6 +4,7 @@
 // and error update the rest of the chat.
 
 import { GUEST_KEY, LIMIT, el, fullHandle, storageSet } from './util.js';
+import { localName } from '../live.js';
 
 // createFrames returns dispatch, which handles one parsed frame.
 export function createFrames(ui, state, { log, lines, compose, ignore }) {
@@ -66,6 +67,7 @@ export function createFrames(ui, state, { log, lines, compose, ignore }) {
     // Stored: show it as sent; the message frame replaces it when it comes.
     p.offset = off;
     p.el.classList.remove('chat-pending');
+    lines.setNote(p.el, '');
     p.el.title = new Date().toLocaleString();
     p.el.dataset.offset = String(off);
     p.el.dataset.id = String(f.id ?? '');
@@ -96,7 +98,7 @@ export function createFrames(ui, state, { log, lines, compose, ignore }) {
   function onLive(ch) {
     if (!ch || ch.name !== channel) return;
     const title = document.getElementById('channel-title');
-    if (title && typeof ch.title === 'string') title.textContent = ch.title || ch.name;
+    if (title && typeof ch.title === 'string') title.textContent = ch.title || localName(ch);
   }
 
   function onDelete(f) {
@@ -108,9 +110,11 @@ export function createFrames(ui, state, { log, lines, compose, ignore }) {
 
   function onError(f) {
     const p = f.nonce ? pending.get(f.nonce) : undefined;
+    const text = typeof f.message === 'string' && f.message ? f.message : errorText(f.code);
     if (p) {
-      // Refused: take it out of the list and give the text back.
-      p.el.remove();
+      // Refused: the line says so (it is not sent again) and the text
+      // comes back to the box to edit or retry.
+      lines.failLine(p.el, text);
       pending.delete(p.nonce);
       if (!ui.input.value) compose.setInput(p.text);
     }
@@ -121,7 +125,7 @@ export function createFrames(ui, state, { log, lines, compose, ignore }) {
       compose.showComposer(false);
     }
     if (f.code === 'auth_required') compose.showComposer(false);
-    compose.showError(typeof f.message === 'string' && f.message ? f.message : errorText(f.code));
+    compose.showError(text);
   }
 
   return dispatch;
@@ -139,5 +143,8 @@ function errorText(code) {
     unknown_command: 'Unknown command; try !help.',
     user_not_found: 'No such user.',
     user_offline: 'That user is not online.',
+    federation_not_linked: 'That site is not linked with this one.',
+    federation_refused: 'That site does not take this from us.',
+    peer_unreachable: 'That site cannot be reached right now.',
   }[code] || 'Something went wrong.';
 }

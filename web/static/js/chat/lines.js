@@ -27,12 +27,27 @@ export function createLines(state, ignore) {
     return li;
   }
 
+  // pendingLine is the sender's own copy of a message until the server
+  // has stored it: greyed, with a note that says how it is going.
   function pendingLine(text) {
     const li = el('li', 'chat-msg chat-pending chat-local');
     li.dataset.handle = state.me;
-    li.title = 'Sending…';
-    li.append(nameButton(state.me, state.myColor), el('span', 'chat-sep', ': '), el('span', 'chat-body', text));
+    li.append(nameButton(state.me, state.myColor), el('span', 'chat-sep', ': '), el('span', 'chat-body', text), el('span', 'chat-note'));
+    setNote(li, 'sending…');
     return li;
+  }
+
+  // setNote says how a pending line is going ('' when it went through).
+  function setNote(li, text) {
+    li.querySelector('.chat-note').textContent = text;
+    li.title = text ? text[0].toUpperCase() + text.slice(1) : '';
+  }
+
+  // failLine marks a line the server refused, with its reason.
+  function failLine(li, reason) {
+    li.classList.remove('chat-pending');
+    li.classList.add('chat-failed');
+    setNote(li, `not sent: ${reason}`);
   }
 
   function whisperLine(f) {
@@ -125,5 +140,5 @@ export function createLines(state, ignore) {
     li.classList.toggle('chat-mention-me', hit && !sameHandle(li.dataset.handle, state.me));
   }
 
-  return { messageLine, pendingLine, whisperLine, systemLine, nameButton, markMention };
+  return { messageLine, pendingLine, setNote, failLine, whisperLine, systemLine, nameButton, markMention };
 }

@@ -1,0 +1,30 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/fedwave/fedwave/internal/auth"
+)
+
+// pageFederation is where an admin links this site with others (CONTRACT
+// §6, §8): link requests, approvals, the two switches, blocks. The page is a
+// shell; federation.js fills it from the peers API, which checks the role
+// again on every call.
+func (s *Server) pageFederation(w http.ResponseWriter, r *http.Request) {
+	sess, _ := s.session(r)
+	if sess == nil {
+		http.Redirect(w, r, "/login?next=/federation", http.StatusSeeOther)
+		return
+	}
+	if !auth.CanAdminister(sess.User) {
+		s.renderStatus(w, r, http.StatusForbidden, "Admins only", "Linking this site with other FedWave sites is for its admins.")
+		return
+	}
+	u := auth.View(sess.User)
+	s.render(w, r, http.StatusOK, "federation", page{Title: "Federation", User: &u, Data: federationData{URL: s.publicURL}})
+}
+
+// federationData is what the federation page shows before its script runs.
+type federationData struct {
+	URL string // this site's address, for the other admin to paste
+}
