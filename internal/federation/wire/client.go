@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/netip"
@@ -40,10 +39,8 @@ func NewClient(allowPrivate bool) *http.Client {
 		d.Control = refusePrivate
 	}
 	tr := &http.Transport{
-		Proxy: nil, // a proxy would dial for us and the check would see only the proxy
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return d.DialContext(ctx, network, addr)
-		},
+		Proxy:                  nil, // a proxy would dial for us and the check would see only the proxy
+		DialContext:            d.DialContext,
 		ForceAttemptHTTP2:      true, // a custom dialer turns HTTP/2 off otherwise
 		TLSHandshakeTimeout:    tlsTimeout,
 		ResponseHeaderTimeout:  responseHeaderTimeout,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -102,6 +103,11 @@ func FuzzVerifyHeaders(f *testing.F) {
 	f.Add(orig[0], orig[1], orig[2], orig[3])
 	f.Add("", "", "", "")
 	f.Add(hostA+"\n", "+1", "AB", "====")
+	// One field off at a time, so that each check is reached.
+	f.Add("d.example", orig[1], orig[2], orig[3])
+	f.Add(orig[0], "1", orig[2], orig[3])
+	f.Add(orig[0], orig[1], strings.ToUpper(orig[2]), orig[3])
+	f.Add(orig[0], orig[1], orig[2], orig[3][:87]+"A")
 	f.Fuzz(func(t *testing.T, from, date, id, sig string) {
 		v := verifier()
 		s := httptest.NewRequest("POST", "/federation/inbox", nil)

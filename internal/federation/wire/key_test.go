@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -77,5 +78,25 @@ func TestPublicKeyRoundTripAndRejects(t *testing.T) {
 		t.Errorf("a second spelling was accepted as a different key")
 	} else if err == nil {
 		t.Errorf("a second spelling of the same key was accepted: %q", flipped)
+	}
+}
+
+// Two processes starting at once on a fresh data directory agree on one key.
+func TestLoadKeyConcurrentFirstUseAgrees(t *testing.T) {
+	dir := t.TempDir()
+	keys := make([]*Key, 8)
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Go(func() { keys[i], errs[i] = LoadKey(dir) })
+	}
+	wg.Wait()
+	for i, k := range keys {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if !bytes.Equal(k.Public(), keys[0].Public()) {
+			t.Fatalf("load %d got a different key", i)
+		}
 	}
 }

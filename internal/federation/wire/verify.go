@@ -38,7 +38,10 @@ type Verifier struct {
 
 // NewVerifier makes a Verifier for the instance named self. lookup returns
 // the key of a linked peer, or an error (a *fail.Error is passed on as is; no
-// key and no error means not linked). now is the clock; nil means time.Now.
+// key and no error means not linked); it is called concurrently and only for
+// messages that are well formed and fresh. now is the clock; nil means
+// time.Now. self is this instance's name in canonical form (see
+// CheckPeerURL: the host it returns for this instance's public URL).
 func NewVerifier(self string, lookup func(host string) (ed25519.PublicKey, error), now func() time.Time) *Verifier {
 	if now == nil {
 		now = time.Now
