@@ -132,15 +132,32 @@ func (s *Service) Run(ctx context.Context) {
 	for i := range peers {
 		s.ensure(&peers[i])
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.announceLoop()
-	}()
+	s.spawn(s.announceLoop)
 	select {
 	case <-ctx.Done():
 	case <-s.ctx.Done():
 	}
+}
+
+// spawn runs f in a goroutine that Close waits for, unless the service
+// is closing.
+func (s *Service) spawn(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.spawnLocked(f)
+}
+
+// spawnLocked is spawn with s.mu held: Close sets closed under it before
+// waiting, so no goroutine is added while it waits.
+func (s *Service) spawnLocked(f func()) {
+	if s.closed {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
 }
 
 // Close ends every link and waits for its goroutines.

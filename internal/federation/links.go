@@ -225,13 +225,11 @@ func (s *Service) Unlink(ctx context.Context, host string) error {
 // the link is gone; if it cannot be told, it finds out at its next
 // connection attempt, which is refused.
 func (s *Service) tellUnlinked(sp *store.Peer) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.spawn(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 		defer cancel()
 		s.notify(ctx, sp, linkBody{Action: "unlink"}, nil)
-	}()
+	})
 }
 
 func (s *Service) setState(ctx context.Context, host, state string) {

@@ -66,11 +66,7 @@ func (s *Service) ensure(sp *store.Peer) *peer {
 	p.running = true
 	p.mu.Unlock()
 	if start {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			p.run()
-		}()
+		s.spawnLocked(p.run)
 	}
 	return p
 }
