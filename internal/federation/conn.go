@@ -114,10 +114,13 @@ func (p *peer) serve(ws *websocket.Conn) {
 	p.clearCounts()
 }
 
+// close ends the connection without waiting for the peer's close
+// handshake: it may be called where a room's lock is held (a follower too
+// slow to keep up).
 func (c *conn) close(why string) {
 	c.once.Do(func() {
 		c.cancel()
-		c.ws.Close(websocket.StatusGoingAway, why)
+		go c.ws.Close(websocket.StatusGoingAway, why)
 	})
 }
 
