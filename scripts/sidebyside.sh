@@ -13,6 +13,8 @@
 #   scripts/sidebyside.sh --mediamtx PATH --broadcast-box PATH [options]
 # Options:
 #   --fedwave PATH     FedWave binary (default: go build ./cmd/fedwave into a temp dir)
+#   --loadtest PATH    binary whose `loadtest` drives all three (default: --fedwave's;
+#                      it needs --whep-key, for Broadcast Box)
 #   --viewers "20 100" viewer counts, one table per count (default "20 100")
 #   --duration 10s     measuring window, once every viewer has joined
 #   --codec h264       h264 or vp8
@@ -22,10 +24,11 @@
 # A peer given as "-" is skipped.
 set -euo pipefail
 
-FEDWAVE="" MEDIAMTX="" BBOX="" VIEWERS="20 100" DURATION=10s CODEC=h264 BITRATE=2500k PORT=18500 KEEP=""
+FEDWAVE="" LOADTEST="" MEDIAMTX="" BBOX="" VIEWERS="20 100" DURATION=10s CODEC=h264 BITRATE=2500k PORT=18500 KEEP=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--fedwave) FEDWAVE=$2; shift 2 ;;
+	--loadtest) LOADTEST=$2; shift 2 ;;
 	--mediamtx) MEDIAMTX=$2; shift 2 ;;
 	--broadcast-box) BBOX=$2; shift 2 ;;
 	--viewers) VIEWERS=$2; shift 2 ;;
@@ -63,6 +66,7 @@ if [ -z "$FEDWAVE" ]; then
 	(cd "$(dirname "$0")/.." && go build -o "$FEDWAVE" ./cmd/fedwave)
 fi
 FEDWAVE=$(realpath "$FEDWAVE")
+LOADTEST=$(realpath "${LOADTEST:-$FEDWAVE}")
 [ "$MEDIAMTX" = "-" ] || MEDIAMTX=$(realpath "$MEDIAMTX")
 [ "$BBOX" = "-" ] || BBOX=$(realpath "$BBOX")
 HTTP_PORT=$PORT
@@ -168,7 +172,7 @@ measure() {
 	local name=$1 n=$2 log=$WORK/$1-$2.txt
 	local secs
 	secs=$(awk -v d="$DURATION" 'BEGIN { sub(/s$/, "", d); print d + 0 }')
-	"$FEDWAVE" loadtest --whip "$WHIP" --whep "$WHEP" --key "$KEY" --whep-key "$WHEP_KEY" --viewers "$n" \
+	"$LOADTEST" loadtest --whip "$WHIP" --whep "$WHEP" --key "$KEY" --whep-key "$WHEP_KEY" --viewers "$n" \
 		--duration "$DURATION" --codec "$CODEC" --bitrate "$BITRATE" --metrics - >"$log" 2>"$log.progress" &
 	local lt=$!
 	# The measuring window starts when the loadtest says so; read the
@@ -221,7 +225,7 @@ for n in $VIEWERS; do
 	awk '
 		{ name[NR] = $1; for (i = 2; i <= NF; i++) v[NR, i] = $i }
 		END {
-			printf "%-21s", v[1, 2] " viewers"; for (r = 1; r <= NR; r++) printf "%-22s", name[r]; print ""
+			printf "%-21s", v[1, 2] " viewers"; for (r = 1; r <= NR; r++) printf "%-28s", name[r]; print ""
 			row("CPU ms/viewer-second ", 3, 1, "(u %s + s %s)")
 			row("peak RSS MiB/viewer  ", 6, 0)
 			row("join p50             ", 7, 0); row("join p99             ", 8, 0)
@@ -238,7 +242,7 @@ for n in $VIEWERS; do
 			for (r = 1; r <= NR; r++) {
 				s = v[r, i]
 				if (split3) s = s " " sprintf(fmt, v[r, 4], v[r, 5])
-				printf "%-22s", s
+				printf "%-28s", s
 			}
 			print ""
 		}
