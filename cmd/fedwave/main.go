@@ -150,6 +150,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		a.Shutdown(context.Background())
 		return err
 	}
+	go heapProfiles(ctx, getenv, log)
 	<-ctx.Done()
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -322,6 +323,7 @@ func mediaLoad(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.WHIP, "whip", "", "WHIP endpoint to publish to, e.g. http://127.0.0.1:8080/whip/CHANNEL")
 	fs.StringVar(&o.Key, "key", "", "stream key (WHIP bearer token)")
 	fs.StringVar(&o.WHEP, "whep", "", "WHEP endpoint (default: the WHIP URL with /whip/ replaced by /whep/)")
+	fs.StringVar(&o.WHEPKey, "whep-key", "", "bearer token the viewers send with WHEP (default none; Broadcast Box wants the stream key)")
 	fs.IntVar(&o.Viewers, "viewers", 10, "WHEP viewers")
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "how long to measure once every viewer has joined")
 	fs.StringVar(&bitrate, "bitrate", bitrate, "video bit rate (Opus audio adds 64k)")

@@ -42,3 +42,28 @@ func TestHasherRespectsCancel(t *testing.T) {
 		t.Fatal("hash ran without a free slot")
 	}
 }
+
+// A login naming no account is checked against the dummy hash: it must be a
+// well-formed hash with today's parameters (so that the check costs what a
+// real one does instead of failing fast) that no password matches.
+func TestDummyHashCostsARealCheck(t *testing.T) {
+	h := newHasher(1)
+	ctx := context.Background()
+	real, err := h.hash(ctx, "not a password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dummyHash()
+	params := func(enc string) string { return enc[:strings.LastIndex(enc[:strings.LastIndex(enc, "$")], "$")] }
+	if params(d) != params(real) || len(d) != len(real) {
+		t.Fatalf("dummy hash %q is not shaped like a real one %q", d, real)
+	}
+	for _, pw := range []string{"", "not a password", "hunter2hunter2"} {
+		if ok, err := h.verify(ctx, d, pw); ok || err != nil {
+			t.Fatalf("dummy hash and %q: ok=%v err=%v", pw, ok, err)
+		}
+	}
+	if dummyHash() == d {
+		t.Fatal("two dummy hashes alike")
+	}
+}

@@ -38,6 +38,7 @@ type MediaOptions struct {
 	WHIP         string        // WHIP endpoint to publish to
 	Key          string        // bearer token for WHIP (the stream key)
 	WHEP         string        // WHEP endpoint; default: WHIP with /whip/ replaced by /whep/
+	WHEPKey      string        // bearer token for WHEP, for servers that want one (Broadcast Box: the stream key); "" sends none
 	Viewers      int           // WHEP viewers
 	Duration     time.Duration // how long to measure once every viewer has joined
 	Bitrate      int           // video bits per second (audio adds 64 kbit/s)

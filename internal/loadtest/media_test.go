@@ -4,9 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,5 +153,38 @@ func TestDelayHistogram(t *testing.T) {
 		if i := delayBucket(us); time.Duration(us)*time.Microsecond >= delayUpper(i) || (i > 0 && time.Duration(us)*time.Microsecond < delayUpper(i-1)) {
 			t.Fatalf("%d µs in bucket %d, which ends at %s", us, i, delayUpper(i))
 		}
+	}
+}
+
+// Servers such as Broadcast Box want a bearer token with WHEP too: the
+// viewers send --whep-key, on the offer and on the DELETE that ends them.
+func TestMediaLoadWHEPKey(t *testing.T) {
+	s := apptest.Start(t)
+	s.CreateUser("alpha", "password1", auth.RoleStreamer)
+	key, _ := s.Do("POST", "/api/v1/channels/alpha/stream-key", nil, s.Login("alpha", "password1")).Body["streamKey"].(string)
+	target, _ := url.Parse(s.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var refused, deleted atomic.Int32
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/whep/") && r.Header.Get("Authorization") != "Bearer viewer-key" {
+			refused.Add(1)
+			http.Error(w, "want the viewer key", http.StatusUnauthorized)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/whep/") && r.Method == http.MethodDelete {
+			deleted.Add(1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	rep, err := RunMedia(context.Background(), MediaOptions{
+		WHIP: front.URL + "/whip/alpha", Key: key, WHEPKey: "viewer-key", Viewers: 2, Duration: time.Second,
+		Bitrate: 500_000, Metrics: "-",
+	})
+	if err != nil || rep.Joined != 2 {
+		t.Fatalf("%d of 2 viewers joined (%v)\n%s", rep.Joined, err, rep)
+	}
+	if refused.Load() != 0 || deleted.Load() != 2 {
+		t.Fatalf("%d WHEP requests refused, %d viewers deleted (want 0 and 2)", refused.Load(), deleted.Load())
 	}
 }

@@ -83,7 +83,7 @@ func (r *mediaRun) watch(ctx context.Context, api *webrtc.API, v *mediaViewer) {
 	for {
 		v.postAt = time.Now()
 		var status int
-		answer, v.location, status, err = r.exchange(ctx, r.o.WHEP, "", sdp)
+		answer, v.location, status, err = r.exchange(ctx, r.o.WHEP, r.o.WHEPKey, sdp)
 		if err == nil {
 			break
 		}
@@ -119,7 +119,7 @@ func (r *mediaRun) closeViewer(v *mediaViewer) {
 	}
 	v.closing = true
 	v.mu.Unlock()
-	r.remove(v.location, "")
+	r.remove(v.location, r.o.WHEPKey)
 	if v.pc != nil {
 		v.pc.Close()
 	}
