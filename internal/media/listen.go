@@ -11,6 +11,10 @@ import (
 	"github.com/pion/logging"
 )
 
+// socketBuffer is the receive and send buffer asked for on each media
+// socket.
+const socketBuffer = 4 << 20
+
 // listen binds the UDP media port and the same TCP port. Port 0 picks a
 // free pair (tests): a few tries, since the TCP twin of a free UDP port
 // can be taken.
@@ -51,6 +55,16 @@ func (e *Engine) bind(ips []string, port int) error {
 		if err != nil {
 			e.closeUDP()
 			return fmt.Errorf("media port (UDP %s): %w", addr, err)
+		}
+		if u, ok := c.(*net.UDPConn); ok {
+			// A publisher's keyframe comes as a burst of dozens of packets
+			// among the RTCP of every viewer, and a writer's turn is a
+			// burst too: the default buffers (about 200 KiB) overflowed
+			// when the reader was late, and every viewer then got the
+			// lost packet late, by NACK. The kernel caps these at
+			// net.core.rmem_max and wmem_max.
+			u.SetReadBuffer(socketBuffer)
+			u.SetWriteBuffer(socketBuffer)
 		}
 		e.udp = append(e.udp, c)
 		port = c.LocalAddr().(*net.UDPAddr).Port
