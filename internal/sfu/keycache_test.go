@@ -21,11 +21,11 @@ func joinAfter(t *testing.T, pkts []*packet, want int) []int {
 	var keyframes atomic.Int32
 	testDownTrack(t, l, rec, &keyframes)
 	if keyframes.Load() != 0 {
-		t.Fatalf("the viewer asked for a keyframe: nothing replayed")
+		t.Fatal("the viewer asked for a keyframe: nothing replayed")
 	}
-	got := waitPackets(t, rec, want)
+	waitPackets(t, rec, want)
 	time.Sleep(20 * time.Millisecond) // anything more would show up
-	got = rec.packets()
+	got := rec.packets()
 	checkNumbering(t, got)
 	var out []int
 	for _, p := range got {
