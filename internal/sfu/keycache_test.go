@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
 )
 
 // joinAfter forwards pkts in the order given on a new video layer, then
@@ -23,15 +25,27 @@ func joinAfter(t *testing.T, pkts []*packet, want int) []int {
 	if keyframes.Load() != 0 {
 		t.Fatal("the viewer asked for a keyframe: nothing replayed")
 	}
-	waitPackets(t, rec, want)
-	time.Sleep(20 * time.Millisecond) // anything more would show up
-	got := rec.packets()
+	got := sentinelLast(t, l, rec, pkts[0], want)
 	checkNumbering(t, got)
 	var out []int
 	for _, p := range got {
 		out = append(out, frameOf(p.Payload))
 	}
 	return out
+}
+
+// sentinelLast forwards a last packet well after first, and returns what
+// rec got before it once it came: the writer sends in order, so nothing
+// of what came before is still on its way. It fails unless that is want
+// packets.
+func sentinelLast(t *testing.T, l *Layer, rec *recorder, first *packet, want int) []rtp.Packet {
+	t.Helper()
+	l.forward(&packet{source: first.source, seq: first.seq + 1000, ts: first.ts + 900000, marker: true, payload: []byte{0xff, 0xff}, at: time.Now()})
+	got := waitPackets(t, rec, want+1)
+	if len(got) != want+1 || frameOf(got[want].Payload) != 0xffff {
+		t.Fatalf("%d packets before the last one, want %d", len(got)-1, want)
+	}
+	return got[:want]
 }
 
 // fresh makes frames that came just now.
@@ -83,11 +97,7 @@ func TestLayerDropsDuplicatePackets(t *testing.T) {
 	for _, q := range []*packet{p[0], p[1], p[1], p[2], p[0], p[3], p[2]} {
 		l.forward(q)
 	}
-	waitPackets(t, rec, 4)
-	time.Sleep(20 * time.Millisecond)
-	if got := rec.packets(); len(got) != 4 {
-		t.Fatalf("%d packets sent, want 4", len(got))
-	}
+	sentinelLast(t, l, rec, p[0], 4)
 }
 
 // The cache follows the newest keyframe; one that comes late (older than
