@@ -21,11 +21,15 @@ type MediaReport struct {
 	Joined    int // viewers that received video
 
 	Join        Percentiles // POST to first video packet, joined viewers
+	Answer      Percentiles // of Join: POST to answer
+	Connected   Percentiles // of Join: POST to connection up (ICE and DTLS)
 	Delay       Percentiles // send to receive, every timed packet of every viewer in the measuring window
 	DelayAll    Percentiles // the same over the whole run, joins included
 	Expected    int64       // packets the viewers should have had (sequence number span)
 	Lost        int64
 	LostVideo   int64   // of Lost: video packets (recoverable by NACK), the rest audio (not)
+	Late        int64   // packets that came out of order: reordered, or lost once and resent (NACK)
+	LateVideo   int64   // of Late: video packets
 	MeanBitrate float64 // bit/s received, mean over joined viewers
 
 	Measured time.Duration // the measuring window (all viewers joined)
@@ -47,8 +51,11 @@ type ViewerStats struct {
 	N         int
 	Err       string // why it did not join or broke off; "" if fine
 	Join      time.Duration
-	Packets   int64 // video and audio
-	Expected  int64 // sequence number span, video and audio
+	Answer    time.Duration // POST to answer
+	Connected time.Duration // POST to connection up; 0 if it never was
+	Packets   int64         // video and audio
+	Late      int64         // video and audio packets that came out of order
+	Expected  int64         // sequence number span, video and audio
 	Lost      int64
 	Bytes     int64 // RTP bytes (header and payload)
 	Bitrate   float64
@@ -88,9 +95,11 @@ func (r MediaReport) String() string {
 		r.Codec, r.Bitrate/1000, p.Frames, p.Keyframes, p.PLIs, p.VideoPackets, p.AudioPackets,
 		float64(p.Bytes)*8/max(p.Duration.Seconds(), 1e-9)/1000, p.Duration.Round(time.Millisecond))
 	fmt.Fprintf(&b, "viewers             %d of %d received video\n", r.Joined, len(r.Viewers))
-	fmt.Fprintf(&b, "join                p50 %s  p99 %s  max %s\n", ms(r.Join.P50), ms(r.Join.P99), ms(r.Join.Max))
+	fmt.Fprintf(&b, "join                p50 %s  p99 %s  max %s (answer p50 %s p99 %s, connected p50 %s p99 %s)\n", ms(r.Join.P50), ms(r.Join.P99), ms(r.Join.Max),
+		ms(r.Answer.P50), ms(r.Answer.P99), ms(r.Connected.P50), ms(r.Connected.P99))
 	fmt.Fprintf(&b, "packets             %d of %d, lost %d (%.4f%%): %d video, %d audio\n", r.Expected-r.Lost, r.Expected, r.Lost,
 		100*float64(r.Lost)/float64(max(r.Expected, 1)), r.LostVideo, r.Lost-r.LostVideo)
+	fmt.Fprintf(&b, "out of order        %d packets (lost once and resent, or reordered): %d video, %d audio\n", r.Late, r.LateVideo, r.Late-r.LateVideo)
 	fmt.Fprintf(&b, "send→receive        p50 %s  p90 %s  p99 %s  max %s (whole run, joins included: p99 %s  max %s)\n",
 		ms(r.Delay.P50), ms(r.Delay.P90), ms(r.Delay.P99), ms(r.Delay.Max), ms(r.DelayAll.P99), ms(r.DelayAll.Max))
 	fmt.Fprintf(&b, "received bitrate    %.0f kbit/s mean per viewer\n", r.MeanBitrate/1000)
@@ -179,7 +188,7 @@ func (h *delayHist) percentiles() Percentiles {
 // summarize fills the report from the viewers (after they have closed).
 func (r *mediaRun) summarize(rep *MediaReport, viewers []*mediaViewer) {
 	var all, whole delayHist
-	var joins []time.Duration
+	var joins, answers, conns []time.Duration
 	var bitrates float64
 	rep.Joined = 0
 	for _, v := range viewers {
@@ -193,10 +202,18 @@ func (r *mediaRun) summarize(rep *MediaReport, viewers []*mediaViewer) {
 		vs, as := &v.video, &v.audio
 		if vs.packets > 0 {
 			s.Join = vs.joinedAt.Sub(v.postAt)
-			joins = append(joins, s.Join)
+			s.Answer = v.answerAt.Sub(v.postAt)
+			joins, answers = append(joins, s.Join), append(answers, s.Answer)
+			if c := v.connAt.Load(); c != nil {
+				s.Connected = c.Sub(v.postAt)
+				conns = append(conns, s.Connected)
+			}
 			rep.Joined++
 		}
 		s.Packets = vs.packets + as.packets
+		s.Late = vs.late + as.late
+		rep.Late += s.Late
+		rep.LateVideo += vs.late
 		s.Expected = vs.expected() + as.expected()
 		s.Lost = max(s.Expected-s.Packets, 0)
 		s.Bytes = vs.bytes + as.bytes
@@ -231,9 +248,18 @@ func (r *mediaRun) summarize(rep *MediaReport, viewers []*mediaViewer) {
 	}
 	rep.Delay, rep.DelayAll = all.percentiles(), whole.percentiles()
 	if len(joins) > 0 {
-		slices.Sort(joins)
-		at := func(q float64) time.Duration { return joins[min(int(q*float64(len(joins))), len(joins)-1)] }
-		rep.Join = percentilesOf(at, joins[len(joins)-1])
+		rep.Join, rep.Answer, rep.Connected = durationPercentiles(joins), durationPercentiles(answers), durationPercentiles(conns)
 		rep.MeanBitrate = bitrates / float64(len(joins))
 	}
+}
+
+// durationPercentiles sorts ds and returns their percentiles; zero for
+// none.
+func durationPercentiles(ds []time.Duration) Percentiles {
+	if len(ds) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(ds)
+	at := func(q float64) time.Duration { return ds[min(int(q*float64(len(ds))), len(ds)-1)] }
+	return percentilesOf(at, ds[len(ds)-1])
 }

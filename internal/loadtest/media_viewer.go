@@ -24,7 +24,9 @@ type mediaViewer struct {
 	pc        *webrtc.PeerConnection
 	location  string
 	postAt    time.Time
-	gotVideo  chan struct{} // closed at the first video packet
+	answerAt  time.Time                 // the answer came back
+	connAt    atomic.Pointer[time.Time] // the connection (ICE and DTLS) came up
+	gotVideo  chan struct{}             // closed at the first video packet
 	err       atomic.Pointer[error]
 
 	mu      sync.Mutex
@@ -68,7 +70,11 @@ func (r *mediaRun) watch(ctx context.Context, api *webrtc.API, v *mediaViewer) {
 		v.read(t, counted)
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateFailed {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			now := time.Now()
+			v.connAt.CompareAndSwap(nil, &now)
+		case webrtc.PeerConnectionStateFailed:
 			v.fail(errors.New("connection failed"))
 		}
 	})
@@ -94,6 +100,7 @@ func (r *mediaRun) watch(ctx context.Context, api *webrtc.API, v *mediaViewer) {
 			return
 		}
 	}
+	v.answerAt = time.Now()
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		v.fail(fmt.Errorf("the answer: %w", err))
 		return
@@ -199,6 +206,7 @@ func (v *mediaViewer) read(t *webrtc.TrackRemote, counted bool) {
 // trackStats counts one received track.
 type trackStats struct {
 	packets, bytes  int64
+	late            int64 // packets that came after one with a higher sequence number: reordered or resent after a loss
 	started         bool
 	baseExt, maxExt int64 // extended sequence numbers
 	first, last     time.Time
@@ -223,6 +231,9 @@ func (s *trackStats) add(p *rtp.Packet, size int, now time.Time, measuring bool)
 		s.baseExt, s.maxExt = int64(p.SequenceNumber), int64(p.SequenceNumber)
 	} else {
 		ext := s.maxExt + int64(int16(p.SequenceNumber-uint16(s.maxExt)))
+		if ext < s.maxExt {
+			s.late++
+		}
 		s.maxExt = max(s.maxExt, ext)
 		s.baseExt = min(s.baseExt, ext)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/fedwave/fedwave/internal/pionlog"
@@ -63,7 +66,27 @@ func newAPI(video *webrtc.RTPCodecParameters, log *slog.Logger) (*webrtc.API, er
 	// stays lost in a keyframe burst; browsers keep 1024.
 	se.SetSRTPReplayProtectionWindow(1024)
 	se.LoggerFactory = pionlog.Factory{Log: log}
+	std, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	se.SetNet(bigBuffers{std})
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// bigBuffers opens the peers' UDP sockets with 4 MiB buffers (capped by
+// the kernel's net.core.rmem_max and wmem_max): with a hundred viewers in
+// one process, a late read loop overflowed the default ~200 KiB and the
+// report counted the load generator's drops as the server's.
+type bigBuffers struct{ *stdnet.Net }
+
+func (n bigBuffers) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, addr)
+	if u, ok := c.(*net.UDPConn); ok {
+		u.SetReadBuffer(4 << 20)
+		u.SetWriteBuffer(4 << 20)
+	}
+	return c, err
 }
 
 // exchange posts a complete offer and returns the answer and the session

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -44,7 +43,7 @@ type Engine struct {
 	// sides. The codecs and interceptors are the publishers'.
 	pulls *webrtc.API
 
-	udp net.PacketConn
+	udp []net.PacketConn // one per local address, or one on all of them (listen)
 	tcp net.Listener
 	log *slog.Logger
 
@@ -74,12 +73,12 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if e.log == nil {
 		e.log = slog.Default()
 	}
-	if err := e.listen(cfg.ListenIP, cfg.Port); err != nil {
+	if err := e.listen(cfg); err != nil {
 		return nil, err
 	}
 	lf := pionlog.Factory{Log: e.log}
 	se := webrtc.SettingEngine{}
-	se.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), e.udp))
+	se.SetICEUDPMux(e.udpMux(lf.NewLogger("ice-udp")))
 	se.SetICETCPMux(webrtc.NewICETCPMux(lf.NewLogger("ice-tcp"), e.tcp, 8))
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
 	se.SetIncludeLoopbackCandidate(cfg.Loopback)
@@ -97,8 +96,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	se.SetSRTPReplayProtectionWindow(1024)
 	if cfg.PublicIP != "" {
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: []string{cfg.PublicIP}, AsCandidateType: webrtc.ICECandidateTypeHost}); err != nil {
-			e.udp.Close()
-			e.tcp.Close()
+			e.Close()
 			return nil, fmt.Errorf("--public-ip: %w", err)
 		}
 	}
@@ -162,36 +160,11 @@ func mediaEngine(publishers bool) (*webrtc.MediaEngine, *interceptor.Registry, e
 	return me, ir, webrtc.RegisterDefaultInterceptors(me, ir)
 }
 
-// listen binds the UDP media port and the same TCP port. Port 0 picks a
-// free pair (tests): a few tries, since the TCP twin of a free UDP port can
-// be taken.
-func (e *Engine) listen(ip string, port int) error {
-	if ip == "" {
-		ip = "0.0.0.0"
-	}
-	var err error
-	for try := 0; try < 10; try++ {
-		addr := net.JoinHostPort(ip, strconv.Itoa(port))
-		if e.udp, err = net.ListenPacket("udp", addr); err != nil {
-			return fmt.Errorf("media port (UDP %s): %w", addr, err)
-		}
-		bound := strconv.Itoa(e.udp.LocalAddr().(*net.UDPAddr).Port)
-		if e.tcp, err = net.Listen("tcp", net.JoinHostPort(ip, bound)); err == nil {
-			return nil
-		}
-		e.udp.Close()
-		if port != 0 {
-			break
-		}
-	}
-	return fmt.Errorf("media port (TCP %d): %w", port, err)
-}
-
 // Port is the media port actually bound (for a configured 0).
-func (e *Engine) Port() int { return e.udp.LocalAddr().(*net.UDPAddr).Port }
+func (e *Engine) Port() int { return e.udp[0].LocalAddr().(*net.UDPAddr).Port }
 
 // Close releases the media port.
 func (e *Engine) Close() error {
 	e.tcp.Close()
-	return e.udp.Close()
+	return e.closeUDP()
 }

@@ -10,7 +10,8 @@ import (
 
 const (
 	// maxGOP bounds the keyframe cache of a video layer, in packets (about
-	// four seconds at 2.5 Mbit/s).
+	// four seconds at 2.5 Mbit/s): beyond, a new viewer asks for a new
+	// keyframe.
 	maxGOP = 1024
 	// freshKeyframe: a new viewer starts from the cached keyframe if it is
 	// at most this old; otherwise it waits for a new one (PLI), since
@@ -32,7 +33,7 @@ type Layer struct {
 
 	mu   sync.Mutex
 	subs []*DownTrack // copy on write: forward reads it without the lock
-	gop  []*packet    // video: the packets since the last keyframe started
+	keys keyCache     // video: the packets since the last keyframe started
 }
 
 func newLayer(key string, codec webrtc.RTPCodecCapability) *Layer {
@@ -43,17 +44,9 @@ func newLayer(key string, codec webrtc.RTPCodecCapability) *Layer {
 // subscriber. It is called by the layer's one read loop.
 func (l *Layer) forward(p *packet) {
 	l.mu.Lock()
-	if l.video {
-		switch {
-		case p.key:
-			clear(l.gop)
-			l.gop = append(l.gop[:0], p)
-		case len(l.gop) > 0 && len(l.gop) < maxGOP:
-			l.gop = append(l.gop, p)
-		default: // too long ago: a new viewer asks for a new keyframe
-			clear(l.gop)
-			l.gop = l.gop[:0]
-		}
+	if l.video && !l.keys.add(p) {
+		l.mu.Unlock()
+		return // a duplicate: its viewers have it
 	}
 	subs := l.subs
 	l.mu.Unlock()
@@ -77,12 +70,13 @@ func (l *Layer) subscribe(d *DownTrack) (replayed bool) {
 	if !slices.Contains(l.subs, d) {
 		l.subs = append(slices.Clone(l.subs), d)
 	}
-	if len(l.gop) == 0 || len(l.gop) > maxReplay || time.Since(l.gop[0].at) > freshKeyframe {
+	run := l.keys.replay(maxReplay, freshKeyframe)
+	if run == nil {
 		return false
 	}
 	// Under the lock, so that no packet forward stores meanwhile can
 	// overtake the replay.
-	for _, p := range l.gop {
+	for _, p := range run {
 		d.push(l, p)
 	}
 	return true
