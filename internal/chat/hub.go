@@ -165,7 +165,7 @@ func (h *Hub) Connect(sess *auth.Session, from, browser string, onClose func()) 
 	if browser != "" {
 		anonKey = audience.BrowserKey(browser)
 	}
-	s := &Session{hub: h, from: from, anonKey: anonKey, out: make(chan []byte, h.set.QueueLength), done: make(chan struct{}), rooms: map[string]*room{}, onClose: onClose}
+	s := &Session{hub: h, from: from, anonKey: anonKey, out: make(chan []byte, h.set.QueueLength), urgent: make(chan struct{}, 1), done: make(chan struct{}), rooms: map[string]*room{}, onClose: onClose}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()

@@ -29,6 +29,7 @@ type Session struct {
 	from string // client address
 
 	out       chan []byte
+	urgent    chan struct{} // signalled when out is half full
 	done      chan struct{}
 	closeOnce sync.Once
 	closeCode int
@@ -52,6 +53,21 @@ type Session struct {
 // Out yields the frames to write, in order.
 func (s *Session) Out() <-chan []byte { return s.out }
 
+// Urgent is signalled when the queue is half full: a writer that holds
+// frames back to send several at once should send them now, well before a
+// full queue would count the client as too slow.
+func (s *Session) Urgent() <-chan struct{} { return s.urgent }
+
+// queued signals Urgent once the queue is half full.
+func (s *Session) queued() {
+	if len(s.out) >= cap(s.out)/2 {
+		select {
+		case s.urgent <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // Done is closed when the server wants the connection closed; CloseStatus
 // then says with what code and reason.
 func (s *Session) Done() <-chan struct{} { return s.done }
@@ -71,6 +87,7 @@ func (s *Session) User() *store.User {
 func (s *Session) enqueue(frame []byte) bool {
 	select {
 	case s.out <- frame:
+		s.queued()
 		return true
 	default:
 		s.kill(ClosePolicy, "too slow to keep up with the chat")
@@ -85,6 +102,7 @@ func (s *Session) send(v any) bool { return s.enqueue(encode(v)) }
 func (s *Session) sendWait(ctx context.Context, v any) error {
 	select {
 	case s.out <- encode(v):
+		s.queued()
 		return nil
 	case <-s.done:
 		return context.Canceled

@@ -95,7 +95,7 @@ func (s *Server) wsServe(conn *websocket.Conn, raw *batchConn, sess *chat.Sessio
 	go func() {
 		defer close(writerDone)
 		defer cancel()
-		s.wsWrite(ctx, conn, raw, sess)
+		wsWrite(ctx, conn, raw, sess)
 	}()
 	for {
 		typ, data, err := conn.Read(ctx)
@@ -114,11 +114,14 @@ func (s *Server) wsServe(conn *websocket.Conn, raw *batchConn, sess *chat.Sessio
 }
 
 // wsWrite is the connection's one writer: it sends queued frames in order,
-// pings to keep proxies from dropping an idle connection, and closes the
-// connection when the session asks (too slow, shutdown).
-func (s *Server) wsWrite(ctx context.Context, conn *websocket.Conn, raw *batchConn, sess *chat.Session) {
+// several per system call (see wsbatch.go), pings to keep proxies from
+// dropping an idle connection, and closes the connection when the session
+// asks (too slow, shutdown).
+func wsWrite(ctx context.Context, conn *websocket.Conn, raw *batchConn, sess wsQueue) {
 	ping := time.NewTicker(wsPingEvery)
 	defer ping.Stop()
+	delay := time.NewTimer(wsWriteDelay)
+	delay.Stop()
 	// Writes get a context that is never done: with thousands of
 	// connections, arming a cancellation per frame costs a tenth of the CPU.
 	// A stuck write ends when ws's onClose cuts the connection.
@@ -126,34 +129,19 @@ func (s *Server) wsWrite(ctx context.Context, conn *websocket.Conn, raw *batchCo
 	for {
 		select {
 		case frame := <-sess.Out():
-			// Send what else is queued in the same system call.
-			raw.begin()
-			err := write(frame)
-		drain:
-			for i := 0; err == nil && i < 256; i++ {
-				select {
-				case frame = <-sess.Out():
-					err = write(frame)
-				default:
-					break drain
-				}
-			}
-			if err := errors.Join(err, raw.end()); err != nil {
+			holdBack(ctx, delay, wsWriteDelay, sess)
+			if writeQueued(raw, write, frame, sess.Out()) != nil {
 				return
 			}
 		case <-sess.Done():
-			// Flush what was queued before the close (e.g. the error that
+			// Send what was queued before the close (e.g. the error that
 			// explains it), then close with the session's reason.
-		flush:
-			for {
-				select {
-				case frame := <-sess.Out():
-					if write(frame) != nil {
-						return
-					}
-				default:
-					break flush
+			select {
+			case frame := <-sess.Out():
+				if writeQueued(raw, write, frame, sess.Out()) != nil {
+					return
 				}
+			default:
 			}
 			code, reason := sess.CloseStatus()
 			conn.Close(websocket.StatusCode(code), reason)
