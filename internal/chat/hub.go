@@ -111,6 +111,10 @@ type Hub struct {
 	now      func() time.Time
 	flood    *ratelimit.Keyed
 
+	// Read caches of what every message checks (see cache.go).
+	chanCache ttlCache[string, store.Channel] // by lower-case name
+	banCache  ttlCache[banKey, *store.Ban]    // nil: not banned
+
 	mu       sync.Mutex
 	rooms    map[string]*room            // by lower-case channel name
 	users    map[int64]map[*Session]bool // signed-in local sessions
