@@ -35,6 +35,7 @@ type Session struct {
 	closeCode int
 	closeText string
 	onClose   func()
+	wake      atomic.Pointer[func()] // see SetWake
 
 	// anonKey names the connection in channels' audiences until it signs
 	// in: its browser's viewer cookie, or a key of its own.
@@ -58,8 +59,20 @@ func (s *Session) Out() <-chan []byte { return s.out }
 // full queue would count the client as too slow.
 func (s *Session) Urgent() <-chan struct{} { return s.urgent }
 
-// queued signals Urgent once the queue is half full.
+// SetWake sets a function called after every frame queued and when the
+// server closes the session, for a writer that runs only while there is
+// something to write. It must not block.
+func (s *Session) SetWake(f func()) { s.wake.Store(&f) }
+
+func (s *Session) wakeWriter() {
+	if f := s.wake.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// queued wakes the writer, and signals Urgent once the queue is half full.
 func (s *Session) queued() {
+	s.wakeWriter()
 	if len(s.out) >= cap(s.out)/2 {
 		select {
 		case s.urgent <- struct{}{}:
@@ -118,6 +131,7 @@ func (s *Session) kill(code int, reason string) {
 		if s.onClose != nil {
 			s.onClose()
 		}
+		s.wakeWriter()
 	})
 }
 

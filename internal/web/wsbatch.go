@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // Batching chat frames into one write.
@@ -49,6 +51,144 @@ type wsQueue interface {
 	Urgent() <-chan struct{}
 	Done() <-chan struct{}
 	CloseStatus() (int, string)
+}
+
+// wsWriter is a connection's one writer: it sends queued frames in order,
+// several per system call, and closes the connection when the session asks
+// (too slow, shutdown). Its goroutine runs only while there is something to
+// write and a little after (wsWriterLinger): an idle connection keeps no
+// goroutine, nor its stack, for writing. The session wakes it (SetWake)
+// after each frame it queues and when it closes.
+type wsWriter struct {
+	ctx    context.Context
+	cancel func() // ends the connection
+	conn   *websocket.Conn
+	raw    *batchConn
+	q      wsQueue
+	delay  time.Duration // the write delay, wsWriteDelay
+
+	mu      sync.Mutex
+	running bool // a goroutine runs run
+	stopped bool // the connection has ended: start no more
+	ping    *time.Timer
+	wg      sync.WaitGroup
+	timer   *time.Timer // the running goroutine's, for holdBack and lingering
+}
+
+// wake makes sure a goroutine is writing. Frames are queued before wake
+// is called, and run looks at the queue one last time under mu before it
+// ends, so no frame is left behind.
+func (w *wsWriter) wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.running || w.stopped {
+		return
+	}
+	w.running = true
+	if w.timer == nil {
+		w.timer = time.NewTimer(time.Hour)
+		w.timer.Stop()
+	}
+	w.wg.Add(1)
+	go w.run()
+}
+
+// stop waits for the writer to end, and keeps it from starting again.
+func (w *wsWriter) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	if w.ping != nil {
+		w.ping.Stop()
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+}
+
+// startPings pings the client every interval to keep proxies from dropping
+// an idle connection, from a timer rather than a goroutine; a failed ping
+// ends the connection.
+func (w *wsWriter) startPings(every time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ping = time.AfterFunc(every, func() {
+		pctx, cancel := context.WithTimeout(w.ctx, wsWriteTimeout)
+		err := w.conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			w.cancel()
+			return
+		}
+		w.mu.Lock()
+		if !w.stopped {
+			w.ping.Reset(every)
+		}
+		w.mu.Unlock()
+	})
+}
+
+func (w *wsWriter) run() {
+	defer w.wg.Done()
+	// Writes get a context that is never done: with thousands of
+	// connections, arming a cancellation per frame costs a tenth of the CPU.
+	// A stuck write ends when ws's onClose cuts the connection.
+	write := func(frame []byte) error {
+		return w.conn.Write(context.Background(), websocket.MessageText, frame)
+	}
+	for {
+		frame, ok := w.next()
+		if !ok {
+			return
+		}
+		if frame == nil { // the session ended
+			w.close(write)
+			return
+		}
+		holdBack(w.ctx, w.timer, w.delay, w.q)
+		if writeQueued(w.raw, write, frame, w.q.Out()) != nil {
+			w.cancel()
+			return
+		}
+	}
+}
+
+// next waits for the next frame: nil when the session has ended; false
+// when the writer should end, having waited wsWriterLinger for nothing, or
+// the connection has ended.
+func (w *wsWriter) next() ([]byte, bool) {
+	w.timer.Reset(wsWriterLinger)
+	defer w.timer.Stop()
+	select {
+	case frame := <-w.q.Out():
+		return frame, true
+	case <-w.q.Done():
+		return nil, true
+	case <-w.ctx.Done():
+		return nil, false
+	case <-w.timer.C:
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case frame := <-w.q.Out(): // queued just now: its wake saw this goroutine running
+		return frame, true
+	default:
+		w.running = false
+		return nil, false
+	}
+}
+
+// close sends what was queued before the session ended (e.g. the error
+// that explains it), then closes with the session's reason.
+func (w *wsWriter) close(write func([]byte) error) {
+	select {
+	case frame := <-w.q.Out():
+		if writeQueued(w.raw, write, frame, w.q.Out()) != nil {
+			return
+		}
+	default:
+	}
+	code, reason := w.q.CloseStatus()
+	w.conn.Close(websocket.StatusCode(code), reason)
 }
 
 // holdBack waits, after a first frame was taken from q, for more to come:

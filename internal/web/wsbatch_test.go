@@ -129,13 +129,16 @@ func TestHoldBackEndsWhenTheQueueFills(t *testing.T) {
 func TestWSWriterDeliversInOrderThenCloses(t *testing.T) {
 	q := newFakeQueue(64)
 	const n = 2000
+	wake := make(chan func(), 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		bw := &batchingWriter{ResponseWriter: w}
 		conn, err := websocket.Accept(bw, r, nil)
 		if err != nil {
 			return
 		}
-		go wsWrite(context.Background(), conn, bw.conn, q)
+		ctx, cancel := context.WithCancel(context.Background())
+		ww := &wsWriter{ctx: ctx, cancel: cancel, conn: conn, raw: bw.conn, q: q, delay: wsWriteDelay}
+		wake <- ww.wake
 	}))
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -145,7 +148,10 @@ func TestWSWriterDeliversInOrderThenCloses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.CloseNow()
+	wakeWriter := <-wake
 	go func() {
+		// Like chat.Session: queue, then wake the writer; pauses let it
+		// go idle and end between bursts.
 		for i := range n {
 			q.out <- []byte(fmt.Sprintf(`{"n":%d}`, i))
 			if len(q.out) >= cap(q.out)/2 {
@@ -154,10 +160,15 @@ func TestWSWriterDeliversInOrderThenCloses(t *testing.T) {
 				default:
 				}
 			}
+			wakeWriter()
+			if i%500 == 0 {
+				time.Sleep(wsWriterLinger + 100*time.Millisecond)
+			}
 		}
 		q.out <- []byte(`{"type":"error","code":"slow"}`)
 		q.code, q.reasons = int(websocket.StatusPolicyViolation), "too slow to keep up with the chat"
 		close(q.done)
+		wakeWriter()
 	}()
 	for i := range n {
 		_, data, err := conn.Read(ctx)
