@@ -18,8 +18,10 @@ const (
 	wsPingEvery    = 30 * time.Second
 	// wsWriterLinger is how long a connection's writer waits for more
 	// frames before it ends: long enough that a busy room's connections
-	// keep theirs, short enough that idle ones hold no goroutine.
-	wsWriterLinger = time.Second
+	// keep theirs (frames ~10 ms apart), short enough that a quiet room's,
+	// which see a presence frame at most once a second, hold no goroutine
+	// in between.
+	wsWriterLinger = 500 * time.Millisecond
 )
 
 // connLimit caps concurrent WebSocket connections per client address.
