@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -128,23 +129,19 @@ func (w *wsWriter) startPings(every time.Duration) {
 
 func (w *wsWriter) run() {
 	defer w.wg.Done()
-	// Writes get a context that is never done: with thousands of
-	// connections, arming a cancellation per frame costs a tenth of the CPU.
 	// A stuck write ends when ws's onClose cuts the connection.
-	write := func(frame []byte) error {
-		return w.conn.Write(context.Background(), websocket.MessageText, frame)
-	}
 	for {
 		frame, ok := w.next()
 		if !ok {
 			return
 		}
 		if frame == nil { // the session ended
-			w.close(write)
+			w.close()
+			w.cancel()
 			return
 		}
 		holdBack(w.ctx, w.timer, w.delay, w.q)
-		if writeQueued(w.raw, write, frame, w.q.Out()) != nil {
+		if writeQueued(w.raw, frame, w.q.Out()) != nil {
 			w.cancel()
 			return
 		}
@@ -179,10 +176,10 @@ func (w *wsWriter) next() ([]byte, bool) {
 
 // close sends what was queued before the session ended (e.g. the error
 // that explains it), then closes with the session's reason.
-func (w *wsWriter) close(write func([]byte) error) {
+func (w *wsWriter) close() {
 	select {
 	case frame := <-w.q.Out():
-		if writeQueued(w.raw, write, frame, w.q.Out()) != nil {
+		if writeQueued(w.raw, frame, w.q.Out()) != nil {
 			return
 		}
 	default:
@@ -205,21 +202,57 @@ func holdBack(ctx context.Context, delay *time.Timer, d time.Duration, q wsQueue
 	}
 }
 
-// writeQueued writes first and then whatever else is queued, in order, and
-// sends it all with as few system calls as the batch size allows.
-func writeQueued(raw *batchConn, write func([]byte) error, first []byte, queue <-chan []byte) error {
+// writeQueued writes first and then whatever else is queued, in order, as
+// WebSocket text messages, and sends it all with as few system calls as
+// the batch size allows.
+func writeQueued(raw *batchConn, first []byte, queue <-chan []byte) error {
 	raw.begin()
-	err := write(first)
+	raw.appendText(first)
 drain:
-	for i := 1; err == nil && i < maxFramesPerWrite; i++ {
+	for i := 1; i < maxFramesPerWrite; i++ {
 		select {
 		case frame := <-queue:
-			err = write(frame)
+			if err := raw.appendText(frame); err != nil {
+				return errors.Join(err, raw.end())
+			}
 		default:
 			break drain
 		}
 	}
-	return errors.Join(err, raw.end())
+	return raw.end()
+}
+
+// appendText adds one text message to the batch. Chat frames are framed
+// here rather than by the WebSocket library: its per-message locking was
+// most of the server's remaining time per delivery once writes were
+// batched. This is safe because the library then writes only control
+// frames (ping, pong, close), each in one Write to the connection (they fit
+// its 512-byte buffer, which it flushes after each), and batchConn's lock
+// keeps those whole between our messages. A server's frames are unmasked
+// (RFC 6455 §5.1).
+func (c *batchConn) appendText(p []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	*c.buf = appendTextFrame(*c.buf, p)
+	if len(*c.buf) >= maxBatchBytes {
+		return c.flushLocked()
+	}
+	return nil
+}
+
+// appendTextFrame appends a final, unmasked text frame holding p (RFC 6455
+// §5.2).
+func appendTextFrame(b, p []byte) []byte {
+	switch n := len(p); {
+	case n < 126:
+		b = append(b, 0x81, byte(n))
+	case n <= 0xFFFF:
+		b = append(b, 0x81, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x81, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, p...)
 }
 
 // batchConn is a net.Conn whose writes can be held back and sent together.

@@ -44,23 +44,23 @@ func queueOf(frames ...[]byte) chan []byte {
 func TestWriteQueuedSendsTheQueueInOneWrite(t *testing.T) {
 	rec := &recordingConn{}
 	raw := &batchConn{Conn: rec}
-	write := func(f []byte) error { _, err := raw.Write(f); return err }
 	var want []byte
 	var frames [][]byte
 	for i := range 40 {
 		f := []byte(fmt.Sprintf(`{"n":%d}`, i))
 		frames = append(frames, f)
+		want = append(want, 0x81, byte(len(f)))
 		want = append(want, f...)
 	}
 	q := queueOf(frames[1:]...)
-	if err := writeQueued(raw, write, frames[0], q); err != nil {
+	if err := writeQueued(raw, frames[0], q); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.writes) != 1 || !bytes.Equal(rec.writes[0], want) {
 		t.Fatalf("%d writes; want 1 with every frame in order", len(rec.writes))
 	}
-	// The connection is back to plain writes.
-	write([]byte("x"))
+	// The connection is back to plain writes (the WebSocket library's).
+	raw.Write([]byte("x"))
 	if len(rec.writes) != 2 {
 		t.Fatalf("a write after the batch was held back")
 	}
@@ -71,15 +71,14 @@ func TestWriteQueuedSendsTheQueueInOneWrite(t *testing.T) {
 func TestWriteQueuedSplitsLargeBatches(t *testing.T) {
 	rec := &recordingConn{}
 	raw := &batchConn{Conn: rec}
-	write := func(f []byte) error { _, err := raw.Write(f); return err }
 	var want []byte
 	var frames [][]byte
 	for i := range 200 {
 		f := []byte(fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, strings.Repeat("x", 1000)))
 		frames = append(frames, f)
-		want = append(want, f...)
+		want = appendTextFrame(want, f)
 	}
-	if err := writeQueued(raw, write, frames[0], queueOf(frames[1:]...)); err != nil {
+	if err := writeQueued(raw, frames[0], queueOf(frames[1:]...)); err != nil {
 		t.Fatal(err)
 	}
 	got := bytes.Join(rec.writes, nil)
@@ -125,7 +124,8 @@ func TestHoldBackEndsWhenTheQueueFills(t *testing.T) {
 }
 
 // Through a real WebSocket: every frame arrives, in order, each as its own
-// message; and a session the chat closes (too slow) gets its close code.
+// message, whatever its size; and a session the chat closes (too slow) gets
+// its close code.
 func TestWSWriterDeliversInOrderThenCloses(t *testing.T) {
 	q := newFakeQueue(64)
 	const n = 2000
@@ -148,12 +148,13 @@ func TestWSWriterDeliversInOrderThenCloses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.CloseNow()
+	conn.SetReadLimit(1 << 20)
 	wakeWriter := <-wake
 	go func() {
 		// Like chat.Session: queue, then wake the writer; pauses let it
 		// go idle and end between bursts.
 		for i := range n {
-			q.out <- []byte(fmt.Sprintf(`{"n":%d}`, i))
+			q.out <- frameN(i)
 			if len(q.out) >= cap(q.out)/2 {
 				select {
 				case q.urgent <- struct{}{}:
@@ -175,8 +176,8 @@ func TestWSWriterDeliversInOrderThenCloses(t *testing.T) {
 		if err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
-		if want := fmt.Sprintf(`{"n":%d}`, i); string(data) != want {
-			t.Fatalf("frame %d is %s, want %s", i, data, want)
+		if want := frameN(i); !bytes.Equal(data, want) {
+			t.Fatalf("frame %d is %.40s…, want %.40s…", i, data, want)
 		}
 	}
 	if _, data, err := conn.Read(ctx); err != nil || !strings.Contains(string(data), "slow") {
@@ -187,4 +188,11 @@ func TestWSWriterDeliversInOrderThenCloses(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation {
 		t.Fatalf("closed with %v, want policy violation", err)
 	}
+}
+
+// frameN is the n-th test frame; sizes cross the 126 and 65536 byte
+// boundaries of the frame header's length forms.
+func frameN(n int) []byte {
+	pad := []int{0, 100, 125, 126, 127, 1000, 65535, 65536, 70000}[n%9]
+	return []byte(fmt.Sprintf(`{"n":%d,"pad":"%s"}`, n, strings.Repeat("x", pad)))
 }
