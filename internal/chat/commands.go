@@ -214,6 +214,7 @@ func (h *Hub) sanction(ctx context.Context, actor, target *store.User, scope, ki
 	if err := h.store.SetBan(ctx, store.Ban{Scope: scope, UserID: target.ID, Kind: kind, Reason: reason, ByID: by, CreatedAt: now, Expires: until}); err != nil {
 		return err
 	}
+	h.banCache.forgetAll() // an instance ban (scope "") answers for every channel
 	if purge {
 		if err := h.purge(ctx, scope, target.ID); err != nil {
 			return err
@@ -251,6 +252,7 @@ func cmdUnban(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
+	c.h.banCache.forgetAll()
 	if !ok {
 		c.reply("%s was not banned or timed out here", address(t))
 		return nil
@@ -273,6 +275,7 @@ func cmdSlow(c *cmdCtx) error {
 	if err := c.h.store.SetSlowMode(c.ctx, c.ch.Name, secs); err != nil {
 		return err
 	}
+	c.h.channelChanged(c.ch.Name)
 	if err := c.audit("slow", 0, c.ch.Name, strconv.Itoa(secs)); err != nil {
 		return err
 	}
@@ -336,6 +339,7 @@ func cmdTitle(c *cmdCtx) error {
 		return usage("title")
 	}
 	v, err := c.h.channels.Update(c.ctx, c.u, c.ch.Name, channels.Patch{Title: &c.rest})
+	c.h.channelChanged(c.ch.Name)
 	if err != nil {
 		return err
 	}

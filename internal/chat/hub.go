@@ -111,6 +111,10 @@ type Hub struct {
 	now      func() time.Time
 	flood    *ratelimit.Keyed
 
+	// Read caches of what every message checks (see cache.go).
+	chanCache ttlCache[string, store.Channel] // by lower-case name
+	banCache  ttlCache[banKey, *store.Ban]    // nil: not banned
+
 	mu       sync.Mutex
 	rooms    map[string]*room            // by lower-case channel name
 	users    map[int64]map[*Session]bool // signed-in local sessions
@@ -165,7 +169,7 @@ func (h *Hub) Connect(sess *auth.Session, from, browser string, onClose func()) 
 	if browser != "" {
 		anonKey = audience.BrowserKey(browser)
 	}
-	s := &Session{hub: h, from: from, anonKey: anonKey, out: make(chan []byte, h.set.QueueLength), done: make(chan struct{}), rooms: map[string]*room{}, onClose: onClose}
+	s := &Session{hub: h, from: from, anonKey: anonKey, out: make(chan []byte, h.set.QueueLength), urgent: make(chan struct{}, 1), done: make(chan struct{}), rooms: map[string]*room{}, onClose: onClose}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()

@@ -145,3 +145,46 @@ func FuzzHandle(f *testing.F) {
 		s.End()
 	})
 }
+
+// A session's writer may hold frames back to send several at once: the
+// queue tells it to stop waiting once half full, and a client whose queue
+// still fills up is disconnected, its frames kept in order.
+func TestQueueUrgentAtHalfThenSlowClose(t *testing.T) {
+	h, _ := newTestHub(t, Settings{QueueLength: 8})
+	s, _ := h.Connect(nil, "1.1.1.1", "", nil)
+	defer s.End()
+	urgent := func() bool {
+		select {
+		case <-s.Urgent():
+			return true
+		default:
+			return false
+		}
+	}
+	for i := range 3 {
+		s.enqueue([]byte{byte(i)})
+	}
+	if urgent() {
+		t.Fatal("urgent with the queue under half full")
+	}
+	s.enqueue([]byte{3})
+	if !urgent() {
+		t.Fatal("not urgent with the queue half full")
+	}
+	for i := 4; i < 9; i++ {
+		s.enqueue([]byte{byte(i)})
+	}
+	select {
+	case <-s.Done():
+		if code, _ := s.CloseStatus(); code != ClosePolicy {
+			t.Fatalf("close code %d", code)
+		}
+	default:
+		t.Fatal("a client whose queue overflowed is still connected")
+	}
+	for i := range 8 {
+		if f := <-s.Out(); f[0] != byte(i) {
+			t.Fatalf("frame %d is %d", i, f[0])
+		}
+	}
+}

@@ -28,16 +28,46 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// channel looks up a local channel by name.
+// channel looks up a local channel by name. The row is cached for up to
+// readCacheTTL: every message needs it.
 func (h *Hub) channel(ctx context.Context, name string) (*store.Channel, error) {
 	if auth.CheckNameFormat(name) != nil {
 		return nil, errNoChannel
+	}
+	now := h.now()
+	if ch, ok := h.chanCache.get(lower(name), now); ok {
+		return &ch, nil // a copy: callers may change it
 	}
 	ch, err := h.store.Channel(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoChannel
 	}
-	return ch, err
+	if err != nil {
+		return nil, err
+	}
+	h.chanCache.put(lower(name), *ch, now)
+	return ch, nil
+}
+
+// channelChanged makes the next look-up of a channel read the store: the
+// hub changed it.
+func (h *Hub) channelChanged(name string) { h.chanCache.forget(lower(name)) }
+
+// activeBan is the store's ActiveBan, cached for up to readCacheTTL. A
+// cached timeout that has run out since is asked again: another ban may
+// remain.
+func (h *Hub) activeBan(ctx context.Context, channel string, userID int64) (*store.Ban, error) {
+	now := h.now()
+	key := banKey{channel: lower(channel), userID: userID}
+	if b, ok := h.banCache.get(key, now); ok && (b == nil || b.Expires.IsZero() || b.Expires.After(now)) {
+		return b, nil
+	}
+	b, err := h.store.ActiveBan(ctx, channel, userID, now)
+	if err != nil {
+		return nil, err
+	}
+	h.banCache.put(key, b, now)
+	return b, nil
 }
 
 // cleanText trims a message and checks its length and characters; control
@@ -118,7 +148,7 @@ func (h *Hub) checkFlood(ctx context.Context, u *store.User, ch *store.Channel) 
 
 // checkBan refuses users banned or timed out in the channel (or instance).
 func (h *Hub) checkBan(ctx context.Context, u *store.User, channel string) error {
-	b, err := h.store.ActiveBan(ctx, channel, u.ID, h.now())
+	b, err := h.activeBan(ctx, channel, u.ID)
 	if err != nil || b == nil {
 		return err
 	}

@@ -29,11 +29,13 @@ type Session struct {
 	from string // client address
 
 	out       chan []byte
+	urgent    chan struct{} // signalled when out is half full
 	done      chan struct{}
 	closeOnce sync.Once
 	closeCode int
 	closeText string
 	onClose   func()
+	wake      atomic.Pointer[func()] // see SetWake
 
 	// anonKey names the connection in channels' audiences until it signs
 	// in: its browser's viewer cookie, or a key of its own.
@@ -51,6 +53,33 @@ type Session struct {
 
 // Out yields the frames to write, in order.
 func (s *Session) Out() <-chan []byte { return s.out }
+
+// Urgent is signalled when the queue is half full: a writer that holds
+// frames back to send several at once should send them now, well before a
+// full queue would count the client as too slow.
+func (s *Session) Urgent() <-chan struct{} { return s.urgent }
+
+// SetWake sets a function called after every frame queued and when the
+// server closes the session, for a writer that runs only while there is
+// something to write. It must not block.
+func (s *Session) SetWake(f func()) { s.wake.Store(&f) }
+
+func (s *Session) wakeWriter() {
+	if f := s.wake.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// queued wakes the writer, and signals Urgent once the queue is half full.
+func (s *Session) queued() {
+	s.wakeWriter()
+	if len(s.out) >= cap(s.out)/2 {
+		select {
+		case s.urgent <- struct{}{}:
+		default:
+		}
+	}
+}
 
 // Done is closed when the server wants the connection closed; CloseStatus
 // then says with what code and reason.
@@ -71,6 +100,7 @@ func (s *Session) User() *store.User {
 func (s *Session) enqueue(frame []byte) bool {
 	select {
 	case s.out <- frame:
+		s.queued()
 		return true
 	default:
 		s.kill(ClosePolicy, "too slow to keep up with the chat")
@@ -85,6 +115,7 @@ func (s *Session) send(v any) bool { return s.enqueue(encode(v)) }
 func (s *Session) sendWait(ctx context.Context, v any) error {
 	select {
 	case s.out <- encode(v):
+		s.queued()
 		return nil
 	case <-s.done:
 		return context.Canceled
@@ -100,6 +131,7 @@ func (s *Session) kill(code int, reason string) {
 		if s.onClose != nil {
 			s.onClose()
 		}
+		s.wakeWriter()
 	})
 }
 

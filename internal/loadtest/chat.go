@@ -35,6 +35,7 @@ type ChatReport struct {
 	Clients, Connected int
 	Sent, Acked        int64
 	Errors             map[string]int64 // error frames the senders got, by code
+	Deleted            int64            // messages the server deleted during the run (e.g. automatic timeouts)
 	Expected, Received int64
 	Duration           time.Duration
 	ConnectTime        time.Duration
@@ -59,8 +60,17 @@ type ServerUsage struct {
 	Available                   bool
 }
 
+// Refused reports whether the server turned messages away or deleted
+// them: then the run measured its flood limits, not its speed.
+func (r ChatReport) Refused() bool { return len(r.Errors) > 0 || r.Deleted > 0 }
+
 func (r ChatReport) String() string {
 	var b strings.Builder
+	if r.Refused() {
+		fmt.Fprintf(&b, "WARNING             the server refused %d messages %v and deleted %d: these figures show its flood\n", r.refusals(), r.Errors, r.Deleted)
+		fmt.Fprintf(&b, "                    limits at work, not its speed; start it with --chat-rate and --chat-burst above\n")
+		fmt.Fprintf(&b, "                    the rate per sender (rate / senders)\n")
+	}
 	fmt.Fprintf(&b, "clients connected   %d of %d in %s\n", r.Connected, r.Clients, r.ConnectTime.Round(time.Millisecond))
 	fmt.Fprintf(&b, "messages            %d sent, %d acknowledged in %s (%.1f/s)\n", r.Sent, r.Acked, r.Duration.Round(time.Millisecond), float64(r.Acked)/r.Duration.Seconds())
 	if len(r.Errors) > 0 {
@@ -77,6 +87,14 @@ func (r ChatReport) String() string {
 		fmt.Fprintf(&b, "server CPU          %.2f s over %s = %.0f%% of one core\n", s.CPUSeconds, r.Duration.Round(time.Millisecond), 100*s.CPUSeconds/r.Duration.Seconds())
 	}
 	return b.String()
+}
+
+func (r ChatReport) refusals() int64 {
+	var n int64
+	for _, c := range r.Errors {
+		n += c
+	}
+	return n
 }
 
 // histogram counts latencies in 100 µs buckets up to 10 s.
@@ -123,7 +141,7 @@ func RunChat(ctx context.Context, o ChatOptions) (ChatReport, error) {
 	before, _ := readMetrics(ctx, o.URL)
 
 	var hist histogram
-	var received atomic.Int64
+	var received, deletes atomic.Int64
 	var distinct sync.Map // messages seen by any receiver
 	var distinctN atomic.Int64
 	runCtx, stop := context.WithCancel(ctx)
@@ -148,7 +166,7 @@ func RunChat(ctx context.Context, o ChatOptions) (ChatReport, error) {
 			}
 			connected.Add(1)
 			context.AfterFunc(runCtx, func() { conn.CloseNow() })
-			receive(conn, &hist, &received, func(ns int64) {
+			receive(conn, &hist, &received, &deletes, func(ns int64) {
 				if _, seen := distinct.LoadOrStore(ns, true); !seen {
 					distinctN.Add(1)
 				}
@@ -196,15 +214,17 @@ func RunChat(ctx context.Context, o ChatOptions) (ChatReport, error) {
 				if err != nil {
 					return
 				}
-				switch {
-				case bytes.HasPrefix(data, []byte(`{"type":"ack"`)):
-					acked.Add(1)
-				case bytes.HasPrefix(data, []byte(`{"type":"error"`)):
-					var e struct{ Code string }
-					json.Unmarshal(data, &e)
-					errMu.Lock()
-					rep.Errors[e.Code]++
-					errMu.Unlock()
+				for line := range bytes.SplitSeq(data, []byte("\n")) {
+					switch {
+					case bytes.HasPrefix(line, []byte(`{"type":"ack"`)):
+						acked.Add(1)
+					case bytes.HasPrefix(line, []byte(`{"type":"error"`)):
+						var e struct{ Code string }
+						json.Unmarshal(line, &e)
+						errMu.Lock()
+						rep.Errors[e.Code]++
+						errMu.Unlock()
+					}
 				}
 			}
 		}()
@@ -241,6 +261,7 @@ func RunChat(ctx context.Context, o ChatOptions) (ChatReport, error) {
 	}
 	rep.Sent, rep.Acked = sent.Load(), acked.Load()
 	rep.Received = received.Load()
+	rep.Deleted = deletes.Load() / int64(max(rep.Connected, 1)) // every receiver sees each deletion
 	// Every message acknowledged, or seen by any receiver (its ack may be
 	// late), should reach every receiver.
 	rep.Expected = max(rep.Acked, distinctN.Load()) * int64(rep.Connected)
@@ -299,11 +320,15 @@ func join(ctx context.Context, wsURL, channel, token string) (*websocket.Conn, e
 	}
 }
 
-var ltMarker = []byte(`"html":"lt `)
+var (
+	ltMarker     = []byte(`"html":"lt `)
+	deletePrefix = []byte(`{"type":"delete"`)
+)
 
-// receive counts load-test messages and their latency, without decoding
-// whole frames (the client must not be the bottleneck).
-func receive(conn *websocket.Conn, hist *histogram, received *atomic.Int64, seen func(sentAt int64)) {
+// receive counts load-test messages and their latency, and deletions,
+// without decoding whole frames (the client must not be the bottleneck).
+// A WebSocket message may hold several frames, one per line (CONTRACT §4).
+func receive(conn *websocket.Conn, hist *histogram, received, deletes *atomic.Int64, seen func(sentAt int64)) {
 	defer conn.CloseNow()
 	buf := make([]byte, 0, 1024)
 	for {
@@ -326,23 +351,33 @@ func receive(conn *websocket.Conn, hist *histogram, received *atomic.Int64, seen
 				return
 			}
 		}
-		i := bytes.Index(buf, ltMarker)
-		if i < 0 {
-			continue
+		for line := range bytes.SplitSeq(buf, []byte("\n")) {
+			if bytes.HasPrefix(line, deletePrefix) {
+				deletes.Add(1)
+				continue
+			}
+			if ns, ok := sentAt(line); ok {
+				hist.add(time.Since(time.Unix(0, ns)))
+				received.Add(1)
+				seen(ns)
+			}
 		}
-		rest := buf[i+len(ltMarker):]
-		end := bytes.IndexByte(rest, '"')
-		if end < 0 {
-			continue
-		}
-		ns, err := strconv.ParseInt(string(rest[:end]), 10, 64)
-		if err != nil {
-			continue
-		}
-		hist.add(time.Since(time.Unix(0, ns)))
-		received.Add(1)
-		seen(ns)
 	}
+}
+
+// sentAt reads the send time out of a load-test message frame.
+func sentAt(frame []byte) (int64, bool) {
+	i := bytes.Index(frame, ltMarker)
+	if i < 0 {
+		return 0, false
+	}
+	rest := frame[i+len(ltMarker):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return 0, false
+	}
+	ns, err := strconv.ParseInt(string(rest[:end]), 10, 64)
+	return ns, err == nil
 }
 
 func guestToken(ctx context.Context, base string) (string, error) {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"sync"
@@ -17,6 +16,12 @@ import (
 const (
 	wsWriteTimeout = 10 * time.Second
 	wsPingEvery    = 30 * time.Second
+	// wsWriterLinger is how long a connection's writer waits for more
+	// frames before it ends: long enough that a busy room's connections
+	// keep theirs (frames ~10 ms apart), short enough that a quiet room's,
+	// which see a presence frame at most once a second, hold no goroutine
+	// in between.
+	wsWriterLinger = 500 * time.Millisecond
 )
 
 // connLimit caps concurrent WebSocket connections per client address.
@@ -84,19 +89,18 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	go s.wsServe(conn, bw.conn, sess, ip)
 }
 
-// wsServe reads frames into the session until the connection ends, with
-// wsWrite beside it.
+// wsServe reads frames into the session until the connection ends. The
+// connection's writer (wsWriter) runs beside it only while there is
+// something to send, and a timer pings the client.
 func (s *Server) wsServe(conn *websocket.Conn, raw *batchConn, sess *chat.Session, ip string) {
 	defer s.wsConns.release(ip)
 	defer sess.End()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		defer cancel()
-		s.wsWrite(ctx, conn, raw, sess)
-	}()
+	w := &wsWriter{ctx: ctx, cancel: cancel, conn: conn, raw: raw, q: sess, delay: wsWriteDelay}
+	sess.SetWake(w.wake)
+	w.wake() // for what was queued before (the welcome)
+	w.startPings(wsPingEvery)
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
@@ -109,66 +113,8 @@ func (s *Server) wsServe(conn *websocket.Conn, raw *batchConn, sess *chat.Sessio
 		sess.Handle(ctx, data)
 	}
 	cancel()
-	<-writerDone
+	w.stop()
 	conn.CloseNow()
-}
-
-// wsWrite is the connection's one writer: it sends queued frames in order,
-// pings to keep proxies from dropping an idle connection, and closes the
-// connection when the session asks (too slow, shutdown).
-func (s *Server) wsWrite(ctx context.Context, conn *websocket.Conn, raw *batchConn, sess *chat.Session) {
-	ping := time.NewTicker(wsPingEvery)
-	defer ping.Stop()
-	// Writes get a context that is never done: with thousands of
-	// connections, arming a cancellation per frame costs a tenth of the CPU.
-	// A stuck write ends when ws's onClose cuts the connection.
-	write := func(frame []byte) error { return conn.Write(context.Background(), websocket.MessageText, frame) }
-	for {
-		select {
-		case frame := <-sess.Out():
-			// Send what else is queued in the same system call.
-			raw.begin()
-			err := write(frame)
-		drain:
-			for i := 0; err == nil && i < 256; i++ {
-				select {
-				case frame = <-sess.Out():
-					err = write(frame)
-				default:
-					break drain
-				}
-			}
-			if err := errors.Join(err, raw.end()); err != nil {
-				return
-			}
-		case <-sess.Done():
-			// Flush what was queued before the close (e.g. the error that
-			// explains it), then close with the session's reason.
-		flush:
-			for {
-				select {
-				case frame := <-sess.Out():
-					if write(frame) != nil {
-						return
-					}
-				default:
-					break flush
-				}
-			}
-			code, reason := sess.CloseStatus()
-			conn.Close(websocket.StatusCode(code), reason)
-			return
-		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
-			err := conn.Ping(pctx)
-			cancel()
-			if err != nil && !errors.Is(err, context.Canceled) {
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 // wsOriginsFor lets pages served under the public URL open the chat even
