@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,6 +84,7 @@ type Server struct {
 	handler   http.Handler
 	proxies   []netip.Prefix
 	timeout   time.Duration
+	batchBufs *sync.Pool // chat batches' buffers, shared by the connections
 }
 
 // New builds the server and its routes.
@@ -108,6 +110,7 @@ func New(d Deps) (*Server, error) {
 		registry:  d.Registry,
 		proxies:   d.TrustedProxies,
 		timeout:   d.RequestTimeout,
+		batchBufs: newBatchBufs(),
 	}
 	if s.timeout <= 0 {
 		s.timeout = 30 * time.Second

@@ -69,7 +69,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	bw := &batchingWriter{ResponseWriter: w}
+	bw := &batchingWriter{ResponseWriter: w, bufs: s.batchBufs}
 	conn, err := websocket.Accept(bw, r, &websocket.AcceptOptions{OriginPatterns: s.wsOrigins})
 	if err != nil {
 		s.wsConns.release(ip)

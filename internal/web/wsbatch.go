@@ -258,14 +258,17 @@ func appendTextFrame(b, p []byte) []byte {
 // batchConn is a net.Conn whose writes can be held back and sent together.
 type batchConn struct {
 	net.Conn
+	bufs     *sync.Pool // newBatchBufs
 	mu       sync.Mutex
 	batching bool
 	buf      *[]byte
 }
 
-// batchBufs holds the buffers of batches in progress: a connection keeps
-// none while idle.
-var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+// newBatchBufs makes the pool of the buffers of batches in progress, which
+// a server's connections share: a connection keeps none while idle.
+func newBatchBufs() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+}
 
 // maxBatchBytes sends a batch early when it grows this large.
 const maxBatchBytes = 64 << 10
@@ -289,7 +292,7 @@ func (c *batchConn) Write(p []byte) (int, error) {
 func (c *batchConn) begin() {
 	c.mu.Lock()
 	c.batching = true
-	c.buf = batchBufs.Get().(*[]byte)
+	c.buf = c.bufs.Get().(*[]byte)
 	c.mu.Unlock()
 }
 
@@ -300,7 +303,7 @@ func (c *batchConn) end() error {
 	err := c.flushLocked()
 	c.batching = false
 	if cap(*c.buf) <= maxBatchBytes*2 {
-		batchBufs.Put(c.buf)
+		c.bufs.Put(c.buf)
 	}
 	c.buf = nil
 	return err
@@ -319,6 +322,7 @@ func (c *batchConn) flushLocked() error {
 // the connection.
 type batchingWriter struct {
 	http.ResponseWriter
+	bufs *sync.Pool // newBatchBufs
 	conn *batchConn
 }
 
@@ -327,7 +331,7 @@ func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = &batchConn{Conn: c}
+	w.conn = &batchConn{Conn: c, bufs: w.bufs}
 	// Small buffers: they live as long as the connection, and chat frames
 	// are small. Bytes the server had already read past the request are
 	// carried over. The writer can be small too: frames collect in the batch

@@ -43,7 +43,7 @@ func queueOf(frames ...[]byte) chan []byte {
 // queued is taken.
 func TestWriteQueuedSendsTheQueueInOneWrite(t *testing.T) {
 	rec := &recordingConn{}
-	raw := &batchConn{Conn: rec}
+	raw := &batchConn{Conn: rec, bufs: newBatchBufs()}
 	var want []byte
 	var frames [][]byte
 	for i := range 40 {
@@ -70,7 +70,7 @@ func TestWriteQueuedSendsTheQueueInOneWrite(t *testing.T) {
 // and reordering nothing.
 func TestWriteQueuedSplitsLargeBatches(t *testing.T) {
 	rec := &recordingConn{}
-	raw := &batchConn{Conn: rec}
+	raw := &batchConn{Conn: rec, bufs: newBatchBufs()}
 	var want []byte
 	var frames [][]byte
 	for i := range 200 {
@@ -131,7 +131,7 @@ func TestWSWriterDeliversInOrderThenCloses(t *testing.T) {
 	const n = 2000
 	wake := make(chan func(), 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		bw := &batchingWriter{ResponseWriter: w}
+		bw := &batchingWriter{ResponseWriter: w, bufs: newBatchBufs()}
 		conn, err := websocket.Accept(bw, r, nil)
 		if err != nil {
 			return
