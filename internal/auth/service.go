@@ -144,6 +144,9 @@ func (s *Service) allowAttempt(from string) error {
 	return fail.New(fail.TooMany, "rate_limited", "too many attempts from your address; wait a minute and try again")
 }
 
+// ValidColor reports whether c is a name colour FedWave keeps: #rrggbb.
+func ValidColor(c string) bool { return colorRE.MatchString(c) }
+
 // ImportUser creates an account that has no password yet, with a given num
 // and colour (from the prototype's JSON files). It returns store.ErrConflict
 // if the name is taken.
@@ -154,7 +157,7 @@ func (s *Service) ImportUser(ctx context.Context, name string, num int, color, a
 	if num < 0 || num > 9999 {
 		num = randomNum()
 	}
-	if !colorRE.MatchString(color) {
+	if !ValidColor(color) {
 		color = RandomColor()
 	}
 	if !avatarRE.MatchString(avatar) {

@@ -35,16 +35,13 @@ type author struct {
 	Instance string `json:"instance,omitempty"`
 }
 
-var (
-	colorRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
-	codeRE  = regexp.MustCompile(`^[a-z_]{1,40}$`)
-)
+var codeRE = regexp.MustCompile(`^[a-z_]{1,40}$`)
 
 func (a *author) valid() bool {
 	if auth.CheckNameFormat(a.Name) != nil || a.Num < 0 || a.Num > 9999 {
 		return false
 	}
-	if !colorRE.MatchString(a.Color) {
+	if !auth.ValidColor(a.Color) {
 		a.Color = "#888888"
 	}
 	return a.Instance == "" || validHost(a.Instance)
