@@ -138,7 +138,7 @@ type Patch struct {
 // Update applies an admin's change to a peer.
 func (s *Service) Update(ctx context.Context, host string, p Patch) (View, error) {
 	host = strings.ToLower(host)
-	if !validHost(host) {
+	if !wire.ValidHost(host) {
 		return View{}, errNoPeer
 	}
 	if p.Blocked != nil {

@@ -44,11 +44,7 @@ func (a *author) valid() bool {
 	if !auth.ValidColor(a.Color) {
 		a.Color = "#888888"
 	}
-	return a.Instance == "" || validHost(a.Instance)
-}
-
-func validHost(h string) bool {
-	return len(h) <= 260 && h != "" && !strings.ContainsAny(h, " /@#?\\\"'<>")
+	return a.Instance == "" || wire.ValidHost(strings.ToLower(a.Instance))
 }
 
 func authorOf(u *store.User) author { return author{Name: u.Name, Num: u.Num, Color: u.Color} }

@@ -142,16 +142,16 @@ func normaliseHost(scheme, h string) (string, bool) {
 	if port != "" {
 		name += ":" + port
 	}
-	return name, validHost(name)
+	return name, ValidHost(name)
 }
 
 // maxHost bounds an instance name: a DNS name (253) and a port.
 const maxHost = 253 + 6
 
-// validHost reports whether s is an instance name in canonical form: a lower
+// ValidHost reports whether s is an instance name in canonical form: a lower
 // case DNS name or IPv4 address, or a bracketed canonical IPv6 address,
 // optionally followed by ":port" (1-65535, no leading zero).
-func validHost(s string) bool {
+func ValidHost(s string) bool {
 	if len(s) == 0 || len(s) > maxHost {
 		return false
 	}

@@ -136,7 +136,7 @@ func TestCheckPeerURL(t *testing.T) {
 		if err != nil || base != tc.base || host != tc.host {
 			t.Errorf("CheckPeerURL(%q, %v) = %q, %q, %v; want %q, %q", tc.raw, tc.allowPrivate, base, host, err, tc.base, tc.host)
 		}
-		if !validHost(host) {
+		if !ValidHost(host) {
 			t.Errorf("CheckPeerURL(%q) returned host %q that signed headers would refuse", tc.raw, host)
 		}
 	}

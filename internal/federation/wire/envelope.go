@@ -96,9 +96,9 @@ func (e *Envelope) shape() string {
 	switch {
 	case !validID(e.ID):
 		return "has a malformed id"
-	case !validHost(e.From):
+	case !ValidHost(e.From):
 		return "has a malformed from"
-	case !validHost(e.To):
+	case !ValidHost(e.To):
 		return "has a malformed to"
 	case e.TS <= 0:
 		return "has a malformed ts"

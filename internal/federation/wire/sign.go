@@ -88,7 +88,7 @@ func parseHeaders(hdr http.Header) (parsedHeaders, string) {
 		vals[i] = v[0]
 	}
 	p.from, p.date, p.id = vals[0], vals[1], vals[2]
-	if !validHost(p.from) {
+	if !ValidHost(p.from) {
 		return p, "malformed " + HeaderFrom + " header"
 	}
 	ms, ok := parseMillis(p.date)
