@@ -104,7 +104,7 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string, allow
 		return "", "", err
 	}
 	if old != nil {
-		s.closeSession(old) // the same publisher reconnected: the new session takes over
+		s.end(old) // the same publisher reconnected: the new session takes over
 	}
 	return p.id, answer, nil
 }

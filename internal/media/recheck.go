@@ -50,7 +50,7 @@ func (s *Service) recheck(ctx context.Context) {
 		// Only a refusal ends the stream; a database hiccup does not.
 		if fe, ok := fail.As(err); ok && (fe.Kind == fail.Forbidden || fe.Kind == fail.NotFound || fe.Kind == fail.Unauthorized) {
 			s.log.Info("publisher stopped: no longer allowed to stream", "channel", ss.name, "code", fe.Code)
-			s.closeSession(ss)
+			s.end(ss)
 			continue
 		}
 		s.log.Warn("check a publisher's right to stream", "channel", ss.name, "err", err)

@@ -188,13 +188,8 @@ func (s *Service) Stop(id string) bool {
 	if ss == nil {
 		return false
 	}
-	s.closeSession(ss)
-	return true
-}
-
-func (s *Service) closeSession(ss session) {
-	ss.base().pc.Close() // its state change ends the session
 	s.end(ss)
+	return true
 }
 
 var errClosedEarly = fail.New(fail.Invalid, "connection_closed", "the connection closed while it was being set up")
@@ -219,17 +214,28 @@ func (s *Service) register(ss session, add func() error) error {
 	return err
 }
 
-// end forgets a session; a publisher's end takes the channel offline.
+// end forgets a session and closes its connection; a publisher's end
+// takes the channel offline. The session is marked ended before its
+// connection closes: the peer hears the close at once and may ask about
+// its session, and must find it ended (a replaced publisher: 409
+// replaced), not still there nor unknown.
 func (s *Service) end(ss session) {
 	c := ss.base()
 	c.closed.Do(func() {
+		// Forgotten and remembered as ended in one step: a client that
+		// asks about its session as soon as the connection closes (a
+		// replaced studio) finds one or the other, never neither.
 		s.mu.Lock()
 		delete(s.sessions, c.id)
 		c.ended = true
 		gone := goneSession{channel: c.name, endedAt: time.Now()}
-		if p, ok := ss.(*publisher); ok {
-			gone.replacedAt = p.replacedAt
+		switch ss := ss.(type) {
+		case *publisher:
+			gone.replacedAt = ss.replacedAt
+		case *viewer:
+			gone.viewer = true
 		}
+		s.gone.add(c.id, gone)
 		s.mu.Unlock()
 		go c.pc.Close()
 		wasLive := false
@@ -237,12 +243,8 @@ func (s *Service) end(ss session) {
 		case *publisher:
 			wasLive = c.ch.st.Unset(ss)
 		case *viewer:
-			gone.viewer = true
 			s.viewerEnded(ss)
 		}
-		s.mu.Lock()
-		s.gone.add(c.id, gone)
-		s.mu.Unlock()
 		if wasLive {
 			s.notify(c.name)
 		}
@@ -261,7 +263,7 @@ func (s *Service) Close() {
 	}
 	s.mu.Unlock()
 	for _, ss := range all {
-		s.closeSession(ss)
+		s.end(ss)
 	}
 	s.mu.Lock()
 	channels := make([]*channel, 0, len(s.channels))
