@@ -168,23 +168,10 @@ func (h *Hub) openRemoteRoom(ctx context.Context, host, name string) (*room, err
 	if err := h.fed.CheckRoom(ctx, host, name); err != nil {
 		return nil, err
 	}
-	full := strings.ToLower(name) + "@" + host
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if r := h.rooms[full]; r != nil {
-		r.refs++
-		return r, nil
-	}
-	r := newRoom(h, full)
-	r.home, r.homeName = host, strings.ToLower(name)
-	cancel, err := h.bus.Subscribe(r.subject, r.deliver)
-	if err != nil {
-		return nil, err
-	}
-	r.cancel, r.refs = cancel, 1
-	h.rooms[full] = r
-	h.fed.Follow(host, r.homeName)
-	return r, nil
+	return h.acquireRoom(strings.ToLower(name)+"@"+host, func(r *room) {
+		r.home, r.homeName = host, strings.ToLower(name)
+		h.fed.Follow(host, r.homeName)
+	})
 }
 
 // Mirror applies an event of a followed room of host: its messages are

@@ -59,7 +59,15 @@ type member struct {
 // openRoom finds or opens the room of a channel and takes a reference to
 // it; release gives it back, and the last release closes the room.
 func (h *Hub) openRoom(ch *store.Channel) (*room, error) {
-	key := strings.ToLower(ch.Name)
+	return h.acquireRoom(strings.ToLower(ch.Name), func(r *room) {
+		r.name = ch.Name
+		go r.commitLoop()
+	})
+}
+
+// acquireRoom takes a reference to the room of key, opening it if needed:
+// setup prepares a new room (under h.mu) before it subscribes and opens.
+func (h *Hub) acquireRoom(key string, setup func(*room)) (*room, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if r := h.rooms[key]; r != nil {
@@ -67,15 +75,13 @@ func (h *Hub) openRoom(ch *store.Channel) (*room, error) {
 		return r, nil
 	}
 	r := newRoom(h, key)
-	r.name = ch.Name
 	cancel, err := h.bus.Subscribe(r.subject, r.deliver)
 	if err != nil {
 		return nil, err
 	}
-	r.cancel = cancel
-	r.refs = 1
+	r.cancel, r.refs = cancel, 1
 	h.rooms[key] = r
-	go r.commitLoop()
+	setup(r)
 	return r, nil
 }
 
