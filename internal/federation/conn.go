@@ -239,7 +239,9 @@ func (c *conn) hello() {
 // our channels, the rooms we follow, the people we count on theirs.
 func (c *conn) afterHello(outgoing bool) {
 	if outgoing && c.p.theirIncoming() {
-		c.p.s.sendListing(c, true)
+		if data, err := c.p.s.encodeListing(c.ctx); err == nil {
+			c.sendListing(data, true)
+		}
 	}
 	c.p.resubscribe(c)
 	c.p.resendCounts(c)

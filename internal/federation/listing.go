@@ -65,30 +65,41 @@ func (s *Service) announceLoop() {
 			}
 		}
 		s.mu.Unlock()
+		if len(conns) == 0 {
+			continue
+		}
+		data, err := s.encodeListing(s.ctx) // once for every peer
+		if err != nil {
+			continue
+		}
 		for _, c := range conns {
 			if sp, err := s.store.Peer(c.ctx, c.p.domain); err == nil && sp.Outgoing && c.p.theirIncoming() {
-				s.sendListing(c, false)
+				c.sendListing(data, false)
 			}
 		}
 	}
 }
 
-// sendListing sends our channels to a peer, unless (and not forced) they
-// are what it was sent last.
-func (s *Service) sendListing(c *conn, force bool) {
-	views, err := s.local(c.ctx)
+// encodeListing is our channels as they cross a link, encoded.
+func (s *Service) encodeListing(ctx context.Context) ([]byte, error) {
+	views, err := s.local(ctx)
 	if err != nil {
-		if c.ctx.Err() == nil {
+		if ctx.Err() == nil {
 			s.log.Error("federation: list channels", "err", err)
 		}
-		return
+		return nil, err
 	}
 	b := listingBody{Channels: make([]remoteChannel, 0, len(views))}
 	for _, v := range views[:min(len(views), maxListing)] {
 		b.Channels = append(b.Channels, remoteChannel{Name: v.Name, Title: v.Title, Description: truncate(v.Description, 500), NSFW: v.NSFW,
 			Owner: v.Owner, Live: v.Live, Viewers: v.Viewers, StartedAt: v.StartedAt})
 	}
-	data, _ := json.Marshal(b)
+	return json.Marshal(b)
+}
+
+// sendListing sends our encoded listing to the peer, unless (and not
+// forced) it is what the peer was sent last.
+func (c *conn) sendListing(data []byte, force bool) {
 	c.mu.Lock()
 	same := string(data) == c.listed
 	c.listed = string(data)
