@@ -232,7 +232,8 @@ func (c *conn) hearEvent(env *wire.Envelope) {
 	if _, _, err := s.canAccept(c.ctx, c.p.domain); err != nil {
 		return
 	}
-	ev, ok := decodeEvent(env.Body, s.self, func(host string) bool { return s.blocked(c.ctx, host) })
+	// The peer's own users need no lookup: canAccept just found it linked.
+	ev, ok := decodeEvent(env.Body, s.self, func(host string) bool { return host != c.p.domain && s.blocked(c.ctx, host) })
 	if ok {
 		s.hub.Mirror(c.p.domain, ev)
 	}
