@@ -3,9 +3,7 @@ package auth
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fedwave/fedwave/internal/keyfile"
 )
 
 // KeyRing holds the Ed25519 keys that sign tokens. The newest key signs; all
@@ -58,23 +58,11 @@ func LoadKeyRing(dir string) (*KeyRing, error) {
 }
 
 func readKey(path string) (ed25519.PrivateKey, error) {
-	data, err := os.ReadFile(path)
+	k, err := keyfile.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("token key: %w", err)
 	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, fmt.Errorf("token key %s: not PEM", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("token key %s: %w", path, err)
-	}
-	ek, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("token key %s: not an Ed25519 key", path)
-	}
-	return ek, nil
+	return k, nil
 }
 
 // kids start with the creation time in seconds, zero-padded, so they sort
@@ -100,12 +88,12 @@ func (kr *KeyRing) Rotate(retire time.Duration) (string, error) {
 	rand.Read(suffix)
 	now := time.Now()
 	kid := fmt.Sprintf("%012d-%s", now.Unix(), hex.EncodeToString(suffix))
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	data, err := keyfile.Encode(priv)
 	if err != nil {
 		return "", err
 	}
 	path := filepath.Join(kr.dir, keyPrefix+kid+keySuffix)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		return "", fmt.Errorf("token key: %w", err)
 	}
 	if retire > 0 {

@@ -8,14 +8,14 @@ package wire
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/fedwave/fedwave/internal/keyfile"
 )
 
 // keyFile is the instance key's file name inside the data directory.
@@ -45,21 +45,9 @@ func LoadKey(dir string) (*Key, error) {
 }
 
 func readKey(path string) (*Key, error) {
-	data, err := os.ReadFile(path)
+	priv, err := keyfile.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("instance key: %w", err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("instance key %s: not a PEM private key", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("instance key %s: %w", path, err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("instance key %s: not an Ed25519 key", path)
 	}
 	return &Key{priv: priv, pub: priv.Public().(ed25519.PublicKey)}, nil
 }
@@ -72,7 +60,7 @@ func createKey(dir, path string) error {
 	if err != nil {
 		return fmt.Errorf("instance key: %w", err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	data, err := keyfile.Encode(priv)
 	if err != nil {
 		return fmt.Errorf("instance key: %w", err)
 	}
@@ -81,7 +69,7 @@ func createKey(dir, path string) error {
 		return fmt.Errorf("instance key: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	_, werr := tmp.Write(data)
 	if err := errors.Join(werr, tmp.Sync(), tmp.Close()); err != nil {
 		return fmt.Errorf("instance key: %w", err)
 	}
