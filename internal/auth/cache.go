@@ -1,8 +1,9 @@
 package auth
 
 import (
-	"sync"
 	"time"
+
+	"github.com/fedwave/fedwave/internal/ttlcache"
 )
 
 // Bounds of the Authenticate cache.
@@ -16,62 +17,33 @@ const (
 
 // authCache remembers recent Authenticate answers by raw token, so that
 // checking a token at every chat action costs no database query. Only
-// tokens that verified get an entry.
+// tokens that verified get an entry. Users are copied in and out: callers
+// may keep or change what they get.
 type authCache struct {
-	mu sync.Mutex
-	m  map[string]cachedSession
+	c ttlcache.Cache[string, Session]
 }
 
-type cachedSession struct {
-	sess Session
-	at   time.Time
+func newAuthCache() *authCache {
+	return &authCache{c: ttlcache.Cache[string, Session]{TTL: authCacheTTL, Max: authCacheMax}}
 }
 
-// get returns a copy of a fresh entry: callers may keep or change it.
 func (c *authCache) get(raw string, now time.Time) (*Session, bool) {
-	c.mu.Lock()
-	e, ok := c.m[raw]
-	c.mu.Unlock()
-	if !ok || !fresh(e, now) {
+	s, ok := c.c.Get(raw, now)
+	if !ok {
 		return nil, false
 	}
-	u := *e.sess.User
-	return &Session{User: &u, Claims: e.sess.Claims, Token: e.sess.Token}, true
-}
-
-func fresh(e cachedSession, now time.Time) bool {
-	age := now.Sub(e.at)
-	return age >= 0 && age < authCacheTTL
+	u := *s.User
+	s.User = &u
+	return &s, true
 }
 
 func (c *authCache) put(raw string, s *Session, now time.Time) {
 	u := *s.User
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]cachedSession{}
-	}
-	if len(c.m) >= authCacheMax {
-		for k, e := range c.m {
-			if !fresh(e, now) {
-				delete(c.m, k)
-			}
-		}
-		if len(c.m) >= authCacheMax {
-			clear(c.m) // all fresh: a burst of new tokens; start over
-		}
-	}
-	c.m[raw] = cachedSession{sess: Session{User: &u, Claims: s.Claims, Token: s.Token}, at: now}
+	c.c.Put(raw, Session{User: &u, Claims: s.Claims, Token: s.Token}, now)
 }
 
 // forget drops the entries that match, so that a change made by this
 // process is seen at once.
 func (c *authCache) forget(match func(*Session) bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, e := range c.m {
-		if match(&e.sess) {
-			delete(c.m, k)
-		}
-	}
+	c.c.ForgetIf(func(s Session) bool { return match(&s) })
 }

@@ -9,13 +9,13 @@ import (
 )
 
 func TestAuthCacheIsBoundedAndShort(t *testing.T) {
-	var c authCache
+	c := newAuthCache()
 	now := time.Now()
 	u := &store.User{ID: 1, Role: "user"}
 	for i := range authCacheMax + 10 {
 		c.put(strconv.Itoa(i), &Session{User: u}, now)
-		if len(c.m) > authCacheMax {
-			t.Fatalf("cache grew to %d entries", len(c.m))
+		if n := c.c.Len(); n > authCacheMax {
+			t.Fatalf("cache grew to %d entries", n)
 		}
 	}
 	c.put("x", &Session{User: u}, now)

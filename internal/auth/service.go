@@ -62,12 +62,12 @@ type Service struct {
 	// dummyHash is verified against when a login names no account, so that
 	// the answer takes as long as for a wrong password.
 	dummyHash string
-	cache     authCache
+	cache     *authCache
 }
 
 // New builds the service.
 func New(d Deps) (*Service, error) {
-	s := &Service{store: d.Store, keys: d.Keys, guests: d.Guests, log: d.Log, now: d.Now, hasher: newHasher(runtime.NumCPU())}
+	s := &Service{store: d.Store, keys: d.Keys, guests: d.Guests, log: d.Log, now: d.Now, hasher: newHasher(runtime.NumCPU()), cache: newAuthCache()}
 	if s.now == nil {
 		s.now = time.Now
 	}

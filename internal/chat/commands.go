@@ -214,7 +214,7 @@ func (h *Hub) sanction(ctx context.Context, actor, target *store.User, scope, ki
 	if err := h.store.SetBan(ctx, store.Ban{Scope: scope, UserID: target.ID, Kind: kind, Reason: reason, ByID: by, CreatedAt: now, Expires: until}); err != nil {
 		return err
 	}
-	h.banCache.forgetAll() // an instance ban (scope "") answers for every channel
+	h.banCache.Clear() // an instance ban (scope "") answers for every channel
 	if purge {
 		if err := h.purge(ctx, scope, target.ID); err != nil {
 			return err
@@ -252,7 +252,7 @@ func cmdUnban(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	c.h.banCache.forgetAll()
+	c.h.banCache.Clear()
 	if !ok {
 		c.reply("%s was not banned or timed out here", address(t))
 		return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/fedwave/fedwave/internal/channels"
 	"github.com/fedwave/fedwave/internal/ratelimit"
 	"github.com/fedwave/fedwave/internal/store"
+	"github.com/fedwave/fedwave/internal/ttlcache"
 )
 
 // Authenticator checks the token of an auth frame.
@@ -112,8 +113,8 @@ type Hub struct {
 	flood    *ratelimit.Keyed
 
 	// Read caches of what every message checks (see cache.go).
-	chanCache ttlCache[string, store.Channel] // by lower-case name
-	banCache  ttlCache[banKey, *store.Ban]    // nil: not banned
+	chanCache ttlcache.Cache[string, store.Channel] // by lower-case name
+	banCache  ttlcache.Cache[banKey, *store.Ban]    // nil: not banned
 
 	mu       sync.Mutex
 	rooms    map[string]*room            // by lower-case channel name
@@ -133,12 +134,14 @@ func New(d Deps) (*Hub, error) {
 	h := &Hub{
 		store: d.Store, auth: d.Auth, roles: d.Roles, channels: d.Channels, markup: d.Markup, bus: d.Bus,
 		audience: d.Audience, fed: d.Federation, log: d.Log, set: d.Settings, now: d.Now,
-		flood:    ratelimit.New(d.Settings.PerSecond, d.Settings.Burst),
-		rooms:    map[string]*room{},
-		users:    map[int64]map[*Session]bool{},
-		userSubs: map[int64]func(){},
-		sessions: map[*Session]bool{},
-		strikes:  map[int64][]time.Time{},
+		flood:     ratelimit.New(d.Settings.PerSecond, d.Settings.Burst),
+		chanCache: ttlcache.Cache[string, store.Channel]{TTL: readCacheTTL, Max: readCacheMax},
+		banCache:  ttlcache.Cache[banKey, *store.Ban]{TTL: readCacheTTL, Max: readCacheMax},
+		rooms:     map[string]*room{},
+		users:     map[int64]map[*Session]bool{},
+		userSubs:  map[int64]func(){},
+		sessions:  map[*Session]bool{},
+		strikes:   map[int64][]time.Time{},
 	}
 	if h.log == nil {
 		h.log = slog.Default()

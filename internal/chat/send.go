@@ -35,7 +35,7 @@ func (h *Hub) channel(ctx context.Context, name string) (*store.Channel, error) 
 		return nil, errNoChannel
 	}
 	now := h.now()
-	if ch, ok := h.chanCache.get(lower(name), now); ok {
+	if ch, ok := h.chanCache.Get(lower(name), now); ok {
 		return &ch, nil // a copy: callers may change it
 	}
 	ch, err := h.store.Channel(ctx, name)
@@ -45,13 +45,13 @@ func (h *Hub) channel(ctx context.Context, name string) (*store.Channel, error) 
 	if err != nil {
 		return nil, err
 	}
-	h.chanCache.put(lower(name), *ch, now)
+	h.chanCache.Put(lower(name), *ch, now)
 	return ch, nil
 }
 
 // channelChanged makes the next look-up of a channel read the store: the
 // hub changed it.
-func (h *Hub) channelChanged(name string) { h.chanCache.forget(lower(name)) }
+func (h *Hub) channelChanged(name string) { h.chanCache.Forget(lower(name)) }
 
 // activeBan is the store's ActiveBan, cached for up to readCacheTTL. A
 // cached timeout that has run out since is asked again: another ban may
@@ -59,14 +59,14 @@ func (h *Hub) channelChanged(name string) { h.chanCache.forget(lower(name)) }
 func (h *Hub) activeBan(ctx context.Context, channel string, userID int64) (*store.Ban, error) {
 	now := h.now()
 	key := banKey{channel: lower(channel), userID: userID}
-	if b, ok := h.banCache.get(key, now); ok && (b == nil || b.Expires.IsZero() || b.Expires.After(now)) {
+	if b, ok := h.banCache.Get(key, now); ok && (b == nil || b.Expires.IsZero() || b.Expires.After(now)) {
 		return b, nil
 	}
 	b, err := h.store.ActiveBan(ctx, channel, userID, now)
 	if err != nil {
 		return nil, err
 	}
-	h.banCache.put(key, b, now)
+	h.banCache.Put(key, b, now)
 	return b, nil
 }
 
