@@ -49,6 +49,7 @@ func TestFederationOutboxSurvivesSIGKILL(t *testing.T) {
 	}
 	room := "alice@" + aHost
 	b.waitConnected(aHost)
+	b.waitListed(room) // B accepts messages for the rooms A has listed
 
 	// A goes down; bob sends from B: the messages wait.
 	a.Stop()
@@ -170,6 +171,24 @@ func (r *remote) waitOutbox(dir string, n int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	r.t.Fatalf("the outbox never held %d messages", n)
+}
+
+// waitListed waits until the site lists a channel.
+func (r *remote) waitListed(channel string) {
+	r.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		_, body := r.call("GET", "/api/v1/channels", nil)
+		var v struct{ Channels []struct{ Name string } }
+		json.Unmarshal(body, &v)
+		for _, c := range v.Channels {
+			if c.Name == channel {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.t.Fatalf("%s never listed %s", r.base, channel)
 }
 
 func (r *remote) waitConnected(host string) {
