@@ -36,6 +36,7 @@ Usage:
   fedwave user role NAME ROLE             change a user's role
   fedwave import FILE...                  import approved_streamers.json / admin.json
   fedwave keys rotate                     start signing tokens with a new key
+  fedwave relay --origin URL --token T    serve another site's viewers as a relay of its stream chain (see -h)
   fedwave version                         print version and build info
   fedwave chatload --url URL --channel C  chat load test against a running server (see -h)
   fedwave loadtest --whip URL --key K     media load test: a synthetic stream and N WHEP viewers (see -h)
@@ -95,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return usageErr("keys: want `keys rotate`")
 		}
 		return keysRotate(ctx, args[1:], getenv, stdout, stderr)
+	case "relay":
+		return relayCmd(ctx, args, getenv, stderr)
 	case "chatload":
 		return chatLoad(ctx, args, stdout, stderr)
 	case "loadtest":

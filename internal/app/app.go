@@ -35,6 +35,7 @@ import (
 	"github.com/fedwave/fedwave/internal/federation/wire"
 	"github.com/fedwave/fedwave/internal/markup"
 	"github.com/fedwave/fedwave/internal/media"
+	"github.com/fedwave/fedwave/internal/relays"
 	"github.com/fedwave/fedwave/internal/store"
 	"github.com/fedwave/fedwave/internal/turn"
 	"github.com/fedwave/fedwave/internal/web"
@@ -85,6 +86,7 @@ type App struct {
 	engine   *media.Engine
 	media    *media.Service
 	fed      *federation.Service
+	relays   *relays.Service
 	audience *audience.Registry
 	turn     *turn.Server
 	news     *audienceNews
@@ -136,6 +138,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	// Linked sites' streams are pulled through the federation's signed
 	// requests; their viewers here count in the audience like any.
 	a.media = media.New(a.engine, log, a.announceLive, aud, media.Federation{Peers: a.fed})
+	// The stream chain: relays this origin sends viewers to beyond
+	// --max-viewers.
+	a.relays = relays.New(relays.Config{Store: core.Store, Media: a.media, Audience: aud, PublicURL: a.cfg.PublicURL, MaxViewers: cfg.MaxViewers, OriginRelays: cfg.OriginRelays, Log: log})
 	// Channels as the site shows them: with live state from the media
 	// service, and those of linked sites.
 	live := &liveState{media: a.media, audience: aud}
@@ -177,6 +182,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Emotes:     emoteSet,
 		Media:      a.media,
 		Federation: a.fed,
+		Relays:     a.relays,
 		ConnsPerIP: cfg.ConnsPerIP,
 		MediaRate:  cfg.MediaRate,
 		Ready:      []web.Pinger{core.Store, b},
@@ -425,6 +431,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.wg.Go(func() { a.cleanupLoop(ctx) })
 	a.wg.Go(func() { a.media.Run(ctx) }) // ends demoted streamers' streams
 	a.wg.Go(func() { a.fed.Run(ctx) })
+	a.wg.Go(func() { a.relays.Run(ctx) })
 	return nil
 }
 

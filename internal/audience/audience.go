@@ -41,6 +41,14 @@ func PeerKey(host string) string { return peerPrefix + host }
 
 const peerPrefix = "peer:"
 
+// RelayKey names the connection through which a relay of the stream
+// chain pulls a stream: not a person either (the relay reports its
+// people, with Elsewhere under "relay:NAME").
+func RelayKey(name string) string { return peerPrefix + "relay:" + name }
+
+// IsPeer reports whether a key names a linked instance or a relay.
+func IsPeer(key string) bool { return strings.HasPrefix(key, peerPrefix) }
+
 // Elsewhere records how many people a linked instance counts on channel
 // (watching or chatting there); 0 removes the instance's count.
 func (r *Registry) Elsewhere(channel, instance string, n int) {
@@ -63,6 +71,18 @@ func (r *Registry) Elsewhere(channel, instance string, n int) {
 	if old != max(n, 0) {
 		r.changed(channel)
 	}
+}
+
+// Elsewheres returns the people counted elsewhere on channel, by
+// instance (or "relay:NAME").
+func (r *Registry) Elsewheres(channel string) map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for k, n := range r.elsewhere[strings.ToLower(channel)] {
+		out[k] = n
+	}
+	return out
 }
 
 // UserKey names a signed-in user.

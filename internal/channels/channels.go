@@ -237,6 +237,19 @@ func cleanText(field, s string, maxLen int, multiline bool) (string, error) {
 	return s, nil
 }
 
+// Managed returns the name of a channel u may manage (its owner, an
+// admin).
+func (s *Service) Managed(ctx context.Context, u *store.User, name string) (string, error) {
+	ch, err := s.find(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if !auth.CanManageChannel(u, ch) {
+		return "", fail.New(fail.Forbidden, "forbidden", "only the channel's owner or an admin can see this")
+	}
+	return ch.Name, nil
+}
+
 // RotateStreamKey makes a new stream key for the channel, replacing the old
 // one, and returns it; only its hash is kept.
 func (s *Service) RotateStreamKey(ctx context.Context, u *store.User, name string) (string, error) {

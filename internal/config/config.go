@@ -52,6 +52,8 @@ type Config struct {
 
 	Name                   string // --name: the site's name, shown to people and linked sites
 	FederationAllowPrivate bool   // --federation-allow-private: peers on loopback/private addresses and plain http
+	MaxViewers             int    // --max-viewers: persons the origin serves itself before sending viewers to relays (0: no limit)
+	OriginRelays           int    // --origin-relays: relays the origin feeds itself (0: the chain's default)
 }
 
 // Default returns the settings used when nothing is given.
@@ -106,6 +108,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.Var((*prefixList)(&c.TrustedProxies), "trusted-proxy", "reverse proxy (CIDR or address) whose X-Forwarded-For is believed; repeat, or separate with commas")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time to read a request (with its body) and to write its answer; WebSockets are not bound by it")
 	fs.StringVar(&c.Name, "name", c.Name, "the site's name, shown on its pages and to linked sites (default: its host)")
+	fs.IntVar(&c.MaxViewers, "max-viewers", c.MaxViewers, "viewers this site serves itself; more are sent to its relays (0: no limit, relays unused)")
+	fs.IntVar(&c.OriginRelays, "origin-relays", c.OriginRelays, "relays this site feeds itself; the others are fed by relays (0: a default of 4)")
 	fs.BoolVar(&c.FederationAllowPrivate, "federation-allow-private", c.FederationAllowPrivate, "accept linked sites on loopback or private addresses and over plain http (tests, LANs)")
 }
 
@@ -295,6 +299,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AuthRate < 1 {
 		return errors.New("--auth-rate must be at least 1")
+	}
+	if c.MaxViewers < 0 || c.OriginRelays < 0 {
+		return errors.New("--max-viewers and --origin-relays must be 0 (the default) or more")
 	}
 	if c.ChatMaxLength < 1 || c.ChatMaxLength > 4000 {
 		return errors.New("--chat-max-length must be from 1 to 4000")

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -114,7 +113,7 @@ func (r *mediaRun) exchange(ctx context.Context, endpoint, token, offer string) 
 		return "", "", res.StatusCode, fmt.Errorf("POST %s: %s: %s", endpoint, res.Status, truncate(strings.TrimSpace(string(body)), 200))
 	}
 	if loc := res.Header.Get("Location"); loc != "" {
-		base, _ := url.Parse(endpoint)
+		base := res.Request.URL // after redirects: a relay's session is the relay's
 		if u, err := base.Parse(loc); err == nil {
 			location = u.String()
 		}

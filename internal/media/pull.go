@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -38,6 +39,8 @@ type pull struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
+	kick    chan struct{} // ends the connection, to make it again at once
+	last    atomic.Int64  // unix nanoseconds of the last packet
 
 	// ready is closed once the first connection has media, or failed
 	// (err; the pull then ends).
@@ -52,7 +55,7 @@ type pull struct {
 
 func newPull(r *remote, quality string) *pull {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &pull{r: r, quality: quality, ctx: ctx, cancel: cancel, done: make(chan struct{}), ready: make(chan struct{})}
+	return &pull{r: r, quality: quality, ctx: ctx, cancel: cancel, done: make(chan struct{}), kick: make(chan struct{}, 1), ready: make(chan struct{})}
 }
 
 // stop ends the pull and waits for it.
@@ -102,9 +105,10 @@ func (p *pull) run() {
 		select {
 		case <-p.ctx.Done():
 			return
+		case <-p.kick: // told where to pull from now: no wait
 		case <-time.After(wait):
+			wait = min(2*wait, retryMax)
 		}
-		wait = min(2*wait, retryMax)
 	}
 }
 
@@ -167,11 +171,37 @@ func (p *pull) connect() (hadMedia bool, err error) {
 	}
 	p.setReady(nil)
 	r.st.Live(r) // the viewers move to the layers there are now
-	select {
-	case <-ended:
-	case <-p.ctx.Done():
+	return true, p.wait(ended)
+}
+
+// wait returns when the connection ends, is stopped or kicked, or (with
+// Federation.Stall) brings no packet for that long.
+func (p *pull) wait(ended <-chan struct{}) error {
+	var tick <-chan time.Time
+	stall := p.r.s.fed.Stall
+	if stall > 0 {
+		t := time.NewTicker(stall / 4)
+		defer t.Stop()
+		tick = t.C
 	}
-	return true, errors.New("the connection ended")
+	for {
+		select {
+		case <-ended:
+			return errors.New("the connection ended")
+		case <-p.ctx.Done():
+			return p.ctx.Err()
+		case <-p.kick:
+			select { // run retries at once
+			case p.kick <- struct{}{}:
+			default:
+			}
+			return errors.New("told to pull again")
+		case now := <-tick:
+			if now.Sub(time.Unix(0, p.last.Load())) > stall {
+				return fmt.Errorf("no packet for %v", stall)
+			}
+		}
+	}
 }
 
 // post sends the offer to the channel's home and returns its answer and
@@ -298,6 +328,7 @@ func (p *pull) read(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, tracks cha
 		if err != nil {
 			return
 		}
+		p.last.Store(time.Now().UnixNano())
 		if first {
 			first = false
 			select {

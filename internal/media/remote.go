@@ -31,6 +31,13 @@ type Federation struct {
 	// whenever that changes, so that the channel's home counts them. It is
 	// called synchronously, one call at a time, and must not block.
 	OnRemoteViewers func(host, channel string, viewers int)
+	// Origin, when set, makes every channel a channel of that host (a
+	// relay serves nothing of its own: it pulls all it serves).
+	Origin string
+	// Stall (0: never) ends a pull that got no packet for this long, so
+	// that it is made again (from the parent the relay has then) instead
+	// of waiting for ICE to give up.
+	Stall time.Duration
 }
 
 // A remote channel is pulled from its home once per quality its viewers
@@ -47,6 +54,14 @@ var (
 	errNotLinked = fail.New(fail.Forbidden, "federation_not_linked", "this instance is not linked with the channel's instance")
 	errClosing   = fail.New(fail.Unavailable, "closing", "the media service is stopping")
 )
+
+// remoteOf says of which host a channel is pulled (ok false: a local one).
+func (s *Service) remoteOf(name string) (channel, host string, ok bool) {
+	if s.fed.Origin != "" {
+		return name, s.fed.Origin, true
+	}
+	return splitRemote(name)
+}
 
 // splitRemote splits a remote channel's name, name@host.
 func splitRemote(name string) (channel, host string, ok bool) {
@@ -196,6 +211,18 @@ func (r *remote) unused() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.pulls) == 0 && len(r.users) == 0
+}
+
+// repull ends every pull's connection and makes it again at once.
+func (r *remote) repull() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.pulls {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // close ends every pull, for good.

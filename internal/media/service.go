@@ -103,7 +103,7 @@ func (s *Service) hold(name string) *channel {
 	ch := s.channels[key]
 	if ch == nil {
 		ch = &channel{st: sfu.New(name, &s.counters)}
-		if c, host, ok := splitRemote(name); ok {
+		if c, host, ok := s.remoteOf(name); ok {
 			ch.remote = newRemote(s, ch.st, c, host)
 		}
 		s.channels[key] = ch
@@ -144,6 +144,59 @@ func (s *Service) Sessions() (publishers, viewers int) {
 		}
 	}
 	return publishers, viewers
+}
+
+// StreamState is a stream's state for the stream chain.
+type StreamState struct {
+	People  int  // viewers that are persons (not relays or instances pulling)
+	Pulling bool // a relay's or linked instance's stream has a pull
+}
+
+// Streams returns the state of every stream with viewers or a pull, by
+// channel name.
+func (s *Service) Streams() map[string]StreamState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]StreamState{}
+	for _, ss := range s.sessions {
+		if vw, ok := ss.(*viewer); ok && !vw.node {
+			st := out[vw.name]
+			st.People++
+			out[vw.name] = st
+		}
+	}
+	for _, ch := range s.channels {
+		if ch.remote != nil && !ch.remote.unused() {
+			st := out[ch.st.Name()]
+			st.Pulling = true
+			out[ch.st.Name()] = st
+		}
+	}
+	return out
+}
+
+// People counts the viewers served here that are persons.
+func (s *Service) People() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, ss := range s.sessions {
+		if vw, ok := ss.(*viewer); ok && !vw.node {
+			n++
+		}
+	}
+	return n
+}
+
+// Repull makes every pull again at once (a relay's parent changed).
+func (s *Service) Repull() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range s.channels {
+		if ch.remote != nil {
+			ch.remote.repull()
+		}
+	}
 }
 
 // Session returns a session's channel, whether it is a viewer, and its

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/fail"
 	"github.com/fedwave/fedwave/internal/sfu"
 )
@@ -17,6 +18,7 @@ type viewer struct {
 	conn
 	v     *sfu.Viewer
 	leave func() // stops counting it in the channel's audience
+	node  bool   // a linked instance or a relay pulling, not a person
 
 	// A remote channel's viewer holds a pull of its quality; under qmu,
 	// which orders quality changes and the end.
@@ -38,7 +40,7 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality, viewerKey s
 	if quality, err = checkQuality(quality); err != nil {
 		return "", "", err
 	}
-	if _, _, ok := splitRemote(channel); ok && s.fed.Peers == nil {
+	if _, _, ok := s.remoteOf(channel); ok && s.fed.Peers == nil {
 		return "", "", errNotLinked
 	}
 	ch := s.hold(channel)
@@ -58,7 +60,7 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality, viewerKey s
 		}
 		return "", "", err
 	}
-	vw := &viewer{conn: newConn(ch, pc, remote), v: st.NewViewer(quality), quality: quality}
+	vw := &viewer{conn: newConn(ch, pc, remote), v: st.NewViewer(quality), quality: quality, node: audience.IsPeer(viewerKey)}
 	defer func() {
 		if err != nil {
 			vw.release()

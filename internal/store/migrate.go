@@ -236,6 +236,14 @@ var migrations = []string{
 		created_at INTEGER NOT NULL
 	);
 	CREATE INDEX outbox_peer ON outbox(peer, id);`,
+	// The stream chain's relays: hashes of their tokens only.
+	`CREATE TABLE relays (
+		name TEXT PRIMARY KEY COLLATE NOCASE,
+		token_hash TEXT NOT NULL UNIQUE,
+		ticket_key TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		revoked_at INTEGER NOT NULL DEFAULT 0
+	);`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

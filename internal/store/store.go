@@ -100,6 +100,7 @@ type Store interface {
 	Messages
 	Moderation
 	Federation
+	Relays
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/fedwave/fedwave/internal/federation"
 	"github.com/fedwave/fedwave/internal/media"
 	"github.com/fedwave/fedwave/internal/ratelimit"
+	"github.com/fedwave/fedwave/internal/relays"
 	assets "github.com/fedwave/fedwave/web"
 )
 
@@ -41,6 +42,7 @@ type Deps struct {
 	Emotes     *emotes.Set
 	Media      *media.Service
 	Federation *federation.Service // nil: federation off
+	Relays     *relays.Service     // the stream chain (nil: off)
 	ConnsPerIP int                 // chat WebSocket connections per client address
 	MediaRate  int                 // WHIP/WHEP sessions started per minute per client address
 	// TURN gives time-limited TURN credentials for a signed-in user's id,
@@ -60,31 +62,34 @@ type Deps struct {
 
 // Server is FedWave's HTTP handler.
 type Server struct {
-	auth      *auth.Service
-	channels  *channels.Service
-	chat      *chat.Hub
-	emotes    *emotes.Set
-	media     *media.Service
-	fed       *federation.Service
-	peerRate  *ratelimit.Keyed
-	turn      func(user int64) (urls []string, username, credential string)
-	wsConns   *connLimit
-	wsOrigins []string
-	ready     []Pinger
-	log       *slog.Logger
-	secure    bool // cookies get Secure: the site is served over HTTPS
-	publicURL string
-	guestRate *ratelimit.Keyed
-	mediaRate *ratelimit.Keyed
-	iceRate   *ratelimit.Keyed
-	pages     map[string]*template.Template
-	static    http.Handler
-	metrics   *httpMetrics
-	registry  *prometheus.Registry
-	handler   http.Handler
-	proxies   []netip.Prefix
-	timeout   time.Duration
-	batchBufs *sync.Pool // chat batches' buffers, shared by the connections
+	auth     *auth.Service
+	channels *channels.Service
+	chat     *chat.Hub
+	emotes   *emotes.Set
+	media    *media.Service
+	fed      *federation.Service
+	relays   *relays.Service
+	// relayAdmit is set in a relay process (NewRelay) only.
+	relayAdmit func(r *http.Request, channel string) (who string, err error)
+	peerRate   *ratelimit.Keyed
+	turn       func(user int64) (urls []string, username, credential string)
+	wsConns    *connLimit
+	wsOrigins  []string
+	ready      []Pinger
+	log        *slog.Logger
+	secure     bool // cookies get Secure: the site is served over HTTPS
+	publicURL  string
+	guestRate  *ratelimit.Keyed
+	mediaRate  *ratelimit.Keyed
+	iceRate    *ratelimit.Keyed
+	pages      map[string]*template.Template
+	static     http.Handler
+	metrics    *httpMetrics
+	registry   *prometheus.Registry
+	handler    http.Handler
+	proxies    []netip.Prefix
+	timeout    time.Duration
+	batchBufs  *sync.Pool // chat batches' buffers, shared by the connections
 }
 
 // New builds the server and its routes.
@@ -96,6 +101,7 @@ func New(d Deps) (*Server, error) {
 		emotes:    d.Emotes,
 		media:     d.Media,
 		fed:       d.Federation,
+		relays:    d.Relays,
 		peerRate:  ratelimit.PerMinute(120),
 		turn:      d.TURN,
 		wsConns:   &connLimit{max: max(d.ConnsPerIP, 1), n: map[string]int{}},
@@ -182,6 +188,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("OPTIONS /whep/{channel}/{id}", s.whipOptions)
 	mux.HandleFunc("POST /whep/{channel}/{id}/layer", s.whepLayer)
 	mux.HandleFunc("OPTIONS /whep/{channel}/{id}/layer", s.whipOptions)
+
+	// Stream chain (CONTRACT §5a).
+	if s.relays != nil {
+		s.relayRoutes(mux)
+	}
 
 	// Federation (CONTRACT §6).
 	s.federationRoutes(mux)

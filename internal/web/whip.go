@@ -14,6 +14,7 @@ import (
 	"github.com/fedwave/fedwave/internal/fail"
 	"github.com/fedwave/fedwave/internal/federation/wire"
 	"github.com/fedwave/fedwave/internal/media"
+	"github.com/fedwave/fedwave/internal/relays"
 )
 
 // WHIP (RFC 9725) and WHEP: an SDP offer in, a complete SDP answer out, a
@@ -157,12 +158,28 @@ func (s *Server) whepPost(w http.ResponseWriter, r *http.Request) {
 		s.mediaFail(w, r, err)
 		return
 	}
+	who := s.audienceKey(r)
+	tok, _ := bearer(r)
+	switch {
+	case s.relays != nil && relays.IsToken(tok):
+		// A relay of the chain pulling for its viewers: not a person, not
+		// counted against --max-viewers, never sent elsewhere.
+		if who, err = s.relays.Admit(r.Context(), tok); err != nil {
+			s.mediaFail(w, r, err)
+			return
+		}
+	case s.relays != nil && ch.Instance == "" && !wire.IsSigned(r):
+		release, ok := s.placeViewer(w, r, ch.Name)
+		if !ok {
+			return
+		}
+		defer release()
+	}
 	offer, err := readSDP(w, r, "application/sdp")
 	if err != nil {
 		s.mediaFail(w, r, err)
 		return
 	}
-	who := s.audienceKey(r)
 	if wire.IsSigned(r) && s.fed != nil {
 		// A linked site pulling the stream for its own viewers: allowed
 		// while the link lets our streams out, and not a person (that
