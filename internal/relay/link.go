@@ -126,6 +126,7 @@ func refusal(res *http.Response) string {
 func (r *Relay) report(ctx context.Context, ws *websocket.Conn) {
 	t := time.NewTicker(relays.Heartbeat)
 	defer t.Stop()
+	_, reports, lost := r.media.Counters().Loss(0, 0)
 	for {
 		select {
 		case <-ctx.Done():
@@ -136,7 +137,9 @@ func (r *Relay) report(ctx context.Context, ws *websocket.Conn) {
 		for name, st := range r.media.Streams() {
 			chans[name] = relays.ChannelStatus{Viewers: st.People, Pulling: st.Pulling}
 		}
-		if writeJSON(ctx, ws, map[string]any{"type": "status", "channels": chans}) != nil {
+		var loss float64
+		loss, reports, lost = r.media.Counters().Loss(reports, lost)
+		if writeJSON(ctx, ws, map[string]any{"type": "status", "channels": chans, "loss": loss}) != nil {
 			ws.CloseNow()
 			return
 		}

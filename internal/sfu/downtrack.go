@@ -308,6 +308,11 @@ func (d *DownTrack) Feedback(pkts []rtcp.Packet) {
 			d.resend(p)
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 			d.keyframe()
+		case *rtcp.ReceiverReport:
+			for _, r := range p.Reports {
+				d.counters.Reports.Add(1)
+				d.counters.FractionLost.Add(int64(r.FractionLost))
+			}
 		}
 	}
 }

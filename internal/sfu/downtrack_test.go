@@ -201,3 +201,19 @@ func TestWritersResize(t *testing.T) {
 	w.resize(0)
 	w.wait()
 }
+
+// Viewers' receiver reports add up to the loss a relay tells its origin:
+// the mean fraction lost of the reports since the last reading.
+func TestReceiverReportsMakeTheLoss(t *testing.T) {
+	c := &Counters{}
+	d := newDownTrack(webrtc.RTPCodecTypeVideo, vp8, "test", newWriters(), func() {}, c)
+	_, r, f := c.Loss(0, 0)
+	d.Feedback([]rtcp.Packet{&rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{{FractionLost: 64}, {FractionLost: 0}}}})
+	loss, r, f := c.Loss(r, f)
+	if loss != 0.125 {
+		t.Fatalf("loss %v, want 0.125 (64/256 and 0)", loss)
+	}
+	if loss, _, _ := c.Loss(r, f); loss != 0 {
+		t.Fatalf("no report since: loss %v, want 0", loss)
+	}
+}
