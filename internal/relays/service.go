@@ -40,6 +40,11 @@ type Config struct {
 	Log          *slog.Logger
 }
 
+// expire: a relay not heard from for four heartbeats gets no new viewers
+// or children, and its children get another parent (the contract allows
+// 2 s; a loaded box can be late by a beat or two).
+const expire = 4 * Heartbeat
+
 // Service keeps the relays of this origin.
 type Service struct {
 	cfg  Config
@@ -58,7 +63,7 @@ func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Service{cfg: cfg, tree: chain.New(chain.Config{MaxViewers: cfg.MaxViewers, OriginRelays: cfg.OriginRelays}), links: map[string]*link{}}
+	return &Service{cfg: cfg, tree: chain.New(chain.Config{MaxViewers: cfg.MaxViewers, OriginRelays: cfg.OriginRelays, Expire: expire}), links: map[string]*link{}}
 }
 
 // Run expires silent relays and tells the relays whose parent changed,
