@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/chain"
 )
 
@@ -218,6 +219,7 @@ func (s *Service) assign(l *link, parent string, now time.Time) {
 func (l *link) run(ctx context.Context) (clean bool) {
 	go l.write(ctx)
 	go l.ping(ctx)
+	var last time.Time
 	for {
 		rctx, cancel := context.WithTimeout(ctx, silentFor)
 		_, data, err := l.ws.Read(rctx)
@@ -236,7 +238,15 @@ func (l *link) run(ctx context.Context) (clean bool) {
 			if len(m.Channels) > maxChannels {
 				return false
 			}
-			l.report(m)
+			for ch := range m.Channels {
+				if auth.CheckNameFormat(ch) != nil {
+					delete(m.Channels, ch) // no channel has that name
+				}
+			}
+			if now := time.Now(); now.Sub(last) >= Heartbeat/2 { // faster reports are dropped
+				last = now
+				l.report(m)
+			}
 		}
 	}
 }
