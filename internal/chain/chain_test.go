@@ -395,8 +395,15 @@ func TestRebalanceHysteresis(t *testing.T) {
 	moves := 0
 	for step := range 15 * 60 * 4 {
 		now = now.Add(250 * time.Millisecond)
+		// Every 3 minutes the good and the bad half trade places: a strong
+		// pull to rebalance, all the time.
+		bad := int(now.Sub(t0)/(3*time.Minute)) % 2
 		for i := range 40 {
-			tr.Heard(fmt.Sprintf("r%02d", i), 0, Measure{RTT: time.Duration(5+rng.IntN(400)) * time.Millisecond, Loss: rng.Float64() * 0.05, Throughput: rng.Float64() * 1e7}, now)
+			m := Measure{RTT: time.Duration(5+rng.IntN(50)) * time.Millisecond, Loss: rng.Float64() * 0.01, Throughput: 1e7}
+			if i%2 == bad {
+				m = Measure{RTT: 500 * time.Millisecond, Loss: 0.2, Throughput: 1e6}
+			}
+			tr.Heard(fmt.Sprintf("r%02d", i), 0, m, now)
 		}
 		for _, m := range tr.Tick(now) {
 			p, ok := tr.Parent(m)

@@ -252,7 +252,7 @@ func (t *Tree) swapOnce(now time.Time, settled func(*entry) bool) bool {
 			continue
 		}
 		for _, r := range t.order {
-			if r.depth <= p.depth || !settled(r) || r.score < p.score*1.25+0.05 {
+			if r.depth <= p.depth || !settled(r) || r.score < p.score*1.5+0.1 {
 				continue
 			}
 			if p.children > r.capacity-r.viewers-len(r.res) || r.children > p.capacity-p.viewers-len(p.res) {

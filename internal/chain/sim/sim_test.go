@@ -11,9 +11,9 @@ import (
 // and every viewer playing again after relay failures.
 func TestSmallPopulationMeetsGoals(t *testing.T) {
 	o := Defaults()
-	o.Viewers, o.Relays, o.Duration, o.Ramp = 2000, 20, 3*time.Minute, 20*time.Second
-	o.CapMin, o.CapMax = 50, 400
-	o.Failures = 0.2 // a failure every 15 s or so, so that relinks are measured
+	o.Viewers, o.Relays, o.Duration, o.Ramp = 3000, 60, 4*time.Minute, 20*time.Second
+	o.CapMin, o.CapMax = 20, 400
+	o.Failures = 0.1 // a failure every 10 s or so: relinks to measure, scores that move, rebalancing, so that relinks are measured
 	r, err := Run(o)
 	if err != nil {
 		t.Fatal(err)
@@ -27,6 +27,9 @@ func TestSmallPopulationMeetsGoals(t *testing.T) {
 	}
 	if r.DepthP50 < 2 {
 		t.Fatalf("depth p50 %d: the viewers did not go through relays", r.DepthP50)
+	}
+	if r.RelayMoves == 0 || r.ViewerMoves == 0 {
+		t.Fatal("no rebalancing: the stability goal was not exercised")
 	}
 	if r.RelayFailures == 0 || r.Relinks == 0 {
 		t.Fatalf("%d failures, %d relinks: the run measured no relink", r.RelayFailures, r.Relinks)
