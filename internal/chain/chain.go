@@ -26,6 +26,7 @@ import (
 const (
 	DefaultOriginRelays = 4
 	DefaultExpire       = 750 * time.Millisecond
+	MaxExpire           = 2 * time.Second // the contract: no placement on a relay silent for 2 s
 	DefaultReserve      = 5 * time.Second
 	DefaultRebalance    = time.Minute
 	// failureMemory is how long a failure counts against a relay's score.
@@ -39,7 +40,7 @@ const (
 type Config struct {
 	MaxViewers   int           // viewers the origin serves itself; 0 = no limit (relays unused for viewers)
 	OriginRelays int           // relays the origin feeds itself (its upload copies for relays); <=0: DefaultOriginRelays
-	Expire       time.Duration // a relay not heard from this long gets no viewers or children; <=0: DefaultExpire
+	Expire       time.Duration // a relay not heard from this long gets no viewers or children; <=0: DefaultExpire; at most MaxExpire
 	Reserve      time.Duration // how long a placement holds a slot until the relay's heartbeats count the viewer; <=0: DefaultReserve
 	Rebalance    time.Duration // at most one rebalance per this period (the hysteresis); <=0: DefaultRebalance
 }
@@ -110,6 +111,7 @@ func New(cfg Config) *Tree {
 	if cfg.Expire <= 0 {
 		cfg.Expire = DefaultExpire
 	}
+	cfg.Expire = min(cfg.Expire, MaxExpire)
 	if cfg.Reserve <= 0 {
 		cfg.Reserve = DefaultReserve
 	}

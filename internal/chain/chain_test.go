@@ -424,3 +424,50 @@ func TestRebalanceHysteresis(t *testing.T) {
 	}
 	t.Logf("%d rebalancing moves", moves)
 }
+
+// TestConcurrentUse drives one tree from several goroutines, as the origin's
+// handlers and its ticker do; run with -race.
+func TestConcurrentUse(t *testing.T) {
+	tr := New(Config{MaxViewers: 1})
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			now := t0
+			for i := range 300 {
+				now = now.Add(10 * time.Millisecond)
+				name := fmt.Sprintf("r%d", (g*7+i)%9)
+				switch i % 6 {
+				case 0:
+					tr.Join(name, 50, now)
+				case 1:
+					tr.Heard(name, i%20, Measure{RTT: time.Millisecond}, now)
+				case 2:
+					tr.Place(1, "", now)
+				case 3:
+					tr.Tick(now)
+				case 4:
+					tr.Relays()
+					tr.Parent(name)
+				case 5:
+					if i%60 == 5 {
+						tr.Leave(name, g%2 == 0, now)
+					}
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	checkTree(t, tr)
+}
+
+func TestExpireCappedByContract(t *testing.T) {
+	if got := New(Config{Expire: time.Minute}).Config().Expire; got != MaxExpire {
+		t.Fatalf("Expire %v, want capped at %v", got, MaxExpire)
+	}
+	if got := New(Config{}).Config().Expire; got != DefaultExpire {
+		t.Fatalf("Expire %v, want the default %v", got, DefaultExpire)
+	}
+}

@@ -116,11 +116,11 @@ func (t *Tree) childRoom(p *entry, strict bool) bool {
 	return p.load() < p.capacity
 }
 
-// quota is how many child relays p takes: 2 to 8 by capacity, the better
+// quota is how many child relays p takes: 2 to 16 by capacity (a tenth), the better
 // relays (by score, relative to the best) the more. Its viewers leave room
 // for them.
 func (t *Tree) quota(p *entry) int {
-	top := min(max(p.capacity/16, 2), 8, p.capacity/2)
+	top := min(max(p.capacity/10, 2), 16, p.capacity/2)
 	low := min(2, top)
 	return low + int(math.Round(float64(top-low)*t.rel(p)))
 }
@@ -243,25 +243,37 @@ func (t *Tree) lift(r *entry, now time.Time) {
 }
 
 // swapOnce finds the worst settled relay that sits above a clearly better
-// settled one, and exchanges their places (parent and children): the tree's
+// settled one (the best below it), and exchanges their places (parent and children): the tree's
 // shape stays, only the two labels change, so it stays a tree.
 func (t *Tree) swapOnce(now time.Time, settled func(*entry) bool) bool {
+	ok := t.byScore(settled)
+	// below[d]: the best settled relay at depth d or deeper.
+	deepest := 0
+	for _, r := range ok {
+		deepest = max(deepest, r.depth)
+	}
+	below := make([]*entry, deepest+2)
+	for _, r := range ok {
+		if below[r.depth] == nil {
+			below[r.depth] = r
+		}
+	}
+	for d := deepest - 1; d >= 1; d-- {
+		if b := below[d+1]; b != nil && (below[d] == nil || b.score > below[d].score) {
+			below[d] = b
+		}
+	}
 	var hi, lo *entry // hi: the worse relay above; lo: the better one below
-	for _, p := range t.order {
-		if !settled(p) {
+	for _, p := range slices.Backward(ok) {
+		r := below[p.depth+1]
+		if r == nil || r.score < p.score*1.5+0.1 {
 			continue
 		}
-		for _, r := range t.order {
-			if r.depth <= p.depth || !settled(r) || r.score < p.score*1.5+0.1 {
-				continue
-			}
-			if p.children > r.capacity-r.viewers-len(r.res) || r.children > p.capacity-p.viewers-len(p.res) {
-				continue
-			}
-			if hi == nil || r.score-p.score > lo.score-hi.score {
-				hi, lo = p, r
-			}
+		if p.children > r.capacity-r.viewers-len(r.res) || r.children > p.capacity-p.viewers-len(p.res) {
+			continue
 		}
+		hi, lo = p, r
+		break
 	}
 	if hi == nil {
 		return false
