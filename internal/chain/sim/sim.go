@@ -191,7 +191,6 @@ type sim struct {
 	affected []int
 	relinks  []time.Duration
 	depths   []int // histogram: hops -> viewer samples
-	arrivals float64
 	leaves   float64
 }
 
