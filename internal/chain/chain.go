@@ -12,6 +12,11 @@
 // most Config.OriginRelays relays. Stability: rebalancing happens at most once
 // per Config.Rebalance, all of its moves in one Tick, so without a failure
 // upstream no relay (and so no viewer's path) changes more often than that.
+//
+// Use: the origin calls Join when a relay's control channel opens, Heard at
+// each heartbeat, Leave when it closes, Forget when its token is revoked,
+// Place for each viewer's WHEP post, and Tick every heartbeat interval,
+// sending each relay Tick returns its new Parent (ok false: stop pulling).
 package chain
 
 import (
@@ -92,6 +97,7 @@ type entry struct {
 	viewers   int
 	res       []time.Time // reservation expiry times, oldest first
 	connected bool
+	left      bool // Leave was called: only Join brings it back, not a late heartbeat
 	since     time.Time
 	heard     time.Time
 	moved     time.Time // last parent change (or join)
@@ -146,6 +152,7 @@ func (t *Tree) Join(name string, capacity int, now time.Time) {
 	}
 	r.capacity = capacity
 	r.heard = now
+	r.left = false
 	if r.connected {
 		return
 	}
@@ -164,6 +171,7 @@ func (t *Tree) Leave(name string, failed bool, now time.Time) {
 	defer t.mu.Unlock()
 	if r := t.relays[name]; r != nil {
 		t.leave(r, failed, now)
+		r.left = true
 	}
 }
 
@@ -183,13 +191,14 @@ func (t *Tree) Forget(name string) {
 }
 
 // Heard records a heartbeat: the relay's direct viewer count and what the
-// origin measured of it. A heartbeat from a relay that was expired brings it
-// back (it had a network hiccup longer than Expire), placed as a new relay.
+// origin measured of it. A heartbeat from a relay that Tick expired brings it
+// back (it had a network hiccup longer than Expire), placed as a new relay;
+// after Leave only Join does (a late heartbeat does not revive it).
 func (t *Tree) Heard(name string, viewers int, m Measure, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r := t.relays[name]
-	if r == nil {
+	if r == nil || r.left {
 		return
 	}
 	if !r.connected {

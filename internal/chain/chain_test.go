@@ -263,6 +263,16 @@ func TestForget(t *testing.T) {
 	if n := nodes(tr); n["b"].Depth+n["c"].Depth != 3 {
 		t.Fatalf("after forgetting the top: %+v", n)
 	}
+	tr.Leave("b", false, t0)
+	tr.Heard("b", 0, Measure{}, t0) // a heartbeat that crossed the goodbye
+	if _, ok := tr.Parent("b"); ok {
+		t.Fatal("a late heartbeat revived a relay that said goodbye")
+	}
+	tr.Join("b", 40, t0)
+	if _, ok := tr.Parent("b"); !ok {
+		t.Fatal("Join did not bring b back")
+	}
+	checkTree(t, tr)
 	tr.Forget("nobody")
 	tr.Leave("nobody", true, t0)
 	tr.Heard("nobody", 3, Measure{}, t0)
