@@ -296,7 +296,7 @@ func (t *Tree) Place(originViewers int, avoid string, now time.Time) (relay stri
 	var best *entry
 	var bestW float64
 	for _, r := range t.order {
-		if r.name == avoid || r.depth == 0 || !t.fresh(r, now) {
+		if r.depth == 0 || (best != nil && r.depth > best.depth) || r.name == avoid || !t.fresh(r, now) {
 			continue
 		}
 		r.prune(now)
