@@ -481,3 +481,35 @@ func TestExpireCappedByContract(t *testing.T) {
 		t.Fatalf("Expire %v, want the default %v", got, DefaultExpire)
 	}
 }
+
+// TestNewRelaysStartLow: a relay that just joined does not take a free
+// origin slot from relays that have been up for longer; the next rebalance
+// lifts the best settled relay into it.
+func TestNewRelaysStartLow(t *testing.T) {
+	tr := New(Config{OriginRelays: 2})
+	now := t0
+	tr.Join("a", 100, now)
+	tr.Join("b", 100, now)
+	tr.Join("c", 100, now) // all new at the start: fill the tree as they come
+	run := func(d time.Duration) {
+		for end := now.Add(d); now.Before(end); {
+			now = now.Add(250 * time.Millisecond)
+			beat(tr, now)
+			tr.Tick(now)
+		}
+	}
+	run(5 * time.Minute)
+	if p, _ := tr.Parent("c"); p == "" {
+		t.Fatal("setup: c should sit under a relay")
+	}
+	tr.Leave("b", false, now)
+	tr.Join("d", 1000, now)
+	if p, ok := tr.Parent("d"); !ok || p == "" {
+		t.Fatalf("new relay d under %q (%v); want under a relay, not the origin", p, ok)
+	}
+	run(2 * time.Minute)
+	if p, _ := tr.Parent("c"); p != "" {
+		t.Fatalf("the freed origin slot did not go to c, up for 5 minutes (c under %q)", p)
+	}
+	checkTree(t, tr)
+}

@@ -79,13 +79,14 @@ func (t *Tree) below(r, a *entry) bool {
 }
 
 // attach gives r the highest free slot: the origin if it feeds fewer than
-// OriginRelays, else the shallowest relay with a child slot (its quota), the
-// better scored among equals, never one of r's descendants. Without a quota
-// slot anywhere, any relay with room will do; without room, r waits
-// unattached and Tick tries again.
+// OriginRelays (unless r is a newcomer), else the shallowest relay with a
+// child slot (its quota), the better scored among equals, never one of r's
+// descendants. Without a quota slot anywhere, any relay with room will do;
+// without room, r waits unattached and Tick tries again.
 func (t *Tree) attach(r *entry, now time.Time) {
 	defer t.depths()
-	if t.fed < t.cfg.OriginRelays {
+	origin := t.fed < t.cfg.OriginRelays
+	if origin && !t.newcomer(r, now) {
 		t.setParent(r, "", true)
 		return
 	}
@@ -104,7 +105,23 @@ func (t *Tree) attach(r *entry, now time.Time) {
 			return
 		}
 	}
-	t.setParent(r, "", false)
+	t.setParent(r, "", origin)
+}
+
+// newcomer reports whether r joined within the last Rebalance period while
+// a relay up for longer is in the tree: then r starts below the others, and
+// a free origin slot waits for the next rebalance to lift the best settled
+// relay into it. New relays earn their way up.
+func (t *Tree) newcomer(r *entry, now time.Time) bool {
+	if now.Sub(r.since) >= t.cfg.Rebalance {
+		return false
+	}
+	for _, p := range t.order {
+		if p != r && p.depth > 0 && t.fresh(p, now) && now.Sub(p.since) >= t.cfg.Rebalance {
+			return true
+		}
+	}
+	return false
 }
 
 // childRoom reports whether p can take one more child relay; strict also
