@@ -40,6 +40,7 @@ Usage:
   fedwave version                         print version and build info
   fedwave chatload --url URL --channel C  chat load test against a running server (see -h)
   fedwave loadtest --whip URL --key K     media load test: a synthetic stream and N WHEP viewers (see -h)
+  fedwave simulate [--viewers N --relays N --churn 5%/min --duration 10m]  the stream chain's placement in simulated time (see -h)
 
 Every command takes --data DIR and --config FILE; every setting can also be
 given as FEDWAVE_<FLAG> in the environment.
@@ -102,6 +103,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return chatLoad(ctx, args, stdout, stderr)
 	case "loadtest":
 		return mediaLoad(ctx, args, stdout, stderr)
+	case "simulate":
+		return simulate(args, stdout, stderr)
 	case "version", "--version":
 		printVersion(stdout)
 		return nil

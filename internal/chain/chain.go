@@ -12,6 +12,11 @@
 // most Config.OriginRelays relays. Stability: rebalancing happens at most once
 // per Config.Rebalance, all of its moves in one Tick, so without a failure
 // upstream no relay (and so no viewer's path) changes more often than that.
+//
+// Use: the origin calls Join when a relay's control channel opens, Heard at
+// each heartbeat, Leave when it closes, Forget when its token is revoked,
+// Place for each viewer's WHEP post, and Tick every heartbeat interval,
+// sending each relay Tick returns its new Parent (ok false: stop pulling).
 package chain
 
 import (
@@ -26,6 +31,7 @@ import (
 const (
 	DefaultOriginRelays = 4
 	DefaultExpire       = 750 * time.Millisecond
+	MaxExpire           = 2 * time.Second // the contract: no placement on a relay silent for 2 s
 	DefaultReserve      = 5 * time.Second
 	DefaultRebalance    = time.Minute
 	// failureMemory is how long a failure counts against a relay's score.
@@ -39,7 +45,7 @@ const (
 type Config struct {
 	MaxViewers   int           // viewers the origin serves itself; 0 = no limit (relays unused for viewers)
 	OriginRelays int           // relays the origin feeds itself (its upload copies for relays); <=0: DefaultOriginRelays
-	Expire       time.Duration // a relay not heard from this long gets no viewers or children; <=0: DefaultExpire
+	Expire       time.Duration // a relay not heard from this long gets no viewers or children; <=0: DefaultExpire; at most MaxExpire
 	Reserve      time.Duration // how long a placement holds a slot until the relay's heartbeats count the viewer; <=0: DefaultReserve
 	Rebalance    time.Duration // at most one rebalance per this period (the hysteresis); <=0: DefaultRebalance
 }
@@ -91,6 +97,7 @@ type entry struct {
 	viewers   int
 	res       []time.Time // reservation expiry times, oldest first
 	connected bool
+	left      bool // Leave was called: only Join brings it back, not a late heartbeat
 	since     time.Time
 	heard     time.Time
 	moved     time.Time // last parent change (or join)
@@ -110,6 +117,7 @@ func New(cfg Config) *Tree {
 	if cfg.Expire <= 0 {
 		cfg.Expire = DefaultExpire
 	}
+	cfg.Expire = min(cfg.Expire, MaxExpire)
 	if cfg.Reserve <= 0 {
 		cfg.Reserve = DefaultReserve
 	}
@@ -144,6 +152,7 @@ func (t *Tree) Join(name string, capacity int, now time.Time) {
 	}
 	r.capacity = capacity
 	r.heard = now
+	r.left = false
 	if r.connected {
 		return
 	}
@@ -162,6 +171,7 @@ func (t *Tree) Leave(name string, failed bool, now time.Time) {
 	defer t.mu.Unlock()
 	if r := t.relays[name]; r != nil {
 		t.leave(r, failed, now)
+		r.left = true
 	}
 }
 
@@ -181,13 +191,14 @@ func (t *Tree) Forget(name string) {
 }
 
 // Heard records a heartbeat: the relay's direct viewer count and what the
-// origin measured of it. A heartbeat from a relay that was expired brings it
-// back (it had a network hiccup longer than Expire), placed as a new relay.
+// origin measured of it. A heartbeat from a relay that Tick expired brings it
+// back (it had a network hiccup longer than Expire), placed as a new relay;
+// after Leave only Join does (a late heartbeat does not revive it).
 func (t *Tree) Heard(name string, viewers int, m Measure, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r := t.relays[name]
-	if r == nil {
+	if r == nil || r.left {
 		return
 	}
 	if !r.connected {
@@ -285,7 +296,7 @@ func (t *Tree) Place(originViewers int, avoid string, now time.Time) (relay stri
 	var best *entry
 	var bestW float64
 	for _, r := range t.order {
-		if r.name == avoid || r.depth == 0 || !t.fresh(r, now) {
+		if r.depth == 0 || (best != nil && r.depth > best.depth) || r.name == avoid || !t.fresh(r, now) {
 			continue
 		}
 		r.prune(now)

@@ -263,6 +263,16 @@ func TestForget(t *testing.T) {
 	if n := nodes(tr); n["b"].Depth+n["c"].Depth != 3 {
 		t.Fatalf("after forgetting the top: %+v", n)
 	}
+	tr.Leave("b", false, t0)
+	tr.Heard("b", 0, Measure{}, t0) // a heartbeat that crossed the goodbye
+	if _, ok := tr.Parent("b"); ok {
+		t.Fatal("a late heartbeat revived a relay that said goodbye")
+	}
+	tr.Join("b", 40, t0)
+	if _, ok := tr.Parent("b"); !ok {
+		t.Fatal("Join did not bring b back")
+	}
+	checkTree(t, tr)
 	tr.Forget("nobody")
 	tr.Leave("nobody", true, t0)
 	tr.Heard("nobody", 3, Measure{}, t0)
@@ -395,8 +405,15 @@ func TestRebalanceHysteresis(t *testing.T) {
 	moves := 0
 	for step := range 15 * 60 * 4 {
 		now = now.Add(250 * time.Millisecond)
+		// Every 3 minutes the good and the bad half trade places: a strong
+		// pull to rebalance, all the time.
+		bad := int(now.Sub(t0)/(3*time.Minute)) % 2
 		for i := range 40 {
-			tr.Heard(fmt.Sprintf("r%02d", i), 0, Measure{RTT: time.Duration(5+rng.IntN(400)) * time.Millisecond, Loss: rng.Float64() * 0.05, Throughput: rng.Float64() * 1e7}, now)
+			m := Measure{RTT: time.Duration(5+rng.IntN(50)) * time.Millisecond, Loss: rng.Float64() * 0.01, Throughput: 1e7}
+			if i%2 == bad {
+				m = Measure{RTT: 500 * time.Millisecond, Loss: 0.2, Throughput: 1e6}
+			}
+			tr.Heard(fmt.Sprintf("r%02d", i), 0, m, now)
 		}
 		for _, m := range tr.Tick(now) {
 			p, ok := tr.Parent(m)
@@ -416,4 +433,83 @@ func TestRebalanceHysteresis(t *testing.T) {
 		t.Fatal("no rebalancing happened: the test proves nothing")
 	}
 	t.Logf("%d rebalancing moves", moves)
+}
+
+// TestConcurrentUse drives one tree from several goroutines, as the origin's
+// handlers and its ticker do; run with -race.
+func TestConcurrentUse(t *testing.T) {
+	tr := New(Config{MaxViewers: 1})
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			now := t0
+			for i := range 300 {
+				now = now.Add(10 * time.Millisecond)
+				name := fmt.Sprintf("r%d", (g*7+i)%9)
+				switch i % 6 {
+				case 0:
+					tr.Join(name, 50, now)
+				case 1:
+					tr.Heard(name, i%20, Measure{RTT: time.Millisecond}, now)
+				case 2:
+					tr.Place(1, "", now)
+				case 3:
+					tr.Tick(now)
+				case 4:
+					tr.Relays()
+					tr.Parent(name)
+				case 5:
+					if i%60 == 5 {
+						tr.Leave(name, g%2 == 0, now)
+					}
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	checkTree(t, tr)
+}
+
+func TestExpireCappedByContract(t *testing.T) {
+	if got := New(Config{Expire: time.Minute}).Config().Expire; got != MaxExpire {
+		t.Fatalf("Expire %v, want capped at %v", got, MaxExpire)
+	}
+	if got := New(Config{}).Config().Expire; got != DefaultExpire {
+		t.Fatalf("Expire %v, want the default %v", got, DefaultExpire)
+	}
+}
+
+// TestNewRelaysStartLow: a relay that just joined does not take a free
+// origin slot from relays that have been up for longer; the next rebalance
+// lifts the best settled relay into it.
+func TestNewRelaysStartLow(t *testing.T) {
+	tr := New(Config{OriginRelays: 2})
+	now := t0
+	tr.Join("a", 100, now)
+	tr.Join("b", 100, now)
+	tr.Join("c", 100, now) // all new at the start: fill the tree as they come
+	run := func(d time.Duration) {
+		for end := now.Add(d); now.Before(end); {
+			now = now.Add(250 * time.Millisecond)
+			beat(tr, now)
+			tr.Tick(now)
+		}
+	}
+	run(5 * time.Minute)
+	if p, _ := tr.Parent("c"); p == "" {
+		t.Fatal("setup: c should sit under a relay")
+	}
+	tr.Leave("b", false, now)
+	tr.Join("d", 1000, now)
+	if p, ok := tr.Parent("d"); !ok || p == "" {
+		t.Fatalf("new relay d under %q (%v); want under a relay, not the origin", p, ok)
+	}
+	run(2 * time.Minute)
+	if p, _ := tr.Parent("c"); p != "" {
+		t.Fatalf("the freed origin slot did not go to c, up for 5 minutes (c under %q)", p)
+	}
+	checkTree(t, tr)
 }

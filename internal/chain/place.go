@@ -79,13 +79,14 @@ func (t *Tree) below(r, a *entry) bool {
 }
 
 // attach gives r the highest free slot: the origin if it feeds fewer than
-// OriginRelays, else the shallowest relay with a child slot (its quota), the
-// better scored among equals, never one of r's descendants. Without a quota
-// slot anywhere, any relay with room will do; without room, r waits
-// unattached and Tick tries again.
+// OriginRelays (unless r is a newcomer), else the shallowest relay with a
+// child slot (its quota), the better scored among equals, never one of r's
+// descendants. Without a quota slot anywhere, any relay with room will do;
+// without room, r waits unattached and Tick tries again.
 func (t *Tree) attach(r *entry, now time.Time) {
 	defer t.depths()
-	if t.fed < t.cfg.OriginRelays {
+	origin := t.fed < t.cfg.OriginRelays
+	if origin && !t.newcomer(r, now) {
 		t.setParent(r, "", true)
 		return
 	}
@@ -104,7 +105,23 @@ func (t *Tree) attach(r *entry, now time.Time) {
 			return
 		}
 	}
-	t.setParent(r, "", false)
+	t.setParent(r, "", origin)
+}
+
+// newcomer reports whether r joined within the last Rebalance period while
+// a relay up for longer is in the tree: then r starts below the others, and
+// a free origin slot waits for the next rebalance to lift the best settled
+// relay into it. New relays earn their way up.
+func (t *Tree) newcomer(r *entry, now time.Time) bool {
+	if now.Sub(r.since) >= t.cfg.Rebalance {
+		return false
+	}
+	for _, p := range t.order {
+		if p != r && p.depth > 0 && t.fresh(p, now) && now.Sub(p.since) >= t.cfg.Rebalance {
+			return true
+		}
+	}
+	return false
 }
 
 // childRoom reports whether p can take one more child relay; strict also
@@ -116,11 +133,11 @@ func (t *Tree) childRoom(p *entry, strict bool) bool {
 	return p.load() < p.capacity
 }
 
-// quota is how many child relays p takes: 2 to 8 by capacity, the better
+// quota is how many child relays p takes: 2 to 16 by capacity (a tenth), the better
 // relays (by score, relative to the best) the more. Its viewers leave room
 // for them.
 func (t *Tree) quota(p *entry) int {
-	top := min(max(p.capacity/16, 2), 8, p.capacity/2)
+	top := min(max(p.capacity/10, 2), 16, p.capacity/2)
 	low := min(2, top)
 	return low + int(math.Round(float64(top-low)*t.rel(p)))
 }
@@ -243,25 +260,37 @@ func (t *Tree) lift(r *entry, now time.Time) {
 }
 
 // swapOnce finds the worst settled relay that sits above a clearly better
-// settled one, and exchanges their places (parent and children): the tree's
+// settled one (the best below it), and exchanges their places (parent and children): the tree's
 // shape stays, only the two labels change, so it stays a tree.
 func (t *Tree) swapOnce(now time.Time, settled func(*entry) bool) bool {
+	ok := t.byScore(settled)
+	// below[d]: the best settled relay at depth d or deeper.
+	deepest := 0
+	for _, r := range ok {
+		deepest = max(deepest, r.depth)
+	}
+	below := make([]*entry, deepest+2)
+	for _, r := range ok {
+		if below[r.depth] == nil {
+			below[r.depth] = r
+		}
+	}
+	for d := deepest - 1; d >= 1; d-- {
+		if b := below[d+1]; b != nil && (below[d] == nil || b.score > below[d].score) {
+			below[d] = b
+		}
+	}
 	var hi, lo *entry // hi: the worse relay above; lo: the better one below
-	for _, p := range t.order {
-		if !settled(p) {
+	for _, p := range slices.Backward(ok) {
+		r := below[p.depth+1]
+		if r == nil || r.score < p.score*1.5+0.1 {
 			continue
 		}
-		for _, r := range t.order {
-			if r.depth <= p.depth || !settled(r) || r.score < p.score*1.25+0.05 {
-				continue
-			}
-			if p.children > r.capacity-r.viewers-len(r.res) || r.children > p.capacity-p.viewers-len(p.res) {
-				continue
-			}
-			if hi == nil || r.score-p.score > lo.score-hi.score {
-				hi, lo = p, r
-			}
+		if p.children > r.capacity-r.viewers-len(r.res) || r.children > p.capacity-p.viewers-len(p.res) {
+			continue
 		}
+		hi, lo = p, r
+		break
 	}
 	if hi == nil {
 		return false
