@@ -67,3 +67,20 @@ func TestSRTPCipherChoice(t *testing.T) {
 		})
 	}
 }
+
+// Every connection's DTLS certificate is the server's one (made once, not
+// per connection), and viewers connect with it.
+func TestOneDTLSCertificate(t *testing.T) {
+	s, key, _ := setup(t)
+	publish(t, s.URL+"/whip/alpha", key, "vp8")
+	waitFor(t, "the channel to go live", func() bool { return live(s) })
+	var prints []string
+	for range 2 {
+		v := watch(t, s.URL+"/whep/alpha", false)
+		waitFor(t, "video", func() bool { vi, _ := v.counts(); return vi > 30 })
+		prints = append(prints, sdpLines(v.pc.RemoteDescription().SDP, "fingerprint")...)
+	}
+	if len(prints) < 2 || prints[0] != prints[len(prints)-1] {
+		t.Fatalf("the answers' fingerprints differ: %q", prints)
+	}
+}

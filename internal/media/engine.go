@@ -51,6 +51,8 @@ type Engine struct {
 	// candidates decides which remote candidates are checked: loopback
 	// ones only with EngineConfig.Loopback.
 	candidates candidatePolicy
+
+	certs certs // the DTLS certificate of every connection
 }
 
 // Codecs FedWave forwards: H.264 and VP8 video, Opus audio. Anything else is
@@ -173,6 +175,16 @@ func mediaEngine(publishers bool) (*webrtc.MediaEngine, *interceptor.Registry, e
 		}
 	}
 	return me, ir, webrtc.RegisterDefaultInterceptors(me, ir)
+}
+
+// newPeer makes a peer connection of api (publishers, viewers or pulls)
+// with the engine's DTLS certificate.
+func (e *Engine) newPeer(api *webrtc.API) (*webrtc.PeerConnection, error) {
+	conf, err := e.certs.config()
+	if err != nil {
+		return nil, err
+	}
+	return api.NewPeerConnection(conf)
 }
 
 // Port is the media port actually bound (for a configured 0).
