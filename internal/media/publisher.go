@@ -71,7 +71,7 @@ func (s *Service) Publish(ctx context.Context, channel, who, offer string, allow
 	if cur != nil && (old == nil || old.who != who) {
 		return "", "", errAlreadyLive
 	}
-	pc, err := s.engine.publishers.NewPeerConnection(webrtc.Configuration{})
+	pc, err := s.engine.newPeer(s.engine.publishers)
 	if err != nil {
 		return "", "", err
 	}

@@ -126,7 +126,7 @@ func startError(host string, err error) error {
 // whether it got its tracks.
 func (p *pull) connect() (hadMedia bool, err error) {
 	s, r := p.r.s, p.r
-	pc, err := s.engine.pulls.NewPeerConnection(webrtc.Configuration{})
+	pc, err := s.engine.newPeer(s.engine.pulls)
 	if err != nil {
 		return false, err
 	}

@@ -53,7 +53,7 @@ func (s *Service) Play(ctx context.Context, channel, offer, quality, viewerKey s
 	} else if live, _, _ := st.State(); !live {
 		return "", "", fail.New(fail.NotFound, "offline", "%s is not live", channel)
 	}
-	pc, err := s.engine.viewers.NewPeerConnection(webrtc.Configuration{})
+	pc, err := s.engine.newPeer(s.engine.viewers)
 	if err != nil {
 		if ch.remote != nil {
 			ch.remote.unwant(quality)

@@ -66,6 +66,12 @@ type DownTrack struct {
 	lastAt   time.Time
 
 	history []sent // video: by seq % historyLen
+
+	// hdr is the header drain sends with, reused: given to WriteRTP (an
+	// interface) a header of its own would be a heap allocation per packet
+	// and viewer, a fifth of all the server allocates. Only drain uses it,
+	// and one writer at a time drains a down-track.
+	hdr rtp.Header
 }
 
 func newDownTrack(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, streamID string, pool *writers, keyframe func(), counters *Counters) *DownTrack {
@@ -277,7 +283,7 @@ func (d *DownTrack) drain() (more bool) {
 	}
 	d.mu.Unlock()
 	for _, s := range batch[:n] {
-		if err := d.send(s); err != nil {
+		if err := d.send(&d.hdr, s); err != nil {
 			d.close()
 			break
 		}
@@ -289,9 +295,10 @@ func (d *DownTrack) drain() (more bool) {
 	return more
 }
 
-func (d *DownTrack) send(s sent) error {
-	h := rtp.Header{Version: 2, Marker: s.p.marker, PayloadType: d.pt, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: d.ssrc}
-	_, err := d.out.WriteRTP(&h, s.p.payload)
+// send writes one packet with header h, which it fills.
+func (d *DownTrack) send(h *rtp.Header, s sent) error {
+	*h = rtp.Header{Version: 2, Marker: s.p.marker, PayloadType: d.pt, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: d.ssrc}
+	_, err := d.out.WriteRTP(h, s.p.payload)
 	if errors.Is(err, io.ErrClosedPipe) || errors.Is(err, io.EOF) {
 		return err
 	}
@@ -337,8 +344,9 @@ func (d *DownTrack) resend(n *rtcp.TransportLayerNack) {
 	}
 	d.mu.Unlock()
 	d.counters.Resent.Add(int64(len(again)))
+	var h rtp.Header // resend runs on the feedback goroutine, beside drain
 	for _, s := range again {
-		if d.send(s) != nil {
+		if d.send(&h, s) != nil {
 			return
 		}
 	}
