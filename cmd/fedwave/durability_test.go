@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,13 +50,15 @@ func TestAckedMessagesSurviveSIGKILL(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d acks: %v", len(acked), err)
 		}
-		var f map[string]any
-		json.Unmarshal(data, &f)
-		switch f["type"] {
-		case "ack":
-			acked[f["id"].(string)] = true
-		case "error":
-			t.Fatalf("error frame %v", f)
+		for line := range bytes.SplitSeq(data, []byte("\n")) { // one frame a line (CONTRACT §4)
+			var f map[string]any
+			json.Unmarshal(line, &f)
+			switch f["type"] {
+			case "ack":
+				acked[f["id"].(string)] = true
+			case "error":
+				t.Fatalf("error frame %v", f)
+			}
 		}
 	}
 	// No warning, no shutdown: the process just dies.

@@ -310,12 +310,14 @@ func join(ctx context.Context, wsURL, channel, token string) (*websocket.Conn, e
 		if err != nil {
 			return nil, err
 		}
-		if bytes.HasPrefix(data, []byte(`{"type":"presence"`)) {
-			return conn, nil
-		}
-		if bytes.HasPrefix(data, []byte(`{"type":"error"`)) {
-			conn.CloseNow()
-			return nil, errors.New(string(data))
+		for line := range bytes.SplitSeq(data, []byte("\n")) {
+			if bytes.HasPrefix(line, []byte(`{"type":"presence"`)) {
+				return conn, nil
+			}
+			if bytes.HasPrefix(line, []byte(`{"type":"error"`)) {
+				conn.CloseNow()
+				return nil, errors.New(string(line))
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package apptest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -57,12 +58,15 @@ func (c *ChatClient) read() {
 			c.err = err
 			return
 		}
-		var f map[string]any
-		if err := json.Unmarshal(data, &f); err != nil {
-			c.err = err
-			return
+		// A message may hold several frames, one per line (CONTRACT §4).
+		for line := range bytes.SplitSeq(data, []byte("\n")) {
+			var f map[string]any
+			if err := json.Unmarshal(line, &f); err != nil {
+				c.err = err
+				return
+			}
+			c.frames <- f
 		}
-		c.frames <- f
 	}
 }
 

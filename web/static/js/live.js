@@ -19,14 +19,10 @@ export function listenLive(onChannel, onReconnect = () => {}) {
       if (attempt > 0) onReconnect();
     });
     ws.addEventListener('message', (ev) => {
-      let f;
-      try {
-        f = JSON.parse(ev.data);
-      } catch {
-        return;
+      for (const f of parseFrames(ev.data)) {
+        const ch = f.type === 'live' ? f.channel : null;
+        if (ch && typeof ch === 'object' && typeof ch.name === 'string') onChannel(ch);
       }
-      const ch = f && f.type === 'live' ? f.channel : null;
-      if (ch && typeof ch === 'object' && typeof ch.name === 'string') onChannel(ch);
     });
     ws.addEventListener('close', () => {
       const next = opened ? 1 : attempt + 1;
@@ -34,6 +30,24 @@ export function listenLive(onChannel, onReconnect = () => {}) {
     });
   };
   open(0);
+}
+
+// parseFrames returns the frames (JSON objects) of a /ws message, in
+// order: the server puts several in one message, one per line, when they
+// leave together (CONTRACT §4). A line that is not an object is skipped.
+export function parseFrames(data) {
+  const frames = [];
+  if (typeof data !== 'string') return frames;
+  for (const line of data.split('\n')) {
+    let f;
+    try {
+      f = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (f && typeof f === 'object') frames.push(f);
+  }
+  return frames;
 }
 
 // localName is a channel's name without the host of a federated channel:

@@ -3,6 +3,7 @@
 // without gaps or repeats, send again what was never acknowledged, and
 // reconnect with a backoff when the socket drops.
 
+import { parseFrames } from '../live.js';
 import { GUEST_KEY, storageGet } from './util.js';
 
 const MAX_RETRY_MS = 15000;
@@ -43,17 +44,12 @@ export function createConnection(root, status, state) {
       while (outbox.length) send(outbox.shift());
     });
     sock.addEventListener('message', (ev) => {
-      if (ws !== sock) return;
-      let frame;
-      try {
-        frame = JSON.parse(ev.data);
-      } catch {
-        return;
+      for (const frame of parseFrames(ev.data)) {
+        if (ws !== sock) return; // a frame handled just now may have replaced the socket
+        // The server took us in: the next drop starts the backoff from 1 s.
+        if (frame.type === 'welcome' || frame.type === 'presence' || frame.type === 'message') attempt = 0;
+        onFrame(frame);
       }
-      if (!frame || typeof frame !== 'object') return;
-      // The server took us in: the next drop starts the backoff from 1 s.
-      if (frame.type === 'welcome' || frame.type === 'presence' || frame.type === 'message') attempt = 0;
-      onFrame(frame);
     });
     sock.addEventListener('close', () => {
       if (ws !== sock) return;
