@@ -14,7 +14,7 @@ import (
 	assets "github.com/fedwave/fedwave/web"
 )
 
-var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio", "federation"}
+var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio", "federation", "relays"}
 
 // standalonePages are complete documents without the site layout (the chat
 // pop-out, also used as an OBS overlay).
