@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,14 +40,21 @@ func startChainSite(t *testing.T) *chainSite {
 
 // runningRelay is a relay process run in the test.
 type runningRelay struct {
-	name string
-	host string // host:port of its WHEP endpoint
-	stop func()
+	name   string
+	host   string // host:port of its WHEP endpoint
+	cancel func()
+	done   chan struct{} // closed when it has ended, with err
+	err    error
 }
 
-// startRelay makes a relay token on the origin and runs the relay with it
-// until stop (or the test's end), and waits until the origin lists it as
-// connected.
+// stop ends the relay (as SIGTERM would) and waits until it has.
+func (r *runningRelay) stop() {
+	r.cancel()
+	<-r.done
+}
+
+// startRelay makes a relay token on the origin, runs the relay with it
+// and waits until the origin lists it as connected.
 func (c *chainSite) startRelay(t *testing.T, name string) *runningRelay {
 	t.Helper()
 	r := c.s.Do("POST", "/api/v1/relays", map[string]any{"name": name}, c.admin)
@@ -56,31 +62,28 @@ func (c *chainSite) startRelay(t *testing.T, name string) *runningRelay {
 	if r.Status != http.StatusCreated || token == "" {
 		t.Fatalf("POST /api/v1/relays: %d %s", r.Status, r.Raw)
 	}
+	return c.runRelay(t, name, token)
+}
+
+// runRelay runs `fedwave relay --origin … --token token --media-loopback`
+// in this process on a free port, until stop or the test's end, and waits
+// until the origin lists it as connected.
+func (c *chainSite) runRelay(t *testing.T, name, token string) *runningRelay {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	rr := &runningRelay{name: name, cancel: cancel, done: make(chan struct{})}
 	bound := make(chan string, 1)
-	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go func() {
-		done <- relay.Run(ctx, relay.Config{Origin: c.s.URL, Token: token, HTTPAddr: "127.0.0.1:0", MediaLoopback: true,
+		defer close(rr.done)
+		rr.err = relay.Run(ctx, relay.Config{Origin: c.s.URL, Token: token, HTTPAddr: "127.0.0.1:0", MediaLoopback: true,
 			Log: log, Listening: func(addr string) { bound <- addr }})
 	}()
-	rr := &runningRelay{name: name}
-	var stopped bool
-	rr.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Logf("relay %s ended: %v", name, err)
-		}
-	}
 	t.Cleanup(rr.stop)
 	select {
 	case rr.host = <-bound:
-	case err := <-done:
-		t.Fatalf("relay %s did not start: %v", name, err)
+	case <-rr.done:
+		t.Fatalf("relay %s did not start: %v", name, rr.err)
 	case <-time.After(20 * time.Second):
 		t.Fatalf("relay %s did not start listening", name)
 	}

@@ -13,8 +13,9 @@
 
 const REFRESH_MS = 2000;
 const SVG = 'http://www.w3.org/2000/svg';
-const COL = 96; // px between two leaves
-const ROW = 84; // px between two levels
+const COL = 120; // px between two leaves
+const LABEL = 18; // px under a node for its name
+const ROW = 96; // px between two levels
 const KIND_TEXT = { origin: 'origin', relay: 'relay', instance: 'linked site', browser: 'viewer relaying' };
 
 for (const el of document.querySelectorAll('[data-tree-channel]')) mountTree(el, el.dataset.treeChannel);
@@ -103,7 +104,7 @@ function layout(root) {
   let depth = 0;
   const place = (n, d) => {
     depth = Math.max(depth, d);
-    n.y = d * ROW + ROW / 2;
+    n.y = d * ROW + 40; // room above for the largest circle
     if (n.children.length === 0) {
       n.x = leaves++ * COL + COL / 2;
       return;
@@ -132,7 +133,8 @@ function draw(svg, list, summary, root, health) {
     viewers += n.viewers;
     if (n.kind !== 'origin') relays++;
     if (parent) {
-      const line = svgEl('line', { x1: parent.x, y1: parent.y, x2: n.x, y2: n.y });
+      // From under the parent's name to the child's top: no line crosses a name.
+      const line = svgEl('line', { x1: parent.x, y1: parent.y + radius(parent) + LABEL, x2: n.x, y2: n.y - radius(n) });
       line.classList.add('chain-edge');
       edges.push(line);
     }
@@ -147,7 +149,7 @@ function draw(svg, list, summary, root, health) {
     const r = radius(n);
     const label = svgEl('text', { y: r + 13, 'text-anchor': 'middle' });
     label.classList.add('chain-name');
-    label.textContent = n.name.length > 14 ? `${n.name.slice(0, 13)}…` : n.name;
+    label.textContent = n.name.length > 18 ? `${n.name.slice(0, 17)}…` : n.name;
     const count = svgEl('text', { y: 4, 'text-anchor': 'middle' });
     count.classList.add('chain-count');
     count.textContent = String(n.viewers);
