@@ -159,6 +159,11 @@ func TestRelayBrowserPlayAndRelink(t *testing.T) {
 	})()`, nil)
 	poll(t, viewer, `document.querySelector('#player').dataset.quality === 'low' && document.querySelector('#player').dataset.state === 'live'`)
 	poll(t, viewer, fmt.Sprintf(`%s > %d`, framesJS, before+10))
+	var layerOnRelay bool
+	viewer.Eval(`performance.getEntriesByType('resource').some((e) => e.name.startsWith(`+jsString("http://"+one.host+"/whep/alpha/")+`) && e.name.endsWith('/layer'))`, &layerOnRelay)
+	if !layerOnRelay {
+		t.Error("the layer switch was not sent to the relay's session")
+	}
 
 	// Relay one dies with relay two ready: the page plays on, no reload.
 	two := c.startRelay(t, "two")
@@ -170,6 +175,10 @@ func TestRelayBrowserPlayAndRelink(t *testing.T) {
 		new MutationObserver(() => {
 			window.seen.push(player.dataset.state + ':' + document.querySelector('#player-state').textContent);
 			window.stateAt[player.dataset.state] ??= performance.now();
+			if (player.dataset.state === 'reconnecting') {
+				const v = document.querySelector('#player-video');
+				window.pictureKept = (window.pictureKept ?? true) && v.srcObject !== null && v.videoWidth > 0;
+			}
 		})
 			.observe(player, { attributes: true, attributeFilter: ['data-state'] });
 	})()`, nil)
@@ -185,6 +194,19 @@ func TestRelayBrowserPlayAndRelink(t *testing.T) {
 	viewer.Eval(`window.seen`, &seen)
 	if !containsString(seen, "reconnecting:Reconnecting…") {
 		t.Errorf("the player never said Reconnecting… (states seen: %q)", seen)
+	}
+	// It asked the origin again, at the quality it had, naming the lost relay.
+	var asked bool
+	viewer.Eval(`performance.getEntriesByType('resource').some((e) => e.name === location.origin + '/whep/alpha?quality=low&avoid=' + encodeURIComponent(`+jsString(one.host)+`))`, &asked)
+	if !asked {
+		var urls []string
+		viewer.Eval(`performance.getEntriesByType('resource').map((e) => e.name).filter((u) => u.includes('/whep/'))`, &urls)
+		t.Errorf("the player did not post to the origin with avoid=%s at low quality; its WHEP requests: %q", one.host, urls)
+	}
+	var pictureKept bool
+	viewer.Eval(`window.pictureKept === true`, &pictureKept)
+	if !pictureKept {
+		t.Error("the picture was cleared while reconnecting")
 	}
 	var samePage, overlayHidden bool
 	viewer.Eval(`window.samePage === true`, &samePage)
