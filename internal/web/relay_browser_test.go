@@ -152,11 +152,7 @@ func TestRelayBrowserPlayAndRelink(t *testing.T) {
 	// A layer switch goes to the relay's session, on the same connection.
 	var before int
 	viewer.Eval(framesJS, &before)
-	viewer.Eval(`(() => {
-		const q = document.querySelector('#player-quality');
-		q.value = 'low';
-		q.dispatchEvent(new Event('change', { bubbles: true }));
-	})()`, nil)
+	setQuality(viewer, "low")
 	poll(t, viewer, `document.querySelector('#player').dataset.quality === 'low' && document.querySelector('#player').dataset.state === 'live'`)
 	poll(t, viewer, fmt.Sprintf(`%s > %d`, framesJS, before+10))
 	var layerOnRelay bool
@@ -164,6 +160,13 @@ func TestRelayBrowserPlayAndRelink(t *testing.T) {
 	if !layerOnRelay {
 		t.Error("the layer switch was not sent to the relay's session")
 	}
+
+	// Audio only, and back, still through relay one.
+	setQuality(viewer, "audio")
+	poll(t, viewer, `document.querySelector('#player').dataset.state === 'live' && document.querySelector('#player-detail').textContent === 'Audio only' && document.querySelector('#player').dataset.via === `+jsString(one.host))
+	setQuality(viewer, "low")
+	poll(t, viewer, `document.querySelector('#player').dataset.state === 'live' && document.querySelector('#player-detail').textContent === ''`)
+	waitPlaying(t, viewer)
 
 	// Relay one dies with relay two ready: the page plays on, no reload.
 	two := c.startRelay(t, "two")
@@ -228,4 +231,13 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// setQuality picks a quality in the player's menu.
+func setQuality(p *browsertest.Page, q string) {
+	p.Eval(`(() => {
+		const q = document.querySelector('#player-quality');
+		q.value = `+jsString(q)+`;
+		q.dispatchEvent(new Event('change', { bubbles: true }));
+	})()`, nil)
 }
