@@ -74,3 +74,34 @@ func getPage(t *testing.T, s *apptest.Server, path, token string) (*http.Respons
 	}
 	return res, string(body)
 }
+
+// TestWHEPPreflightForRelays: a player on another origin (the origin's
+// page, sent to a relay) may post its offer, read the session's headers
+// and reach a relay on a private network.
+func TestWHEPPreflightForRelays(t *testing.T) {
+	s := apptest.Start(t)
+	req, err := http.NewRequest("OPTIONS", s.URL+"/whep/kim?quality=low&ticket=x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Origin", "https://origin.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type")
+	req.Header.Set("Access-Control-Request-Private-Network", "true")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	h := res.Header
+	if res.StatusCode/100 != 2 || h.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+		!strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "content-type") ||
+		h.Get("Access-Control-Allow-Private-Network") != "true" {
+		t.Fatalf("preflight: %d %v", res.StatusCode, h)
+	}
+	for _, exposed := range []string{"Location", "ETag", "Link"} {
+		if !strings.Contains(h.Get("Access-Control-Expose-Headers"), exposed) {
+			t.Errorf("%s is not exposed: %q", exposed, h.Get("Access-Control-Expose-Headers"))
+		}
+	}
+}
