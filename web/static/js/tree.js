@@ -26,8 +26,7 @@ for (const el of document.querySelectorAll('[data-tree-channel]')) mountTree(el,
 export function mountTree(el, channel, health = () => 'ok') {
   el.classList.add('chain-tree');
   const summary = document.createElement('p');
-  summary.className = 'chain-summary';
-  summary.setAttribute('role', 'status');
+  summary.className = 'chain-summary'; // not a live region: counts change every few seconds
   const picture = document.createElementNS(SVG, 'svg');
   picture.setAttribute('aria-hidden', 'true');
   picture.classList.add('chain-svg');
