@@ -46,6 +46,23 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// allowRelays widens a player page's connect-src: the origin may send the
+// player (a 307 on its WHEP POST) to a relay of the stream chain on
+// another host, and relays come and go while the page stays open, so no
+// list of them written at render time would do. Scripts, images and media
+// stay this site's own.
+func (s *Server) allowRelays(w http.ResponseWriter) {
+	if s.relays == nil {
+		return
+	}
+	schemes := "https:"
+	if strings.HasPrefix(s.publicURL, "http://") {
+		schemes = "http: https:" // a site on plain HTTP (a LAN, tests) has plain relays
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"), "connect-src 'self'", "connect-src 'self' "+schemes, 1))
+}
+
 func cacheStatic(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Short: assets change with each release and have no hashed names.

@@ -14,7 +14,7 @@ import (
 	assets "github.com/fedwave/fedwave/web"
 )
 
-var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio", "federation"}
+var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio", "federation", "relays"}
 
 // standalonePages are complete documents without the site layout (the chat
 // pop-out, also used as an OBS overlay).
@@ -154,6 +154,7 @@ func (s *Server) channelPage(w http.ResponseWriter, r *http.Request) (page, *cha
 
 func (s *Server) pageChannel(w http.ResponseWriter, r *http.Request) {
 	if p, _, ok := s.channelPage(w, r); ok {
+		s.allowRelays(w)
 		s.render(w, r, http.StatusOK, "channel", p)
 	}
 }
@@ -161,6 +162,7 @@ func (s *Server) pageChannel(w http.ResponseWriter, r *http.Request) {
 func (s *Server) pageEmbed(w http.ResponseWriter, r *http.Request) {
 	if p, d, ok := s.channelPage(w, r); ok {
 		d.Embed = true
+		s.allowRelays(w)
 		s.render(w, r, http.StatusOK, "embed", p)
 	}
 }

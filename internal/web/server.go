@@ -209,6 +209,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /c/{name}/embed", s.pageEmbed)
 	mux.HandleFunc("GET /studio", s.pageStudio)
 	mux.HandleFunc("GET /federation", s.pageFederation)
+	mux.HandleFunc("GET /relays", s.pageRelays)
 	mux.HandleFunc("GET /login", s.pageLogin)
 	mux.HandleFunc("POST /login", s.handleAccountForm(accountForm{"login", "Log in", false, s.formLogin}))
 	mux.HandleFunc("GET /register", s.pageRegister)

@@ -85,6 +85,13 @@ func whipCORS(w http.ResponseWriter) {
 
 func (s *Server) whipOptions(w http.ResponseWriter, r *http.Request) {
 	whipCORS(w)
+	// A player on the origin's public page may be sent to a relay on a
+	// private network (a second machine at home): Chromium asks first
+	// (Private Network Access), and these endpoints are meant for other
+	// origins anyway.
+	if r.Header.Get("Access-Control-Request-Private-Network") == "true" {
+		w.Header().Set("Access-Control-Allow-Private-Network", "true")
+	}
 	w.Header().Set("Accept-Post", "application/sdp")
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -7,18 +7,30 @@
 // frame on the WebSocket (or, as a fallback, the channel API polled every
 // few seconds) starts it again, so nobody has to reload.
 //
+// The origin may send the player to a relay of its stream chain (a 307 on
+// the WHEP POST, CONTRACT §5a): fetch follows it, and the session's URL is
+// the relay's. When a relay is lost (no media for RELINK_MS, or the
+// connection fails), the player keeps the last picture, says
+// "Reconnecting…" and asks the origin again, naming the relay to avoid,
+// until it plays again; no reload.
+//
 // #player carries its state for styles and tests: data-state (offline,
-// connecting, paused, live, error), data-quality, data-frames-decoded
-// (the video frames decoded by this session, updated every second), and
-// data-first-frame-ms (from the start of the session to its first frame).
+// connecting, reconnecting, paused, live, error), data-quality,
+// data-frames-decoded (the video frames decoded by this session, updated
+// every STATS_MS), data-via (the host of the relay serving this session,
+// empty when the origin does) and data-first-frame-ms (from the start of
+// the session to its first frame).
 
 import { listenLive } from './live.js';
 import { errorOf, iceConfig, trickler } from './webrtc.js';
 
 const RETRY_MS = 5000; // offline or failed: ask again this often
-const STATS_MS = 1000;
+const STATS_MS = 250; // often enough to notice a lost relay within RELINK_MS
 const LIVE_POLL_MS = 15000; // while playing: refresh the viewer count
-const STALL_MS = 6000; // no media for this long: check whether the stream ended
+const STALL_MS = 6000; // no media from the origin for this long: ask again (the stream may have ended)
+const RELINK_MS = 500; // no media from a relay for this long: it is lost, ask the origin for another
+const RELINK_RETRY_MS = 1000; // reconnecting, and the origin could not place us: ask again this often
+const HOLD_MS = 1500; // reconnecting: how long the last picture waits for the new one
 const QUALITY_KEY = 'fedwave.quality';
 const QUALITIES = ['high', 'low', 'audio'];
 
@@ -42,7 +54,9 @@ function startPlayer(root) {
   };
 
   let pc = null; // the current RTCPeerConnection
-  let session = ''; // its WHEP resource URL, to DELETE
+  let session = ''; // its WHEP resource URL, to DELETE (on the relay when one serves us)
+  let via = ''; // the host of the relay serving the current session; '' for the origin
+  let retired = null; // {pc, session}: a lost session whose last picture stays on screen while a new one starts
   let gen = 0; // bumped by every connect and teardown; late async work checks it
   let retryTimer = 0;
   let statsTimer = 0;
@@ -54,6 +68,7 @@ function startPlayer(root) {
   ui.quality.value = quality;
   root.dataset.quality = quality;
   root.dataset.framesDecoded = '0';
+  root.dataset.via = '';
 
   // --- states
 
@@ -133,11 +148,17 @@ function startPlayer(root) {
 
   // --- WHEP
 
-  async function connect() {
-    teardown();
+  // connect starts a session. With avoid (reconnecting), the stalled
+  // session stays on screen until the new one shows a picture, and the
+  // origin is told which relay was lost.
+  async function connect(avoid = null) {
+    const again = avoid !== null;
+    if (again) retire();
+    else teardown();
     const my = ++gen;
     startedAt = performance.now();
-    setState('connecting', 'Connecting…');
+    if (again) setState('reconnecting', 'Reconnecting…', 'The connection was lost; the last picture stays meanwhile.');
+    else setState('connecting', 'Connecting…');
     try {
       const iceServers = await iceConfig();
       if (my !== gen) return;
@@ -147,13 +168,22 @@ function startPlayer(root) {
       p.addTransceiver('video', { direction: 'recvonly' });
       p.addTransceiver('audio', { direction: 'recvonly' });
       const stream = new MediaStream();
+      const show = () => {
+        if (my !== gen) return;
+        if (ui.video.srcObject !== stream) ui.video.srcObject = stream;
+        dropRetired();
+        startPlayback();
+      };
       p.addEventListener('track', (ev) => {
         const track = ev.track;
         const attach = () => {
           if (my !== gen || stream.getTrackById(track.id)) return;
           stream.addTrack(track);
-          if (ui.video.srcObject !== stream) ui.video.srcObject = stream;
-          startPlayback();
+          // The last picture of a lost session gives way to the new
+          // picture, not to its sound (or after HOLD_MS, for a stream
+          // without one).
+          if (retired && track.kind !== 'video' && quality !== 'audio') setTimeout(show, HOLD_MS);
+          else show();
         };
         // A video track that never gets a frame (a stream without a
         // picture) would keep the element from playing the sound: it joins
@@ -166,7 +196,9 @@ function startPlayer(root) {
       await p.setLocalDescription(await p.createOffer());
       await trickle.ready();
       if (my !== gen) return;
-      const res = await fetch(`/whep/${encodeURIComponent(channel)}?quality=${quality}`, {
+      const avoiding = avoid ? `&avoid=${encodeURIComponent(avoid)}` : '';
+      // A 307 to a relay is followed here, the offer sent again there.
+      const res = await fetch(`/whep/${encodeURIComponent(channel)}?quality=${quality}${avoiding}`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/sdp' },
         body: trickle.offer(),
@@ -175,17 +207,21 @@ function startPlayer(root) {
         const err = await errorOf(res);
         if (my !== gen) return;
         if (err.code === 'offline') offline();
+        else if (again) retryReconnect(avoid);
         else failed(err.message);
         return;
       }
       const answer = await res.text();
       const loc = res.headers.get('Location');
-      const url = loc ? new URL(loc, location.href).href : '';
+      // The session lives where the answer came from: the relay after a redirect.
+      const url = loc ? new URL(loc, res.url || location.href).href : '';
       if (my !== gen) {
         if (url) fetch(url, { method: 'DELETE' }).catch(() => {});
         return;
       }
       session = url;
+      via = res.redirected ? new URL(res.url).host : '';
+      root.dataset.via = via;
       await p.setRemoteDescription({ type: 'answer', sdp: answer });
       trickle.start(url, {});
       last = null;
@@ -193,44 +229,81 @@ function startPlayer(root) {
       statsTimer = setInterval(() => sample(p, my), STATS_MS);
       schedule(LIVE_POLL_MS); // keeps the viewer count fresh
     } catch (err) {
-      if (my === gen) failed(err instanceof Error ? err.message : String(err));
+      if (my !== gen) return;
+      if (again) retryReconnect(avoid);
+      else failed(err instanceof Error ? err.message : String(err));
     }
+  }
+
+  // reconnect: this session is lost. Ask the origin again, avoiding the
+  // relay that served it, keeping the last picture meanwhile.
+  function reconnect() {
+    connect(via);
+  }
+
+  // retryReconnect: the origin could not place us yet (it is full, or out
+  // of reach); the picture stays and the player asks again soon.
+  function retryReconnect(avoid) {
+    setState('reconnecting', 'Reconnecting…', 'Looking for another way to the stream…');
+    const my = gen;
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(() => { if (my === gen) connect(avoid); }, RELINK_RETRY_MS);
   }
 
   function onConnection(p, my) {
     if (my !== gen) return;
     switch (p.connectionState) {
       case 'failed':
-        setState('connecting', 'Reconnecting…');
-        recover();
+        if (via) reconnect();
+        else recover();
         break;
       case 'disconnected':
-        // Often recovers by itself; the stall check below takes over if not.
-        setState('connecting', 'Reconnecting…');
+        // A relay that disconnects is gone more often than not: another
+        // now. The origin often comes back by itself; the stall check
+        // takes over if not.
+        if (via) reconnect();
+        else setState('reconnecting', 'Reconnecting…');
         break;
       case 'connected':
-        if (ui.video.readyState >= 2 && !ui.video.paused) showLive();
+        if (!retired && ui.video.readyState >= 2 && !ui.video.paused) showLive();
         break;
     }
   }
 
-  // teardown ends the current session, if any.
+  // teardown ends the current session, if any, and clears the picture.
   function teardown() {
+    retire();
+    dropRetired();
+    ui.video.srcObject = null;
+  }
+
+  // retire stops using the current session but leaves its picture on
+  // screen; dropRetired ends it. While a retired session is on screen,
+  // the current one has shown nothing yet: it just ends.
+  function retire() {
     gen++;
     clearInterval(statsTimer);
     clearTimeout(retryTimer);
-    if (pc) {
-      pc.close();
-      pc = null;
+    if (pc && !retired) {
+      retired = { pc, session };
+    } else {
+      if (pc) pc.close();
+      if (session) fetch(session, { method: 'DELETE' }).catch(() => {});
     }
-    if (session) {
-      fetch(session, { method: 'DELETE' }).catch(() => {});
-      session = '';
-    }
-    ui.video.srcObject = null;
+    pc = null;
+    session = '';
+    via = '';
+    root.dataset.via = '';
     ui.latency.textContent = '';
     root.dataset.framesDecoded = '0';
     last = null;
+  }
+
+  function dropRetired() {
+    if (!retired) return;
+    retired.pc.close();
+    if (retired.session) fetch(retired.session, { method: 'DELETE' }).catch(() => {});
+    retired = null;
   }
 
   function startPlayback() {
@@ -250,7 +323,7 @@ function startPlayer(root) {
       root.dataset.firstFrameMs = String(Math.round(performance.now() - startedAt));
       startedAt = 0;
     }
-    if (pc && pc.connectionState !== 'failed') showLive();
+    if (pc && !retired && pc.connectionState !== 'failed') showLive();
   });
   ui.play.addEventListener('click', startPlayback);
 
@@ -279,23 +352,31 @@ function startPlayer(root) {
     const { delay, emitted } = buf.video.emitted > 0 ? buf.video : buf.audio;
     root.dataset.framesDecoded = String(frames);
     const now = performance.now();
-    if (last) {
-      const dEmitted = emitted - last.emitted;
-      if (dEmitted > 0) {
-        const ms = Math.round(((delay - last.delay) / dEmitted) * 1000);
-        ui.latency.textContent = `~${ms} ms buffer`;
-        ui.latency.hidden = root.dataset.state !== 'live';
-      }
-      if (bytes > last.bytes) {
-        stalledSince = 0;
-      } else if (!stalledSince) {
-        stalledSince = now;
-      } else if (now - stalledSince > STALL_MS) {
-        stalledSince = now;
-        recover();
-      }
+    if (!last) {
+      last = { bytes, delay, emitted, at: now };
+      return;
     }
-    last = { bytes, delay, emitted };
+    // The buffer figure spans a second or more: steadier than one sample.
+    const dEmitted = emitted - last.emitted;
+    if (now - last.at >= 1000 && dEmitted > 0) {
+      const ms = Math.round(((delay - last.delay) / dEmitted) * 1000);
+      ui.latency.textContent = `~${ms} ms buffer` + (via ? ` · via relay ${via}` : '');
+      ui.latency.hidden = root.dataset.state !== 'live';
+      last.delay = delay;
+      last.emitted = emitted;
+      last.at = now;
+    }
+    if (bytes > last.bytes) {
+      last.bytes = bytes;
+      stalledSince = 0;
+    } else if (!stalledSince) {
+      stalledSince = now;
+    } else if (via && bytes > 0 && now - stalledSince > RELINK_MS) {
+      reconnect(); // the relay is lost (a session that never got media waits for ICE instead)
+    } else if (now - stalledSince > STALL_MS) {
+      stalledSince = now;
+      recover();
+    }
   }
 
   // recover: nothing arrives, or the connection failed. Either the stream
@@ -382,6 +463,7 @@ function startPlayer(root) {
     // keepalive lets the DELETE outlive the page, so the viewer count drops now.
     if (session) fetch(session, { method: 'DELETE', keepalive: true }).catch(() => {});
     session = '';
+    dropRetired();
     if (pc) pc.close();
     pc = null;
     gen++;
