@@ -11,20 +11,26 @@ import (
 // shell; federation.js fills it from the peers API, which checks the role
 // again on every call.
 func (s *Server) pageFederation(w http.ResponseWriter, r *http.Request) {
+	s.adminPage(w, r, "federation", "Federation", "Linking this site with other FedWave sites is for its admins.")
+}
+
+// adminPage renders an admin page shell: anonymous visitors are sent to
+// log in, others are told the page is for admins.
+func (s *Server) adminPage(w http.ResponseWriter, r *http.Request, name, title, deny string) {
 	sess, _ := s.session(r)
 	if sess == nil {
-		http.Redirect(w, r, "/login?next=/federation", http.StatusSeeOther)
+		http.Redirect(w, r, "/login?next=/"+name, http.StatusSeeOther)
 		return
 	}
 	if !auth.CanAdminister(sess.User) {
-		s.renderStatus(w, r, http.StatusForbidden, "Admins only", "Linking this site with other FedWave sites is for its admins.")
+		s.renderStatus(w, r, http.StatusForbidden, "Admins only", deny)
 		return
 	}
 	u := auth.View(sess.User)
-	s.render(w, r, http.StatusOK, "federation", page{Title: "Federation", User: &u, Data: federationData{URL: s.publicURL}})
+	s.render(w, r, http.StatusOK, name, page{Title: title, User: &u, Data: federationData{URL: s.publicURL}})
 }
 
-// federationData is what the federation page shows before its script runs.
+// federationData is what the admin pages show before their script runs.
 type federationData struct {
-	URL string // this site's address, for the other admin to paste
+	URL string // this site's address, for the other admin to paste, or for a relay's command
 }

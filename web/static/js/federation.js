@@ -9,6 +9,7 @@
 // refresh. #federation[data-loaded] turns "true" after the first list.
 
 import { api } from './site.js';
+import { button, el, setStatus } from './dom.js';
 
 const REFRESH_MS = 2000;
 const PEERS = '/api/v1/federation/peers';
@@ -138,25 +139,6 @@ function startFederation(root) {
   schedule();
 }
 
-function setStatus(el, text, kind) {
-  el.textContent = text;
-  el.classList.toggle('ok', kind === 'ok');
-  el.classList.toggle('bad', kind === 'bad');
-}
-
-function el(tag, className, text) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function button(className, text, onClick) {
-  const b = el('button', `small-button ${className}`, text);
-  b.type = 'button';
-  b.addEventListener('click', onClick);
-  return b;
-}
 
 // newCard builds the card of one peer. act(card, method, body) changes it.
 function newCard(domain, act) {

@@ -9,6 +9,7 @@
 // #relays[data-loaded] turns "true" after the first list.
 
 import { api } from './site.js';
+import { button, el, setStatus } from './dom.js';
 import { mountTree } from './tree.js';
 
 const REFRESH_MS = 2000;
@@ -222,24 +223,4 @@ function duration(s) {
   if (s < 3600) return `${Math.floor(s / 60)} min`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
   return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
-}
-
-function setStatus(el, text, kind) {
-  el.textContent = text;
-  el.classList.toggle('ok', kind === 'ok');
-  el.classList.toggle('bad', kind === 'bad');
-}
-
-function el(tag, className, text) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function button(className, text, onClick) {
-  const b = el('button', `small-button ${className}`, text);
-  b.type = 'button';
-  b.addEventListener('click', onClick);
-  return b;
 }

@@ -5,12 +5,7 @@
 export const LIMIT = 500; // characters per message, as the server counts them
 export const GUEST_KEY = 'fedwave.guestToken'; // sessionStorage: this tab's guest token
 
-export function el(tag, className, text) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+export { el } from '../dom.js';
 
 export function fullHandle(from) {
   if (!from) return '';
