@@ -31,12 +31,7 @@ func NewRelay(d RelayDeps) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /whep/{channel}", s.relayWhepPost)
-	mux.HandleFunc("OPTIONS /whep/{channel}", s.whipOptions)
-	mux.HandleFunc("PATCH /whep/{channel}/{id}", s.whepPatch)
-	mux.HandleFunc("DELETE /whep/{channel}/{id}", s.whepDelete)
-	mux.HandleFunc("OPTIONS /whep/{channel}/{id}", s.whipOptions)
-	mux.HandleFunc("POST /whep/{channel}/{id}/layer", s.whepLayer)
-	mux.HandleFunc("OPTIONS /whep/{channel}/{id}/layer", s.whipOptions)
+	s.whepSessionRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "origin": d.Healthy()})
 	})

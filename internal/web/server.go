@@ -182,12 +182,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /whip/{channel}/{id}", s.whipDelete)
 	mux.HandleFunc("OPTIONS /whip/{channel}/{id}", s.whipOptions)
 	mux.HandleFunc("POST /whep/{channel}", s.whepPost)
-	mux.HandleFunc("OPTIONS /whep/{channel}", s.whipOptions)
-	mux.HandleFunc("PATCH /whep/{channel}/{id}", s.whepPatch)
-	mux.HandleFunc("DELETE /whep/{channel}/{id}", s.whepDelete)
-	mux.HandleFunc("OPTIONS /whep/{channel}/{id}", s.whipOptions)
-	mux.HandleFunc("POST /whep/{channel}/{id}/layer", s.whepLayer)
-	mux.HandleFunc("OPTIONS /whep/{channel}/{id}/layer", s.whipOptions)
+	s.whepSessionRoutes(mux)
 
 	// Stream chain (CONTRACT §5a).
 	if s.relays != nil {

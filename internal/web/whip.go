@@ -75,6 +75,17 @@ func (s *Server) publisher(r *http.Request, channel string) (name, who string, a
 	return name, "owner:" + auth.Handle(owner.Name, owner.Num), allowed, nil
 }
 
+// whepSessionRoutes are the WHEP routes after the POST, the same on the
+// origin and on a relay.
+func (s *Server) whepSessionRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("OPTIONS /whep/{channel}", s.whipOptions)
+	mux.HandleFunc("PATCH /whep/{channel}/{id}", s.whepPatch)
+	mux.HandleFunc("DELETE /whep/{channel}/{id}", s.whepDelete)
+	mux.HandleFunc("OPTIONS /whep/{channel}/{id}", s.whipOptions)
+	mux.HandleFunc("POST /whep/{channel}/{id}/layer", s.whepLayer)
+	mux.HandleFunc("OPTIONS /whep/{channel}/{id}/layer", s.whipOptions)
+}
+
 func whipCORS(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
