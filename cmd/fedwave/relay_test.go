@@ -1,0 +1,481 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/fedwave/fedwave/internal/app/apptest"
+	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/config"
+	"github.com/fedwave/fedwave/internal/loadtest"
+)
+
+// The stream chain end to end (CONTRACT §5a): an origin in this process,
+// `fedwave relay` child processes (so that they can be SIGKILLed), a
+// synthetic publisher and viewers that behave as the player does
+// (loadtest.ChainViewer). Conditions are waited for with deadlines; no
+// timing decides a pass.
+
+// TestRelayPlacementBeyondMaxViewers: the origin serves --max-viewers
+// itself and sends the others to a relay with a 307; the relay refuses
+// whoever the origin did not place there; a full chain answers 503 with
+// Retry-After.
+func TestRelayPlacementBeyondMaxViewers(t *testing.T) {
+	c := startChainOrigin(t, 2, 0)
+	r1 := c.startRelay("r1", "--capacity", "3") // room for 2 viewers (one slot is kept for a child relay)
+	c.waitRelays("r1 connected", func(m map[string]relayView) bool { return m["r1"].Connected })
+	c.publish()
+
+	// Unplaced viewers: no ticket, a forged one, one for another channel,
+	// one used twice.
+	for name, q := range map[string]string{"no ticket": "", "forged": "?ticket=eyJrIjoidmlld2VyIn0.AAAA"} {
+		if st, code := post(t, r1.base+"/whep/alice"+q, nil); st != http.StatusForbidden || code != "not_placed" {
+			t.Errorf("%s: relay answered %d %s, want 403 not_placed", name, st, code)
+		}
+	}
+	// Viewers beyond the two the origin serves are sent to r1; the first two
+	// take the origin's places.
+	viewers := c.watch(2)
+	c.waitPlaying(viewers, "two viewers on the origin")
+	ticketed := c.placement(http.StatusTemporaryRedirect)
+	loc, _ := url.Parse(ticketed.Header.Get("Location"))
+	if loc.Host != r1.host || !strings.HasPrefix(loc.Path, "/whep/alice") || loc.Query().Get("ticket") == "" {
+		t.Fatalf("307 Location %s, want r1's WHEP URL with a ticket", loc)
+	}
+	other := *loc
+	other.Path = "/whep/bob"
+	if st, code := post(t, other.String(), nil); st != http.StatusForbidden || code != "not_placed" {
+		t.Errorf("a ticket for another channel: %d %s, want 403 not_placed", st, code)
+	}
+	if st, _ := post(t, loc.String(), []byte("not sdp")); st == http.StatusForbidden {
+		t.Errorf("a fresh ticket was refused")
+	}
+	if st, code := post(t, loc.String(), []byte("not sdp")); st != http.StatusForbidden || code != "not_placed" {
+		t.Errorf("a used ticket: %d %s, want 403 not_placed", st, code)
+	}
+
+	viewers = append(viewers, c.watch(2)...)
+	c.waitPlaying(viewers, "four viewers")
+	hosts := map[string]int{}
+	for _, v := range viewers {
+		hosts[v.State().Host]++
+	}
+	if hosts[c.host] != 2 || hosts[r1.host] != 2 {
+		t.Fatalf("viewers per host %v, want 2 on the origin %s and 2 on r1 %s", hosts, c.host, r1.host)
+	}
+	// Origin and relay full: 503 with Retry-After.
+	c.waitFor("a full chain to answer 503", func() bool {
+		res := c.placement(0)
+		return res.StatusCode == http.StatusServiceUnavailable && res.Header.Get("Retry-After") != ""
+	})
+}
+
+// TestRelayChain covers relay to relay, the tree API, the relay list's
+// details, a SIGKILLed relay (its child relay re-attaches, its viewers are
+// placed elsewhere, the tree is whole again) and a revoked relay.
+func TestRelayChain(t *testing.T) {
+	c := startChainOrigin(t, 1, 1)
+	r1 := c.startRelay("r1", "--capacity", "4") // 2 child slots, 2 viewers
+	c.waitRelays("r1 connected", func(m map[string]relayView) bool { return m["r1"].Connected })
+	r2 := c.startRelay("r2") // the origin feeds one relay: r2 goes under r1
+	c.waitRelays("r2 under r1", func(m map[string]relayView) bool { return m["r2"].Connected && m["r2"].Parent == "r1" })
+	c.publish()
+
+	// Details of the list (§5a): url, state, capacity default, uptime.
+	c.waitRelays("uptime counting", func(m map[string]relayView) bool { return m["r1"].Uptime >= 1 })
+	m := c.relayList()
+	if v := m["r2"]; v.URL != r2.base || v.State != "connected" || v.Capacity != 100 || v.Parent != "r1" {
+		t.Errorf("r2 listed as %+v, want url %s, connected, capacity 100, parent r1", v, r2.base)
+	}
+	if v := m["r1"]; v.Parent != "" || v.Capacity != 4 {
+		t.Errorf("r1 listed as %+v, want no parent and capacity 4", v)
+	}
+	for _, r := range []*relayProc{r1, r2} {
+		var h struct {
+			Status string `json:"status"`
+			Origin bool   `json:"origin"`
+		}
+		if st := getJSON(t, r.base+"/healthz", "", &h); st != 200 || h.Status != "ok" || !h.Origin {
+			t.Errorf("%s /healthz: %d %+v", r.name, st, h)
+		}
+	}
+	if r := c.s.Do("GET", "/api/v1/relays", nil, c.owner); r.Status != http.StatusForbidden {
+		t.Errorf("a streamer listed the relays: %d", r.Status)
+	}
+
+	// One viewer on the origin, two on r1, the rest on r2 (r1's pull does
+	// not count against --max-viewers).
+	viewers := c.watch(1)
+	c.waitPlaying(viewers, "the origin's viewer")
+	viewers = append(viewers, c.watch(2)...)
+	c.waitPlaying(viewers, "r1's viewers")
+	viewers = append(viewers, c.watch(2)...)
+	c.waitPlaying(viewers, "r2's viewers")
+	if h := hostsOf(viewers); h[c.host] != 1 || h[r1.host] != 2 || h[r2.host] != 2 {
+		t.Fatalf("viewers per host %v; want origin 1, r1 (%s) 2, r2 (%s) 2", h, r1.host, r2.host)
+	}
+
+	// The tree: origin → r1 → r2 with their own viewers; owner and admins
+	// only.
+	want := "origin:1(relay r1:2(relay r2:2()))"
+	c.waitFor("the tree "+want, func() bool { return c.tree(c.owner) == want })
+	if got := c.tree(c.admin); got != want {
+		t.Errorf("the admin's tree %s, want %s", got, want)
+	}
+	if r := c.s.Do("GET", "/api/v1/channels/alice/tree", nil, c.s.Login("bob", "password1")); r.Status != http.StatusForbidden {
+		t.Errorf("another streamer read the tree: %d", r.Status)
+	}
+	if r := c.s.Do("GET", "/api/v1/channels/alice/tree", nil, ""); r.Status != http.StatusUnauthorized {
+		t.Errorf("an anonymous caller read the tree: %d", r.Status)
+	}
+
+	// SIGKILL r1: r2 re-attaches to the origin, every viewer plays again
+	// (r1's re-posted and were placed on r2), the tree is whole.
+	r1.kill()
+	c.waitRelays("r2 under the origin", func(m map[string]relayView) bool {
+		return m["r2"].Connected && m["r2"].Parent == "" && !m["r1"].Connected
+	})
+	c.waitFor("every viewer playing off r1", func() bool {
+		for _, v := range viewers {
+			if s := v.State(); !s.Playing || s.Host == r1.host {
+				return false
+			}
+		}
+		return true
+	})
+	for _, v := range viewers {
+		if s := v.State(); s.Host != c.host && s.Host != r2.host {
+			t.Errorf("a viewer is on %s", s.Host)
+		}
+	}
+	want = "origin:1(relay r2:4())"
+	c.waitFor("the tree "+want, func() bool { return c.tree(c.owner) == want })
+	for _, v := range viewers {
+		for _, rl := range v.State().Relinks {
+			t.Logf("relink %s → %s in %s", rl.From, rl.To, rl.Gap.Round(time.Millisecond))
+		}
+	}
+
+	// Revoking r2: 204, the process exits within 2 s saying why, the list
+	// shows it revoked.
+	if r := c.s.Do("DELETE", "/api/v1/relays/r2", nil, c.admin); r.Status != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", r.Status, r.Raw)
+	}
+	select {
+	case <-r2.exited:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the revoked relay still runs 2 s later")
+	}
+	if out := r2.out.String(); !strings.Contains(out, "revoked") {
+		t.Errorf("the revoked relay did not say why:\n%s", out)
+	}
+	if r2.cmd.ProcessState.Success() {
+		t.Errorf("the revoked relay exited with status 0")
+	}
+	if v := c.relayList()["r2"]; v.State != "revoked" || v.Connected {
+		t.Errorf("r2 listed as %+v after revoking", v)
+	}
+}
+
+// chainSite is an origin with a streamer alice (her stream key), another
+// streamer bob and an admin.
+type chainSite struct {
+	t            *testing.T
+	s            *apptest.Server
+	bin, host    string
+	admin, owner string // tokens
+	key          string
+	api          *webrtc.API
+	wait         time.Duration
+}
+
+func startChainOrigin(t *testing.T, maxViewers, originRelays int) *chainSite {
+	t.Helper()
+	s := apptest.Start(t, func(c *config.Config) { c.MaxViewers, c.OriginRelays = maxViewers, originRelays })
+	s.CreateUser("boss", "password1", auth.RoleAdmin)
+	s.CreateUser("alice", "password1", auth.RoleStreamer)
+	s.CreateUser("bob", "password1", auth.RoleStreamer)
+	c := &chainSite{t: t, s: s, bin: buildBinary(t), host: strings.TrimPrefix(s.URL, "http://"), wait: 30 * time.Second}
+	c.admin, c.owner = s.Login("boss", "password1"), s.Login("alice", "password1")
+	c.key, _ = s.Do("POST", "/api/v1/channels/alice/stream-key", nil, c.owner).Body["streamKey"].(string)
+	if c.key == "" {
+		t.Fatal("no stream key")
+	}
+	api, err := loadtest.NewViewerAPI(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.api = api
+	return c
+}
+
+// publish starts the synthetic stream for the rest of the test.
+func (c *chainSite) publish() {
+	c.t.Helper()
+	p, err := loadtest.Publish(context.Background(), loadtest.MediaOptions{WHIP: c.s.URL + "/whip/alice", Key: c.key, Bitrate: 300_000})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(p.Close)
+}
+
+// watch starts n viewers of alice's channel, closed at cleanup.
+func (c *chainSite) watch(n int) []*loadtest.ChainViewer {
+	c.t.Helper()
+	out := make([]*loadtest.ChainViewer, n)
+	for i := range out {
+		v, err := loadtest.WatchChain(context.Background(), loadtest.ChainOptions{WHEP: c.s.URL + "/whep/alice", API: c.api})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.t.Cleanup(func() { v.Close() })
+		out[i] = v
+	}
+	return out
+}
+
+func (c *chainSite) waitPlaying(viewers []*loadtest.ChainViewer, what string) {
+	c.t.Helper()
+	c.waitFor(what+" playing", func() bool {
+		for _, v := range viewers {
+			if !v.State().Playing {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func hostsOf(viewers []*loadtest.ChainViewer) map[string]int {
+	h := map[string]int{}
+	for _, v := range viewers {
+		h[v.State().Host]++
+	}
+	return h
+}
+
+func (c *chainSite) waitFor(what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(c.wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("waited %s for %s", c.wait, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// placement asks the origin where a viewer goes, without following; it
+// holds a placement (a reservation on a relay) for a few seconds. want
+// other than 0 is the status wanted.
+func (c *chainSite) placement(want int) *http.Response {
+	c.t.Helper()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noFollow.Post(c.s.URL+"/whep/alice", "application/sdp", strings.NewReader("v=0"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	res.Body.Close()
+	if want != 0 && res.StatusCode != want {
+		c.t.Fatalf("origin's POST /whep/alice: %d, want %d", res.StatusCode, want)
+	}
+	return res
+}
+
+// relayView is a relay as GET /api/v1/relays lists it.
+type relayView struct {
+	Name      string `json:"name"`
+	URL       string `json:"url"`
+	State     string `json:"state"`
+	Connected bool   `json:"connected"`
+	Viewers   int    `json:"viewers"`
+	Capacity  int    `json:"capacity"`
+	Uptime    int64  `json:"uptime"`
+	Parent    string `json:"parent"`
+}
+
+func (c *chainSite) relayList() map[string]relayView {
+	c.t.Helper()
+	var body struct{ Relays []relayView }
+	if st := getJSON(c.t, c.s.URL+"/api/v1/relays", c.admin, &body); st != http.StatusOK {
+		c.t.Fatalf("GET /api/v1/relays: %d", st)
+	}
+	m := map[string]relayView{}
+	for _, r := range body.Relays {
+		m[r.Name] = r
+	}
+	return m
+}
+
+func (c *chainSite) waitRelays(what string, cond func(map[string]relayView) bool) {
+	c.t.Helper()
+	c.waitFor(what, func() bool { return cond(c.relayList()) })
+}
+
+// tree is alice's tree in a compact form: kind name:viewers(children),
+// the origin without its name.
+func (c *chainSite) tree(token string) string {
+	c.t.Helper()
+	var body struct{ Root treeNode }
+	if st := getJSON(c.t, c.s.URL+"/api/v1/channels/alice/tree", token, &body); st != http.StatusOK {
+		c.t.Fatalf("tree: %d", st)
+	}
+	return body.Root.String()
+}
+
+type treeNode struct {
+	Kind     string     `json:"kind"`
+	Name     string     `json:"name"`
+	Viewers  int        `json:"viewers"`
+	Children []treeNode `json:"children"`
+}
+
+func (n treeNode) String() string {
+	var b strings.Builder
+	if n.Kind == "origin" {
+		b.WriteString("origin")
+	} else {
+		b.WriteString(n.Kind + " " + n.Name)
+	}
+	b.WriteString(":" + strconv.Itoa(n.Viewers) + "(")
+	for i, k := range n.Children {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(k.String())
+	}
+	return b.String() + ")"
+}
+
+// relayProc is a `fedwave relay` child process.
+type relayProc struct {
+	name, base, host string
+	cmd              *exec.Cmd
+	out              *lockedBuffer
+	exited           chan struct{}
+}
+
+// startRelay creates a relay token named name on the origin and runs a
+// relay with it, on loopback; it returns once the relay answers.
+func (c *chainSite) startRelay(name string, extra ...string) *relayProc {
+	c.t.Helper()
+	r := c.s.Do("POST", "/api/v1/relays", map[string]string{"name": name}, c.admin)
+	token, _ := r.Body["token"].(string)
+	if r.Status != http.StatusCreated || token == "" {
+		c.t.Fatalf("create relay %s: %d %s", name, r.Status, r.Raw)
+	}
+	return runRelay(c.t, c.bin, name, c.s.URL, token, extra...)
+}
+
+func runRelay(t *testing.T, bin, name, origin, token string, extra ...string) *relayProc {
+	t.Helper()
+	addr := freeAddr(t)
+	p := &relayProc{name: name, host: addr, base: "http://" + addr, out: &lockedBuffer{}, exited: make(chan struct{})}
+	args := append([]string{"relay", "--origin", origin, "--http", addr, "--public-url", p.base, "--media-port", "0", "--media-loopback"}, extra...)
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), "FEDWAVE_TOKEN="+token) // as the docs advise: not on the command line
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.exited:
+			case <-time.After(10 * time.Second):
+				p.cmd.Process.Kill()
+				<-p.exited
+				t.Errorf("relay %s did not stop within 10 s of SIGTERM", name)
+			}
+		}
+		if t.Failed() {
+			t.Logf("relay %s said:\n%s", name, p.out.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := http.Get(p.base + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			return p
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("relay %s exited: %s", name, p.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay %s never answered: %v", name, err)
+		}
+	}
+}
+
+// kill SIGKILLs the relay and waits for it to be gone.
+func (p *relayProc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// post sends body (or nothing) as an SDP offer and returns the status and
+// the error code.
+func post(t *testing.T, u string, body []byte) (int, string) {
+	t.Helper()
+	res, err := http.Post(u, "application/sdp", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var e struct{ Error struct{ Code string } }
+	json.NewDecoder(res.Body).Decode(&e)
+	return res.StatusCode, e.Error.Code
+}
+
+func getJSON(t testing.TB, u, token string, v any) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	json.NewDecoder(res.Body).Decode(v)
+	return res.StatusCode
+}
+
+// lockedBuffer is a process's output, read while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
