@@ -83,8 +83,8 @@ type ChainViewer struct {
 	joined  time.Time
 	// prevHost served the session before the current one: a relink's From.
 	prevHost string
-	delay   delayHist // merged from closed sessions
-	stats   ChainStats
+	delay    delayHist // merged from closed sessions
+	stats    ChainStats
 }
 
 // chainSession is one WHEP session of a viewer.
