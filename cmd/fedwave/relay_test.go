@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -81,6 +82,26 @@ func TestRelayPlacementBeyondMaxViewers(t *testing.T) {
 		res := c.placement(0)
 		return res.StatusCode == http.StatusServiceUnavailable && res.Header.Get("Retry-After") != ""
 	})
+
+	// r1 freezes for a while (a network hiccup): its viewers stall and ask
+	// the origin again, avoiding r1; r1 being the only relay with room,
+	// they are placed on it again once it is back rather than refused
+	// for ever.
+	r1.cmd.Process.Signal(syscall.SIGSTOP)
+	c.waitFor("r1's viewers to stall", func() bool {
+		for _, v := range viewers {
+			if v.State().Host == r1.host && v.State().Playing {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(time.Second) // the outage: r1 is dropped from placement
+	r1.cmd.Process.Signal(syscall.SIGCONT)
+	c.waitPlaying(viewers, "every viewer again")
+	if h := hostsOf(viewers); h[r1.host] != 2 {
+		t.Fatalf("viewers per host %v after r1 came back", h)
+	}
 }
 
 // TestRelayChain covers relay to relay, the tree API, the relay list's
@@ -199,6 +220,7 @@ type chainSite struct {
 	admin, owner string // tokens
 	key          string
 	api          *webrtc.API
+	viewers      []*loadtest.ChainViewer
 	wait         time.Duration
 }
 
@@ -243,6 +265,7 @@ func (c *chainSite) watch(n int) []*loadtest.ChainViewer {
 		}
 		c.t.Cleanup(func() { v.Close() })
 		out[i] = v
+		c.viewers = append(c.viewers, v)
 	}
 	return out
 }
@@ -259,6 +282,15 @@ func (c *chainSite) waitPlaying(viewers []*loadtest.ChainViewer, what string) {
 	})
 }
 
+func (c *chainSite) viewerStates() string {
+	var b strings.Builder
+	for i, v := range c.viewers {
+		s := v.State()
+		fmt.Fprintf(&b, "\n  %d: host %s playing %v relinks %d last error %q", i, s.Host, s.Playing, len(s.Relinks), s.Err)
+	}
+	return b.String()
+}
+
 func hostsOf(viewers []*loadtest.ChainViewer) map[string]int {
 	h := map[string]int{}
 	for _, v := range viewers {
@@ -269,10 +301,12 @@ func hostsOf(viewers []*loadtest.ChainViewer) map[string]int {
 
 func (c *chainSite) waitFor(what string, cond func() bool) {
 	c.t.Helper()
-	deadline := time.Now().Add(c.wait)
+	start := time.Now()
+	deadline := start.Add(c.wait)
+	defer func() { c.t.Logf("%s after %s", what, time.Since(start).Round(time.Millisecond)) }()
 	for !cond() {
 		if time.Now().After(deadline) {
-			c.t.Fatalf("waited %s for %s", c.wait, what)
+			c.t.Fatalf("waited %s for %s; viewers:%s", c.wait, what, c.viewerStates())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -193,7 +193,14 @@ func (s *Service) Admit(ctx context.Context, token string) (string, error) {
 // host) the viewer just lost. A full chain is fail.Unavailable.
 func (s *Service) Place(channel, quality, avoid string) (location string, release func(), err error) {
 	here := s.cfg.Media.People() + int(s.inflight.Load())
-	name, ok := s.tree.Place(here, s.avoided(avoid), time.Now())
+	avoided := s.avoided(avoid)
+	name, ok := s.tree.Place(here, avoided, time.Now())
+	if !ok && avoided != "" {
+		// The relay the viewer lost is the only one with room: it is
+		// back (a hiccup) or about to be dropped (then the viewer stalls
+		// and asks again); either beats refusing the viewer.
+		name, ok = s.tree.Place(here, "", time.Now())
+	}
 	if !ok {
 		return "", nil, fail.New(fail.Unavailable, "origin_full", "this stream has as many viewers as it can serve now; try again shortly")
 	}
