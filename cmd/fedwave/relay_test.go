@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -215,33 +216,82 @@ func TestRelayChain(t *testing.T) {
 // streamer bob and an admin.
 type chainSite struct {
 	t            *testing.T
-	s            *apptest.Server
+	s            *apiClient
 	bin, host    string
+	pid          int    // the origin's process, when it is a child
 	admin, owner string // tokens
 	key          string
 	api          *webrtc.API
-	viewers      []*loadtest.ChainViewer
 	wait         time.Duration
+	viewers      []*loadtest.ChainViewer
 }
 
+func newChainSite(t *testing.T) *chainSite {
+	t.Helper()
+	api, err := loadtest.NewViewerAPI(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &chainSite{t: t, bin: buildBinary(t), api: api, wait: 30 * time.Second}
+}
+
+// startChainOrigin runs the origin in this process.
 func startChainOrigin(t *testing.T, maxViewers, originRelays int) *chainSite {
 	t.Helper()
 	s := apptest.Start(t, func(c *config.Config) { c.MaxViewers, c.OriginRelays = maxViewers, originRelays })
 	s.CreateUser("boss", "password1", auth.RoleAdmin)
 	s.CreateUser("alice", "password1", auth.RoleStreamer)
 	s.CreateUser("bob", "password1", auth.RoleStreamer)
-	c := &chainSite{t: t, s: s, bin: buildBinary(t), host: strings.TrimPrefix(s.URL, "http://"), wait: 30 * time.Second}
+	c := newChainSite(t)
+	c.s, c.host = &apiClient{t: t, URL: s.URL}, strings.TrimPrefix(s.URL, "http://")
 	c.admin, c.owner = s.Login("boss", "password1"), s.Login("alice", "password1")
 	c.key, _ = s.Do("POST", "/api/v1/channels/alice/stream-key", nil, c.owner).Body["streamKey"].(string)
 	if c.key == "" {
 		t.Fatal("no stream key")
 	}
-	api, err := loadtest.NewViewerAPI(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.api = api
 	return c
+}
+
+// apiClient calls a site's API.
+type apiClient struct {
+	t   *testing.T
+	URL string
+}
+
+// Do sends a request with an optional JSON body and bearer token.
+func (a *apiClient) Do(method, path string, body any, token string) *apptest.Response {
+	a.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		rd = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, a.URL+path, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	r := &apptest.Response{Status: res.StatusCode, Header: res.Header}
+	r.Raw, _ = io.ReadAll(res.Body)
+	json.Unmarshal(r.Raw, &r.Body)
+	return r
+}
+
+func (a *apiClient) Login(name, password string) string {
+	a.t.Helper()
+	r := a.Do("POST", "/api/v1/login", map[string]string{"name": name, "password": password}, "")
+	tok, _ := r.Body["token"].(string)
+	if tok == "" {
+		a.t.Fatalf("login %s: %d %s", name, r.Status, r.Raw)
+	}
+	return tok
 }
 
 // publish starts the synthetic stream for the rest of the test.

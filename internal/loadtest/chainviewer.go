@@ -54,7 +54,8 @@ type ChainState struct {
 	Host    string // the host serving the current session ("" none yet)
 	Playing bool   // a keyframe came on the current session and video is flowing
 	Relinks []Relink
-	Err     string // the last error of a post, if any
+	Err     string        // the last error of a post, if any
+	Join    time.Duration // start to the first video packet (0: not yet)
 }
 
 // ChainStats is what a closed viewer measured over all its sessions.
@@ -378,6 +379,9 @@ func (v *ChainViewer) State() ChainState {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	st := ChainState{Host: v.host, Relinks: append([]Relink(nil), v.relinks...), Err: v.lastErr}
+	if !v.joined.IsZero() {
+		st.Join = v.joined.Sub(v.start)
+	}
 	if s := v.cur; s != nil && s.keyframe.Load() {
 		last := s.videoAt.Load()
 		st.Playing = last != 0 && time.Since(time.Unix(0, last)) <= v.o.Stall
