@@ -175,16 +175,17 @@ func TestRelayChainBenchmark(t *testing.T) {
 			}
 			return true
 		})
-		var these []time.Duration
+		var these, answers, media []time.Duration
 		for _, v := range viewers {
 			for _, rl := range v.State().Relinks {
 				if rl.At.After(at) {
-					these = append(these, rl.Gap)
+					these, answers, media = append(these, rl.Gap), append(answers, rl.Answer), append(media, rl.Media)
 				}
 			}
 		}
 		gaps = append(gaps, these...)
-		t.Logf("kill %d: %s with %d viewers; %d relinks p50 %s p99 %s max %s", round+1, victim, counts[r.host], len(these), pct(these, 0.5), pct(these, 0.99), pct(these, 1))
+		t.Logf("kill %d: %s with %d viewers; %d relinks p50 %s p99 %s max %s (of which the answer p50 %s p99 %s, answer to video p50 %s p99 %s)",
+			round+1, victim, counts[r.host], len(these), pct(these, 0.5), pct(these, 0.99), pct(these, 1), pct(answers, 0.5), pct(answers, 0.99), pct(media, 0.5), pct(media, 0.99))
 		start(victim)
 		c.waitRelays("three relays in the tree", func(m map[string]relayView) bool {
 			n := 0

@@ -47,6 +47,9 @@ type Relink struct {
 	From, To string        // hosts that served it
 	Gap      time.Duration // last video packet before the stall to the first after
 	At       time.Time     // the first video packet after
+	// Of Gap: the origin's (and relay's) answer to the post that ended it,
+	// and from that answer to the first video packet.
+	Answer, Media time.Duration
 }
 
 // ChainState is a viewer's state now.
@@ -93,6 +96,7 @@ type chainSession struct {
 	pc       *webrtc.PeerConnection
 	location string
 	host     string
+	posted   time.Time
 	answered time.Time
 	readers  sync.WaitGroup
 	keyframe atomic.Bool
@@ -218,15 +222,16 @@ func (v *ChainViewer) join(ctx context.Context, avoid string) (*chainSession, er
 		pc.Close()
 		return nil, err
 	}
+	s.posted = time.Now()
 	answer, err := v.post(ctx, s, avoid, sdp)
 	if err == nil {
+		s.answered = time.Now() // before the tracks can start
 		err = pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
 	}
 	if err != nil {
 		v.end(s)
 		return nil, err
 	}
-	s.answered = time.Now()
 	v.mu.Lock()
 	v.host, v.cur = s.host, s
 	v.mu.Unlock()
@@ -325,7 +330,8 @@ func (v *ChainViewer) firstVideo(s *chainSession, now time.Time) {
 		v.joined = now
 		return
 	}
-	v.relinks = append(v.relinks, Relink{From: v.prevHost, To: s.host, Gap: now.Sub(time.Unix(0, last)), At: now})
+	v.relinks = append(v.relinks, Relink{From: v.prevHost, To: s.host, Gap: now.Sub(time.Unix(0, last)), At: now,
+		Answer: s.answered.Sub(s.posted), Media: now.Sub(s.answered)})
 }
 
 // end closes a session (deleting it where it was, without waiting on a
