@@ -45,7 +45,7 @@ type ChainOptions struct {
 // Relink is one move of a viewer whose session stalled.
 type Relink struct {
 	From, To string        // hosts that served it
-	Gap      time.Duration // last video packet before the stall to the first after
+	Gap      time.Duration // last video packet before the stall to the first fresh one after
 	At       time.Time     // the first video packet after
 	// Of Gap: the origin's (and relay's) answer to the post that ended it,
 	// and from that answer to the first video packet.
@@ -77,7 +77,13 @@ type ChainViewer struct {
 	done   chan struct{}
 	start  time.Time
 
-	lastVideo atomic.Int64 // unix ns of the last video packet, any session
+	lastVideo atomic.Int64 // unix ns of the last fresh video packet, any session
+	// newest is the latest send stamp of a video packet seen (unix ns): a
+	// packet stamped earlier is not fresh. A relay's cached run from the
+	// last keyframe is replayed to a new session; if the viewer saw it
+	// already (its relay stalled and it came back to it), it is not the
+	// stream playing again.
+	newest atomic.Int64
 
 	mu      sync.Mutex
 	host    string
@@ -100,7 +106,7 @@ type chainSession struct {
 	answered time.Time
 	readers  sync.WaitGroup
 	keyframe atomic.Bool
-	videoAt  atomic.Int64 // unix ns of the last video packet of this session
+	videoAt  atomic.Int64 // unix ns of the last fresh video packet of this session
 
 	mu           sync.Mutex
 	closing      bool
@@ -313,6 +319,9 @@ func (v *ChainViewer) read(s *chainSession, t *webrtc.TrackRemote, counted bool)
 		if keyframe.Start(mime, pkt.Payload) {
 			s.keyframe.Store(true)
 		}
+		if !v.fresh(pkt.Payload) {
+			continue
+		}
 		if s.videoAt.Swap(now.UnixNano()) == 0 {
 			v.firstVideo(s, now)
 		}
@@ -320,8 +329,26 @@ func (v *ChainViewer) read(s *chainSession, t *webrtc.TrackRemote, counted bool)
 	}
 }
 
-// firstVideo records the join, or the relink a session's first video
-// packet ends.
+// fresh reports whether a video payload is newer than any seen before; an
+// unstamped one (not the synthetic publisher's) counts as fresh.
+func (v *ChainViewer) fresh(payload []byte) bool {
+	sent, _, ok := readStamp(payload)
+	if !ok {
+		return true
+	}
+	for {
+		old := v.newest.Load()
+		if sent <= old {
+			return false
+		}
+		if v.newest.CompareAndSwap(old, sent) {
+			return true
+		}
+	}
+}
+
+// firstVideo records the join, or the relink a session's first fresh
+// video packet ends.
 func (v *ChainViewer) firstVideo(s *chainSession, now time.Time) {
 	last := v.lastVideo.Load()
 	v.mu.Lock()
@@ -379,8 +406,8 @@ func (v *ChainViewer) setErr(err error) {
 }
 
 // State is the viewer's state now. Playing means the current session had
-// a keyframe (a picture can be decoded) and its last video packet is at
-// most Stall old.
+// a keyframe (a picture can be decoded) and its last fresh video packet is
+// at most Stall old.
 func (v *ChainViewer) State() ChainState {
 	v.mu.Lock()
 	defer v.mu.Unlock()
