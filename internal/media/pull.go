@@ -162,7 +162,16 @@ func (p *pull) connect() (hadMedia bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	defer p.delete(location)
+	defer func() {
+		// Only a pull being stopped says goodbye. A connection made again
+		// left a home that stalled, failed or is no longer the parent: a
+		// DELETE to a dead host would hold the reconnection up for
+		// deleteTimeout (the relink budget is a second), and a live home
+		// drops the session when the connection closes.
+		if p.ctx.Err() != nil {
+			p.delete(location)
+		}
+	}()
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		return false, fail.New(fail.BadGateway, "peer_unreachable", "the answer of %s was refused: %s", r.host, truncate(err.Error(), 200))
 	}
