@@ -24,7 +24,8 @@ import (
 //
 // An origin process with --max-viewers 20 and --origin-relays 1, three
 // relay processes (r1 fed by the origin with --capacity 60, r2 and r3 fed
-// by r1), a synthetic publisher and FEDWAVE_CHAIN_VIEWERS (200) chain
+// by r1 with --capacity 200, so that either takes the viewers of any relay
+// killed), a synthetic publisher and FEDWAVE_CHAIN_VIEWERS (200) chain
 // viewers in this process. It reports the join time direct and through a
 // relay, the origin's upload copies, CPU per viewer on the origin and on a
 // relay, the send→receive delay per depth, loss, and the relink times of
@@ -50,8 +51,8 @@ func TestRelayChainBenchmark(t *testing.T) {
 	}
 	start("r1", "--capacity", "60")
 	c.waitRelays("r1", func(m map[string]relayView) bool { return m["r1"].Connected })
-	start("r2")
-	start("r3")
+	start("r2", "--capacity", "200") // room for the viewers of any relay killed
+	start("r3", "--capacity", "200")
 	c.waitRelays("r2 and r3 under r1", func(m map[string]relayView) bool { return m["r2"].Parent == "r1" && m["r3"].Parent == "r1" })
 	p, err := loadtest.Publish(context.Background(), loadtest.MediaOptions{WHIP: c.s.URL + "/whip/alice", Key: c.key, Bitrate: bitrate})
 	if err != nil {
@@ -153,6 +154,9 @@ func TestRelayChainBenchmark(t *testing.T) {
 			name, depth[host], hosts[host], sessions, 100*user, 100*sys, 100*(user+sys)/float64(max(sessions, 1)))
 	}
 
+	t.Logf("\n%s", report.String())
+	report.Reset()
+
 	// Kills: SIGKILL the relay with the most viewers, wait for every viewer
 	// to play again and the tree to be whole, start it again.
 	var gaps []time.Duration
@@ -167,14 +171,17 @@ func TestRelayChainBenchmark(t *testing.T) {
 		r := relays[victim]
 		at := time.Now()
 		r.kill()
-		c.waitFor("every viewer playing after the kill", func() bool {
+		if !eventually(time.Minute, func() bool {
 			for _, v := range viewers {
 				if s := v.State(); !s.Playing || s.Host == r.host {
 					return false
 				}
 			}
 			return true
-		})
+		}) {
+			t.Errorf("kill %d (%s): not every viewer plays again within a minute:%s", round+1, victim, c.viewerStates())
+			break
+		}
 		var these, answers, media []time.Duration
 		for _, v := range viewers {
 			for _, rl := range v.State().Relinks {
@@ -220,6 +227,16 @@ func TestRelayChainBenchmark(t *testing.T) {
 	}
 	fmt.Fprintf(&report, "loss %d of %d packets (%.4f%%), the kills included\n", lost, exp, 100*float64(lost)/float64(max(exp, 1)))
 	t.Logf("\n%s", report.String())
+}
+
+// eventually waits up to d for cond.
+func eventually(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 func envInt(name string, def int) int {

@@ -35,7 +35,7 @@ type ChainOptions struct {
 	// packet before it counts as stalled; default 3 s.
 	JoinGrace time.Duration
 	API       *webrtc.API  // shared by many viewers (NewViewerAPI); default one of its own
-	Client    *http.Client // must follow redirects; default one with a 10 s timeout
+	Client    *http.Client // must follow redirects; default one with a 3 s timeout (a frozen relay never answers)
 	// Measuring, if set, limits the delay histogram to the packets that
 	// arrive while it is true (a benchmark's window).
 	Measuring *atomic.Bool
@@ -135,7 +135,7 @@ func WatchChain(ctx context.Context, o ChainOptions) (*ChainViewer, error) {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 10 * time.Second}
+		o.Client = &http.Client{Timeout: 3 * time.Second}
 	}
 	if o.API == nil {
 		api, err := NewViewerAPI(o.Log)

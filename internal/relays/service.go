@@ -40,6 +40,9 @@ type Config struct {
 	Log          *slog.Logger
 }
 
+// expire is how long the origin places on a relay it has not heard from.
+const expire = 2 * time.Second
+
 // Service keeps the relays of this origin.
 type Service struct {
 	cfg  Config
@@ -58,7 +61,12 @@ func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Service{cfg: cfg, tree: chain.New(chain.Config{MaxViewers: cfg.MaxViewers, OriginRelays: cfg.OriginRelays}), links: map[string]*link{}}
+	// A relay is dropped from the tree (its children moved) after expire
+	// without a heartbeat (CONTRACT §5a: 2 s). A dead relay's link closes
+	// at once, so this is for frozen ones; shorter, relays flapped under
+	// load (late heartbeats), each flap moving their whole subtree.
+	tree := chain.New(chain.Config{MaxViewers: cfg.MaxViewers, OriginRelays: cfg.OriginRelays, Expire: expire})
+	return &Service{cfg: cfg, tree: tree, links: map[string]*link{}}
 }
 
 // Run expires silent relays and tells the relays whose parent changed,
