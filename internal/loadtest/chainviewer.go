@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -158,19 +159,38 @@ func WatchChain(ctx context.Context, o ChainOptions) (*ChainViewer, error) {
 func (v *ChainViewer) run(ctx context.Context) {
 	defer close(v.done)
 	avoid := ""
+	backoff := retryFirst
 	for ctx.Err() == nil {
 		s, err := v.join(ctx, avoid)
 		if err != nil {
 			v.setErr(err)
-			if !sleepCtx(ctx, 100*time.Millisecond) {
+			if !sleepCtx(ctx, retryWait(err, backoff)) {
 				return
 			}
+			backoff = min(2*backoff, retryMax)
 			continue
 		}
+		backoff = retryFirst
 		v.watch(ctx, s)
 		avoid = s.host
 		v.end(s)
 	}
+}
+
+// A refused or failed post is tried again after a growing, jittered wait
+// (at most the origin's Retry-After): hundreds of viewers of a relay that
+// died post at once, and must not keep a full origin busy answering 503.
+const (
+	retryFirst = 100 * time.Millisecond
+	retryMax   = 2 * time.Second
+)
+
+func retryWait(err error, backoff time.Duration) time.Duration {
+	var pe *PostError
+	if errors.As(err, &pe) && pe.RetryAfter > 0 {
+		backoff = min(backoff, pe.RetryAfter)
+	}
+	return backoff/2 + rand.N(backoff/2+1)
 }
 
 // watch returns when the session stalled or ctx ended.
@@ -269,7 +289,11 @@ func (v *ChainViewer) post(ctx context.Context, s *chainSession, avoid, sdp stri
 		return "", err
 	}
 	if res.StatusCode != http.StatusCreated {
-		return "", &PostError{Status: res.StatusCode, Body: truncate(string(body), 200)}
+		pe := &PostError{Status: res.StatusCode, Body: truncate(string(body), 200)}
+		if secs, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && secs > 0 {
+			pe.RetryAfter = time.Duration(min(secs, 60)) * time.Second
+		}
+		return "", pe
 	}
 	final := res.Request.URL
 	s.host = final.Host
@@ -281,8 +305,9 @@ func (v *ChainViewer) post(ctx context.Context, s *chainSession, avoid, sdp stri
 
 // PostError is a refused WHEP post.
 type PostError struct {
-	Status int
-	Body   string
+	Status     int
+	Body       string
+	RetryAfter time.Duration // the server's Retry-After, 0 if none
 }
 
 func (e *PostError) Error() string { return "WHEP post: " + strconv.Itoa(e.Status) + " " + e.Body }
