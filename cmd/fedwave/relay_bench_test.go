@@ -42,12 +42,14 @@ func TestRelayChainBenchmark(t *testing.T) {
 	c.wait = 2 * time.Minute
 	tokens := map[string]string{}
 	relays := map[string]*relayProc{}
+	flags := map[string][]string{}
 	start := func(name string, extra ...string) {
-		if tokens[name] == "" {
+		if tokens[name] == "" { // the first start; a restart keeps the token and flags
 			r := c.s.Do("POST", "/api/v1/relays", map[string]string{"name": name}, c.admin)
 			tokens[name], _ = r.Body["token"].(string)
+			flags[name] = extra
 		}
-		relays[name] = runRelay(t, c.bin, name, c.s.URL, tokens[name], extra...)
+		relays[name] = runRelay(t, c.bin, name, c.s.URL, tokens[name], flags[name]...)
 	}
 	start("r1", "--capacity", "60")
 	c.waitRelays("r1", func(m map[string]relayView) bool { return m["r1"].Connected })
