@@ -48,9 +48,28 @@ type pull struct {
 	err       error
 	readyOnce sync.Once
 
-	mu    sync.Mutex
-	pc    *webrtc.PeerConnection // the current connection, for keyframe requests
-	video uint32                 // its video SSRC, 0 before media
+	mu      sync.Mutex
+	pc      *webrtc.PeerConnection // the current connection, for keyframe requests
+	video   uint32                 // its video SSRC, 0 before media
+	attempt context.CancelFunc     // ends the current connection or its making
+}
+
+// errKicked ends a connection (or its making) that repull replaced.
+var errKicked = errors.New("told to pull again")
+
+// again ends the current connection, or the attempt to make one, and
+// makes it again at once (the parent changed). An attempt stuck on a
+// parent that froze would otherwise hold the pull for pullStart.
+func (p *pull) again() {
+	p.mu.Lock()
+	if p.attempt != nil {
+		p.attempt()
+	}
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
 }
 
 func newPull(r *remote, quality string) *pull {
@@ -93,7 +112,7 @@ func (p *pull) run() {
 			p.setReady(errClosing)
 			return
 		}
-		if !p.started() {
+		if !p.started() && !errors.Is(err, errKicked) {
 			p.setReady(startError(p.r.host, err))
 			p.r.drop(p)
 			return
@@ -126,6 +145,16 @@ func startError(host string, err error) error {
 // whether it got its tracks.
 func (p *pull) connect() (hadMedia bool, err error) {
 	s, r := p.r.s, p.r
+	ctx, cancel := context.WithCancel(p.ctx)
+	defer cancel()
+	p.mu.Lock()
+	p.attempt = cancel
+	p.mu.Unlock()
+	defer func() {
+		if ctx.Err() != nil && p.ctx.Err() == nil {
+			err = errKicked
+		}
+	}()
 	pc, err := s.engine.newPeer(s.engine.pulls)
 	if err != nil {
 		return false, err
@@ -155,28 +184,37 @@ func (p *pull) connect() (hadMedia bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("create offer: %w", err)
 	}
-	if err := setLocal(p.ctx, pc, offer); err != nil {
+	if err := setLocal(ctx, pc, offer); err != nil {
 		return false, err
 	}
-	answer, location, err := p.post(pc.LocalDescription().SDP)
+	answer, location, err := p.post(ctx, pc.LocalDescription().SDP)
 	if err != nil {
 		return false, err
 	}
-	defer p.delete(location)
+	defer func() {
+		// Only a pull being stopped says goodbye. A connection made again
+		// left a home that stalled, failed or is no longer the parent: a
+		// DELETE to a dead host would hold the reconnection up for
+		// deleteTimeout (the relink budget is a second), and a live home
+		// drops the session when the connection closes.
+		if p.ctx.Err() != nil {
+			p.delete(location)
+		}
+	}()
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		return false, fail.New(fail.BadGateway, "peer_unreachable", "the answer of %s was refused: %s", r.host, truncate(err.Error(), 200))
 	}
-	if err := p.waitTracks(answer, tracks, ended); err != nil {
+	if err := p.waitTracks(ctx, answer, tracks, ended); err != nil {
 		return false, err
 	}
 	p.setReady(nil)
 	r.st.Live(r) // the viewers move to the layers there are now
-	return true, p.wait(ended)
+	return true, p.wait(ctx, ended)
 }
 
 // wait returns when the connection ends, is stopped or kicked, or (with
 // Federation.Stall) brings no packet for that long.
-func (p *pull) wait(ended <-chan struct{}) error {
+func (p *pull) wait(ctx context.Context, ended <-chan struct{}) error {
 	var tick <-chan time.Time
 	stall := p.r.s.fed.Stall
 	if stall > 0 {
@@ -188,14 +226,8 @@ func (p *pull) wait(ended <-chan struct{}) error {
 		select {
 		case <-ended:
 			return errors.New("the connection ended")
-		case <-p.ctx.Done():
-			return p.ctx.Err()
-		case <-p.kick:
-			select { // run retries at once
-			case p.kick <- struct{}{}:
-			default:
-			}
-			return errors.New("told to pull again")
+		case <-ctx.Done():
+			return ctx.Err()
 		case now := <-tick:
 			if now.Sub(time.Unix(0, p.last.Load())) > stall {
 				return fmt.Errorf("no packet for %v", stall)
@@ -206,9 +238,9 @@ func (p *pull) wait(ended <-chan struct{}) error {
 
 // post sends the offer to the channel's home and returns its answer and
 // the session's Location.
-func (p *pull) post(offer string) (answer, location string, err error) {
+func (p *pull) post(ctx context.Context, offer string) (answer, location string, err error) {
 	path := "/whep/" + url.PathEscape(p.r.channel) + "?quality=" + p.quality
-	ctx, cancel := context.WithTimeout(p.ctx, pullStart)
+	ctx, cancel := context.WithTimeout(ctx, pullStart)
 	defer cancel()
 	res, err := p.r.s.fed.Peers.Do(ctx, p.r.host, http.MethodPost, path, "application/sdp", []byte(offer))
 	if err != nil {
@@ -262,7 +294,7 @@ func (p *pull) delete(location string) {
 // waitTracks waits until every track the answer sends has media (or
 // trackGrace after the first): then the viewers' down-tracks can take
 // their codecs.
-func (p *pull) waitTracks(answer string, tracks <-chan string, ended <-chan struct{}) error {
+func (p *pull) waitTracks(ctx context.Context, answer string, tracks <-chan string, ended <-chan struct{}) error {
 	want := sdptext.SentTracks(answer, true)
 	if p.quality == "audio" {
 		delete(want, "video/") // the home's video track stays silent
@@ -285,8 +317,8 @@ func (p *pull) waitTracks(answer string, tracks <-chan string, ended <-chan stru
 			return fail.New(fail.BadGateway, "peer_unreachable", "no media came from %s", p.r.host)
 		case <-ended:
 			return fail.New(fail.BadGateway, "peer_unreachable", "the connection to %s failed", p.r.host)
-		case <-p.ctx.Done():
-			return p.ctx.Err()
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	return nil

@@ -218,10 +218,7 @@ func (r *remote) repull() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range r.pulls {
-		select {
-		case p.kick <- struct{}{}:
-		default:
-		}
+		p.again()
 	}
 }
 

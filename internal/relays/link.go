@@ -23,7 +23,7 @@ const (
 	maxCapacity = 100000
 	helloWithin = 5 * time.Second
 	// silentFor closes a link that sent nothing for this long; the tree
-	// stopped placing on it long before (chain.Config.Expire).
+	// stopped placing on it before (expire).
 	silentFor = 10 * Heartbeat
 	pingEvery = time.Second
 )

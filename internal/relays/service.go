@@ -40,10 +40,8 @@ type Config struct {
 	Log          *slog.Logger
 }
 
-// expire: a relay not heard from for four heartbeats gets no new viewers
-// or children, and its children get another parent (the contract allows
-// 2 s; a loaded box can be late by a beat or two).
-const expire = 4 * Heartbeat
+// expire is how long the origin places on a relay it has not heard from.
+const expire = 2 * time.Second
 
 // Service keeps the relays of this origin.
 type Service struct {
@@ -63,7 +61,12 @@ func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Service{cfg: cfg, tree: chain.New(chain.Config{MaxViewers: cfg.MaxViewers, OriginRelays: cfg.OriginRelays, Expire: expire}), links: map[string]*link{}}
+	// A relay is dropped from the tree (its children moved) after expire
+	// without a heartbeat (CONTRACT §5a: 2 s). A dead relay's link closes
+	// at once, so this is for frozen ones; shorter, relays flapped under
+	// load (late heartbeats), each flap moving their whole subtree.
+	tree := chain.New(chain.Config{MaxViewers: cfg.MaxViewers, OriginRelays: cfg.OriginRelays, Expire: expire})
+	return &Service{cfg: cfg, tree: tree, links: map[string]*link{}}
 }
 
 // Run expires silent relays and tells the relays whose parent changed,
@@ -198,7 +201,14 @@ func (s *Service) Admit(ctx context.Context, token string) (string, error) {
 // host) the viewer just lost. A full chain is fail.Unavailable.
 func (s *Service) Place(channel, quality, avoid string) (location string, release func(), err error) {
 	here := s.cfg.Media.People() + int(s.inflight.Load())
-	name, ok := s.tree.Place(here, s.avoided(avoid), time.Now())
+	avoided := s.avoided(avoid)
+	name, ok := s.tree.Place(here, avoided, time.Now())
+	if !ok && avoided != "" {
+		// The relay the viewer lost is the only one with room: it is
+		// back (a hiccup) or about to be dropped (then the viewer stalls
+		// and asks again); either beats refusing the viewer.
+		name, ok = s.tree.Place(here, "", time.Now())
+	}
 	if !ok {
 		return "", nil, fail.New(fail.Unavailable, "origin_full", "this stream has as many viewers as it can serve now; try again shortly")
 	}
