@@ -68,7 +68,7 @@ func (r *Relay) linkOnce(stop context.Context) error {
 	}
 	defer ws.CloseNow()
 	ws.SetReadLimit(64 << 10)
-	if err := writeJSON(ctx, ws, map[string]any{"type": "hello", "url": r.cfg.PublicURL, "capacity": r.cfg.Capacity}); err != nil {
+	if err := writeJSON(ctx, ws, relays.Hello{Type: "hello", URL: r.cfg.PublicURL, Capacity: r.cfg.Capacity}); err != nil {
 		return err
 	}
 	r.setConnected(true)
@@ -77,7 +77,7 @@ func (r *Relay) linkOnce(stop context.Context) error {
 	for {
 		_, data, err := ws.Read(ctx)
 		if stop.Err() != nil { // shutting down: a goodbye, not a failure
-			writeJSON(context.Background(), ws, map[string]string{"type": "bye"})
+			writeJSON(context.Background(), ws, relays.Bye{Type: "bye"})
 			ws.Close(websocket.StatusNormalClosure, "")
 			return nil
 		}
@@ -139,7 +139,7 @@ func (r *Relay) report(ctx context.Context, ws *websocket.Conn) {
 		}
 		var loss float64
 		loss, reports, lost = r.media.Counters().Loss(reports, lost)
-		if writeJSON(ctx, ws, map[string]any{"type": "status", "channels": chans, "loss": loss}) != nil {
+		if writeJSON(ctx, ws, relays.Status{Type: "status", Channels: chans, Loss: loss}) != nil {
 			ws.CloseNow()
 			return
 		}

@@ -69,7 +69,7 @@ func (l *link) send(v any) {
 }
 
 func (l *link) revoke(msg string) {
-	l.send(revoked{Type: "revoked", Message: msg})
+	l.send(Revoked{Type: "revoked", Message: msg})
 	time.AfterFunc(time.Second, l.cancel) // time for the message to leave
 }
 
@@ -107,7 +107,7 @@ func (l *link) hello(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var h hello
+	var h Hello
 	if json.Unmarshal(data, &h) != nil || h.Type != "hello" {
 		return errors.New("the first message must be hello")
 	}
@@ -211,7 +211,7 @@ func (s *Service) assign(l *link, parent string, now time.Time) {
 	l.mu.Lock()
 	l.parent, l.assigned = parent, now
 	l.mu.Unlock()
-	l.send(assign{Type: "assign", Parent: p})
+	l.send(Assign{Type: "assign", Parent: p})
 }
 
 // run reads the relay's reports and writes the origin's messages until
@@ -227,7 +227,7 @@ func (l *link) run(ctx context.Context) (clean bool) {
 		if err != nil {
 			return false
 		}
-		var m status
+		var m Status
 		if json.Unmarshal(data, &m) != nil {
 			return false
 		}
@@ -253,7 +253,7 @@ func (l *link) run(ctx context.Context) (clean bool) {
 
 // report applies a status: the relay's people count in each channel's
 // audience, and its load and health in the tree.
-func (l *link) report(m status) {
+func (l *link) report(m Status) {
 	l.mu.Lock()
 	old := l.channels
 	l.channels = m.Channels
@@ -273,7 +273,7 @@ func (l *link) report(m status) {
 		}
 	}
 	loss := min(max(m.Loss, 0), 1)
-	l.s.tree.Heard(l.name, total, chain.Measure{RTT: rtt, Loss: loss, Throughput: max(m.SentBPS, 0)}, time.Now())
+	l.s.tree.Heard(l.name, total, chain.Measure{RTT: rtt, Loss: loss}, time.Now())
 }
 
 func (l *link) write(ctx context.Context) {

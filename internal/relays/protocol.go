@@ -7,17 +7,19 @@ import "time"
 // messages. See PROTOCOL.md.
 
 // Relay → origin.
-type hello struct {
+
+// Hello is a relay's first message.
+type Hello struct {
 	Type     string `json:"type"` // "hello", first
 	URL      string `json:"url"`  // its --public-url
 	Capacity int    `json:"capacity"`
 }
 
-type status struct {
+// Status is a relay's report, every Heartbeat.
+type Status struct {
 	Type     string                   `json:"type"` // "status", every Heartbeat
 	Channels map[string]ChannelStatus `json:"channels"`
 	Loss     float64                  `json:"loss"` // toward its viewers, from their receiver reports
-	SentBPS  float64                  `json:"sent_bps"`
 }
 
 // ChannelStatus is what a relay reports of one channel it serves.
@@ -26,13 +28,14 @@ type ChannelStatus struct {
 	Pulling bool `json:"pulling"`
 }
 
-// bye is a relay's goodbye before it closes: a clean leave, not a failure.
-type bye struct {
+// Bye is a relay's goodbye before it closes: a clean leave, not a failure.
+type Bye struct {
 	Type string `json:"type"` // "bye"
 }
 
 // Origin → relay.
-type assign struct {
+// Assign tells a relay its parent.
+type Assign struct {
 	Type   string `json:"type"` // "assign"
 	Parent Parent `json:"parent"`
 }
@@ -44,7 +47,8 @@ type Parent struct {
 	Ticket string `json:"ticket,omitempty"` // admits it to a parent relay
 }
 
-type revoked struct {
+// Revoked tells a relay its token was revoked.
+type Revoked struct {
 	Type    string `json:"type"` // "revoked", then the origin closes
 	Message string `json:"message"`
 }
