@@ -73,7 +73,7 @@ func TestDiscovery(t *testing.T) {
 		t.Fatalf("webfinger: %+v", jrd)
 	}
 	for resource, want := range map[string]int{
-		"acct:nobody@" + host(s): 404,
+		"acct:nobody@" + host(s):   404,
 		"acct:alice@other.example": 404,
 		"alice":                    400,
 		"acct:alice":               400,
