@@ -78,12 +78,14 @@ func verify(t *testing.T, r *http.Request, body string, at time.Time) error {
 	return Verify(r, []byte(body), sig, &rsaKey(t).PublicKey, at)
 }
 
-func TestVerifiesMastodonAndGoToSocialStyles(t *testing.T) {
+func TestVerifiesMastodonGoToSocialMisskeyStyles(t *testing.T) {
 	for name, r := range map[string]*http.Request{
 		// Mastodon signs content-type too, and names the algorithm rsa-sha256.
 		"mastodon": remoteSigned(t, "rsa-sha256", "(request-target) host date digest content-type", followBody),
 		// GoToSocial says hs2019 and signs the four required headers.
 		"gotosocial": remoteSigned(t, "hs2019", "(request-target) host date digest", followBody),
+		// Misskey orders them its own way.
+		"misskey": remoteSigned(t, "rsa-sha256", "(request-target) date host digest", followBody),
 	} {
 		if err := verify(t, r, followBody, now.Add(30*time.Second)); err != nil {
 			t.Errorf("%s: %v", name, err)
