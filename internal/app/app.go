@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/fedwave/fedwave/internal/activitypub"
 	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/bus"
@@ -87,6 +88,7 @@ type App struct {
 	media    *media.Service
 	fed      *federation.Service
 	relays   *relays.Service
+	ap       *activitypub.Service
 	audience *audience.Registry
 	turn     *turn.Server
 	news     *audienceNews
@@ -169,6 +171,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		a.engine.Close()
 		return fail(err)
 	}
+	if a.ap, err = a.newActivityPub(); err != nil {
+		a.engine.Close()
+		return fail(err)
+	}
 	reg := prometheus.NewRegistry()
 	if err := mediaMetrics(reg, a.media); err != nil {
 		a.engine.Close()
@@ -191,6 +197,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Registry:   reg,
 
 		TrustedProxies: cfg.TrustedProxies,
+		ActivityPub:    a.ap,
 		RequestTimeout: cfg.RequestTimeout,
 	})
 	if err != nil {
@@ -368,6 +375,19 @@ func (a *App) newFederation(aud *audience.Registry) (*federation.Service, error)
 	})
 }
 
+// newActivityPub makes channels followable from the fediverse, with the
+// site's RSA key (made on first start).
+func (a *App) newActivityPub() (*activitypub.Service, error) {
+	key, err := activitypub.LoadKey(filepath.Join(a.cfg.DataDir, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	return activitypub.New(activitypub.Deps{
+		Store: a.core.Store, Key: key, PublicURL: a.cfg.PublicURL, Name: a.cfg.Name, Version: buildVersion(),
+		OpenRegistrations: true, AllowPrivate: a.cfg.FederationAllowPrivate, Log: a.log,
+	})
+}
+
 // turnListen keeps a test's TURN server on loopback.
 func turnListen(cfg config.Config) string {
 	if cfg.TURNLoopback {
@@ -462,6 +482,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		}
 	}
 	a.fed.Close()
+	a.ap.Close()
 	a.media.Close()
 	a.engine.Close()
 	a.turn.Close()

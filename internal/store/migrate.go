@@ -244,6 +244,15 @@ var migrations = []string{
 		created_at INTEGER NOT NULL,
 		revoked_at INTEGER NOT NULL DEFAULT 0
 	);`,
+	// Fediverse (ActivityPub) accounts following a local channel.
+	`CREATE TABLE ap_followers (
+		channel TEXT NOT NULL COLLATE NOCASE,
+		actor TEXT NOT NULL,
+		inbox TEXT NOT NULL,
+		shared_inbox TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (channel, actor)
+	);`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

@@ -101,6 +101,7 @@ type Store interface {
 	Moderation
 	Federation
 	Relays
+	Fediverse
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fedwave/fedwave/internal/activitypub"
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/channels"
 	"github.com/fedwave/fedwave/internal/chat"
@@ -43,8 +44,10 @@ type Deps struct {
 	Media      *media.Service
 	Federation *federation.Service // nil: federation off
 	Relays     *relays.Service     // the stream chain (nil: off)
-	ConnsPerIP int                 // chat WebSocket connections per client address
-	MediaRate  int                 // WHIP/WHEP sessions started per minute per client address
+	// ActivityPub makes channels followable from the fediverse (nil: off).
+	ActivityPub *activitypub.Service
+	ConnsPerIP  int // chat WebSocket connections per client address
+	MediaRate   int // WHIP/WHEP sessions started per minute per client address
 	// TURN gives time-limited TURN credentials for a signed-in user's id,
 	// or anonymous ones for 0 (nil: no TURN).
 	TURN      func(user int64) (urls []string, username, credential string)
@@ -69,6 +72,7 @@ type Server struct {
 	media    *media.Service
 	fed      *federation.Service
 	relays   *relays.Service
+	ap       *activitypub.Service
 	// relayAdmit is set in a relay process (NewRelay) only.
 	relayAdmit func(r *http.Request, channel string) (who string, err error)
 	peerRate   *ratelimit.Keyed
@@ -102,6 +106,7 @@ func New(d Deps) (*Server, error) {
 		media:     d.Media,
 		fed:       d.Federation,
 		relays:    d.Relays,
+		ap:        d.ActivityPub,
 		peerRate:  ratelimit.PerMinute(120),
 		turn:      d.TURN,
 		wsConns:   &connLimit{max: max(d.ConnsPerIP, 1), n: map[string]int{}},
@@ -191,6 +196,7 @@ func (s *Server) routes() http.Handler {
 
 	// Federation (CONTRACT §6).
 	s.federationRoutes(mux)
+	activityPubRoutes(mux, s.ap) // CONTRACT §6a
 
 	// Operations (CONTRACT §7).
 	mux.HandleFunc("GET /healthz", s.healthz)
