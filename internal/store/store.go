@@ -101,6 +101,7 @@ type Store interface {
 	Moderation
 	Federation
 	Relays
+	Admin
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -43,6 +43,7 @@ type Deps struct {
 	Media      *media.Service
 	Federation *federation.Service // nil: federation off
 	Relays     *relays.Service     // the stream chain (nil: off)
+	Admin      AdminStore          // the admin pages' queries
 	ConnsPerIP int                 // chat WebSocket connections per client address
 	MediaRate  int                 // WHIP/WHEP sessions started per minute per client address
 	// TURN gives time-limited TURN credentials for a signed-in user's id,
@@ -69,6 +70,7 @@ type Server struct {
 	media    *media.Service
 	fed      *federation.Service
 	relays   *relays.Service
+	admin    AdminStore
 	// relayAdmit is set in a relay process (NewRelay) only.
 	relayAdmit func(r *http.Request, channel string) (who string, err error)
 	peerRate   *ratelimit.Keyed
@@ -102,6 +104,7 @@ func New(d Deps) (*Server, error) {
 		media:     d.Media,
 		fed:       d.Federation,
 		relays:    d.Relays,
+		admin:     d.Admin,
 		peerRate:  ratelimit.PerMinute(120),
 		turn:      d.TURN,
 		wsConns:   &connLimit{max: max(d.ConnsPerIP, 1), n: map[string]int{}},
@@ -191,6 +194,9 @@ func (s *Server) routes() http.Handler {
 
 	// Federation (CONTRACT §6).
 	s.federationRoutes(mux)
+
+	// Admin pages and their API.
+	s.adminRoutes(mux)
 
 	// Operations (CONTRACT §7).
 	mux.HandleFunc("GET /healthz", s.healthz)
