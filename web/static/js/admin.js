@@ -9,6 +9,8 @@ import { api } from './site.js';
 import { button, el, setStatus } from './dom.js';
 
 const ROLES = ['user', 'streamer', 'moderator', 'admin'];
+// Actions that name no channel when they apply to the whole site.
+const SITE_WIDE = new Set(['ban', 'timeout', 'unban']);
 const BAN_LENGTHS = [['3600', '1 hour'], ['86400', '1 day'], ['604800', '1 week'], ['0', 'for good']];
 
 const root = document.getElementById('admin');
@@ -159,7 +161,7 @@ function startAdmin() {
     time.dateTime = e.ts;
     when.append(time);
     row.append(when, el('td', '', e.actor), el('td', 'audit-action', e.action), el('td', 'audit-target', e.target),
-      el('td', '', e.channel ? `#${e.channel}` : 'everywhere'), el('td', '', e.detail));
+      el('td', '', e.channel ? `#${e.channel}` : SITE_WIDE.has(e.action) ? 'everywhere' : ''), el('td', '', e.detail));
     return row;
   }
 
