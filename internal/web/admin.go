@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -127,7 +128,7 @@ func (s *Server) adminTarget(r *http.Request, admin *store.User) (*store.User, e
 	}
 	u, err := s.admin.User(r.Context(), id)
 	if err != nil || u.Instance != "" || auth.Role(u.Role) == auth.RoleGuest {
-		if err == nil || err == store.ErrNotFound {
+		if err == nil || errors.Is(err, store.ErrNotFound) {
 			err = fail.New(fail.NotFound, "no_such_user", "no such user")
 		}
 		return nil, err

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -47,7 +48,7 @@ func (s *Server) apiAdminAudit(w http.ResponseWriter, r *http.Request, _ *store.
 			name = a
 		}
 		u, err := s.admin.UserByName(r.Context(), name)
-		if err == store.ErrNotFound || err == nil && u == nil {
+		if errors.Is(err, store.ErrNotFound) {
 			writeJSON(w, http.StatusOK, map[string]any{"entries": []auditEntry{}, "next": 0})
 			return nil
 		}
@@ -72,7 +73,7 @@ func (s *Server) apiAdminAudit(w http.ResponseWriter, r *http.Request, _ *store.
 		}
 		u, err := s.admin.User(r.Context(), id)
 		switch {
-		case err == store.ErrNotFound:
+		case errors.Is(err, store.ErrNotFound):
 			names[id] = "deleted user"
 		case err != nil:
 			return "", err
