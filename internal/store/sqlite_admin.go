@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"time"
 )
@@ -19,8 +20,8 @@ type Admin interface {
 	// SearchUsers lists this instance's accounts (not guests) whose name
 	// starts with prefix, by name, after the name after ("" from the first).
 	SearchUsers(ctx context.Context, prefix, after string, limit int) ([]User, error)
-	// DeleteUser removes a local account; its channel, bans and channel
-	// moderator rows go with it (ON DELETE CASCADE).
+	// DeleteUser removes a local account; its channel, bans, channel
+	// moderator rows and one-time links go with it.
 	DeleteUser(ctx context.Context, id int64) error
 	// AuditPage returns audit entries matching f, newest first, with ids.
 	AuditPage(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
@@ -49,9 +50,22 @@ func (s *SQLite) SearchUsers(ctx context.Context, prefix, after string, limit in
 	return out, rows.Err()
 }
 
-// DeleteUser implements Admin.
+// DeleteUser implements Admin. The account's one-time links go in the
+// same transaction (they name the user but have no foreign key).
 func (s *SQLite) DeleteUser(ctx context.Context, id int64) error {
-	return s.execOne(ctx, `DELETE FROM users WHERE id = ? AND instance = ''`, id)
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM onetime_tokens WHERE user_id = ? AND user_id != 0`, id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ? AND instance = ''`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
 }
 
 // AuditPage implements Admin.

@@ -164,6 +164,9 @@ func TestAdminActions(t *testing.T) {
 	if r := s.Do("GET", "/api/v1/me", nil, kimTok); r.Status != http.StatusUnauthorized {
 		t.Errorf("the deleted user's token: %d", r.Status)
 	}
+	if s.App.Core().Auth.ResetValid(t.Context(), tok) {
+		t.Error("the deleted user's password link still works")
+	}
 	if users := s.Do("GET", "/api/v1/admin/users?q=kim", nil, admin).Body["users"].([]any); len(users) != 0 {
 		t.Errorf("the deleted user is still listed: %v", users)
 	}
