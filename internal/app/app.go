@@ -189,6 +189,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Media:      a.media,
 		Federation: a.fed,
 		Relays:     a.relays,
+		Admin:      core.Store,
 		ConnsPerIP: cfg.ConnsPerIP,
 		MediaRate:  cfg.MediaRate,
 		Ready:      []web.Pinger{core.Store, b},

@@ -36,6 +36,7 @@ type Ban struct {
 
 // AuditEntry records one moderation action.
 type AuditEntry struct {
+	ID       int64 // filled when read back; grows with time
 	TS       time.Time
 	ActorID  int64 // 0: the system (automatic flood timeout)
 	Action   string

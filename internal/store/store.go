@@ -102,6 +102,7 @@ type Store interface {
 	Federation
 	Relays
 	Fediverse
+	Admin
 	Ping(ctx context.Context) error
 	Close() error
 }

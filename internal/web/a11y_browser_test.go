@@ -45,6 +45,8 @@ func TestBrowserSetupAsAdmin(t *testing.T) {
 	if !strings.HasPrefix(got, "admin#") {
 		t.Fatalf("setup with the name admin: %q", got)
 	}
+	// The new admin lands on /admin with the getting-started checklist.
+	p.Run(chromedp.WaitVisible("#onboarding"))
 	// The name stays reserved for everyone else.
 	wantError(t, s.Do("POST", "/api/v1/register", map[string]string{"name": "Admin", "password": "password1"}, ""), 400, "reserved_name")
 

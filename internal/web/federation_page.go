@@ -17,17 +17,25 @@ func (s *Server) pageFederation(w http.ResponseWriter, r *http.Request) {
 // adminPage renders an admin page shell: anonymous visitors are sent to
 // log in, others are told the page is for admins.
 func (s *Server) adminPage(w http.ResponseWriter, r *http.Request, name, title, deny string) {
+	if u, ok := s.adminSession(w, r, name, deny); ok {
+		s.render(w, r, http.StatusOK, name, page{Title: title, User: u, Data: federationData{URL: s.publicURL}})
+	}
+}
+
+// adminSession is the admin viewing page name, or it has sent anyone else
+// to log in or told them the page is not for them (deny).
+func (s *Server) adminSession(w http.ResponseWriter, r *http.Request, name, deny string) (*auth.UserView, bool) {
 	sess, _ := s.session(r)
 	if sess == nil {
 		http.Redirect(w, r, "/login?next=/"+name, http.StatusSeeOther)
-		return
+		return nil, false
 	}
 	if !auth.CanAdminister(sess.User) {
 		s.renderStatus(w, r, http.StatusForbidden, "Admins only", deny)
-		return
+		return nil, false
 	}
 	u := auth.View(sess.User)
-	s.render(w, r, http.StatusOK, name, page{Title: title, User: &u, Data: federationData{URL: s.publicURL}})
+	return &u, true
 }
 
 // federationData is what the admin pages show before their script runs.

@@ -14,7 +14,7 @@ import (
 	assets "github.com/fedwave/fedwave/web"
 )
 
-var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio", "federation", "relays"}
+var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio", "federation", "relays", "admin"}
 
 // standalonePages are complete documents without the site layout (the chat
 // pop-out, also used as an OBS overlay).
@@ -82,7 +82,14 @@ func (s *Server) pageHome(w http.ResponseWriter, r *http.Request) {
 		s.renderStatus(w, r, st, "Something went wrong", msg)
 		return
 	}
-	s.render(w, r, http.StatusOK, "home", page{Title: "Live", Data: channelCards(list)})
+	cards := channelCards(list)
+	s.render(w, r, http.StatusOK, "home", page{Title: "Live", Data: homeData{Cards: cards, AnyLive: len(cards) > 0 && cards[0].Live}})
+}
+
+// homeData is the home page: the channels, live first.
+type homeData struct {
+	Cards   []channelCard
+	AnyLive bool
 }
 
 // channelCard is a channel as the home page lists it.

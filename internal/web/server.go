@@ -46,8 +46,9 @@ type Deps struct {
 	Relays     *relays.Service     // the stream chain (nil: off)
 	// ActivityPub makes channels followable from the fediverse (nil: off).
 	ActivityPub *activitypub.Service
-	ConnsPerIP  int // chat WebSocket connections per client address
-	MediaRate   int // WHIP/WHEP sessions started per minute per client address
+	Admin       AdminStore // the admin pages' queries
+	ConnsPerIP  int        // chat WebSocket connections per client address
+	MediaRate   int        // WHIP/WHEP sessions started per minute per client address
 	// TURN gives time-limited TURN credentials for a signed-in user's id,
 	// or anonymous ones for 0 (nil: no TURN).
 	TURN      func(user int64) (urls []string, username, credential string)
@@ -73,6 +74,7 @@ type Server struct {
 	fed      *federation.Service
 	relays   *relays.Service
 	ap       *activitypub.Service
+	admin    AdminStore
 	// relayAdmit is set in a relay process (NewRelay) only.
 	relayAdmit func(r *http.Request, channel string) (who string, err error)
 	peerRate   *ratelimit.Keyed
@@ -107,6 +109,7 @@ func New(d Deps) (*Server, error) {
 		fed:       d.Federation,
 		relays:    d.Relays,
 		ap:        d.ActivityPub,
+		admin:     d.Admin,
 		peerRate:  ratelimit.PerMinute(120),
 		turn:      d.TURN,
 		wsConns:   &connLimit{max: max(d.ConnsPerIP, 1), n: map[string]int{}},
@@ -197,6 +200,9 @@ func (s *Server) routes() http.Handler {
 	// Federation (CONTRACT §6).
 	s.federationRoutes(mux)
 	activityPubRoutes(mux, s.ap) // CONTRACT §6a
+
+	// Admin pages and their API.
+	s.adminRoutes(mux)
 
 	// Operations (CONTRACT §7).
 	mux.HandleFunc("GET /healthz", s.healthz)

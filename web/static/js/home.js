@@ -76,6 +76,8 @@ function startHome(list) {
     if (typeof ch.title === 'string') li.querySelector('.channel-title').textContent = ch.title || 'No title yet';
 
     if (ch.live && !wasLive && !quiet) list.prepend(li);
+    const nothing = document.getElementById('nothing-live');
+    if (nothing) nothing.hidden = Boolean(list.querySelector('.is-live'));
   }
 }
 

@@ -1,0 +1,43 @@
+package web_test
+
+import (
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/fedwave/fedwave/internal/app/apptest"
+	"github.com/fedwave/fedwave/internal/auth"
+)
+
+// TestAdminBrowserPeople: the admin goes from the header to /admin, finds
+// a user by the start of her name, makes her a streamer, bans her for a
+// day with a reason, and sees both actions in the audit log.
+func TestAdminBrowserPeople(t *testing.T) {
+	s := apptest.Start(t)
+	s.CreateUser("boss", videoPassword, auth.RoleAdmin)
+	s.CreateUser("kim", videoPassword, auth.RoleUser)
+	s.CreateUser("kai", videoPassword, auth.RoleUser)
+	p := openPage(t, s, "boss", "/", "#nav-admin")
+	follow(p, "#nav-admin", "#onboarding")
+	poll(t, p, `document.querySelector('#admin').dataset.loaded === 'true'`)
+
+	row := `document.querySelector('#people-list tr[data-name="kim"]')`
+	p.Run(chromedp.SendKeys("#people-q", "kim"), chromedp.Click("#people-search"))
+	poll(t, p, `document.querySelectorAll('#people-list tr').length === 1 && `+row+` !== null`)
+
+	p.Eval(`(() => { const s = `+row+`.querySelector('select.role'); s.value = 'streamer'; s.dispatchEvent(new Event('change')); })()`, nil)
+	poll(t, p, row+`?.querySelector('select.role').value === 'streamer' && document.querySelector('#audit-list tr[data-action="role"]') !== null`)
+	if r := s.Do("GET", "/api/v1/channels/kim", nil, ""); r.Status != 200 {
+		t.Fatalf("kim has no channel after the role change: %d", r.Status)
+	}
+
+	p.Eval(row+`.querySelector('button.ban').click()`, nil)
+	poll(t, p, row+`?.querySelector('.ban-reason') !== null`)
+	p.Run(chromedp.SendKeys(`#people-list tr[data-name="kim"] .ban-reason`, "spam links"))
+	p.Eval(`(() => { const r = `+row+`; r.querySelector('.ban-length').value = '86400'; r.querySelector('.ban-confirm').click(); })()`, nil)
+	poll(t, p, row+`?.querySelector('.chat-state').textContent.includes('spam links')`)
+	poll(t, p, `[...document.querySelectorAll('#audit-list tr[data-action="ban"]')].some(r => r.querySelector('.audit-target').textContent.startsWith('kim#') && r.textContent.includes('spam links'))`)
+	if errs := p.JSErrors(); len(errs) > 0 {
+		t.Fatalf("JavaScript errors: %q", errs)
+	}
+}
