@@ -1,15 +1,16 @@
 package activitypub
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
+
+	"github.com/fedwave/fedwave/internal/keyfile"
 )
 
 // keyFile is the RSA key's file name in the data directory's keys.
@@ -23,66 +24,17 @@ const keyBits = 2048
 // key is apart from the instance's Ed25519 one; every channel's actor
 // publishes it under its own keyId.
 func LoadKey(dir string) (*rsa.PrivateKey, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("activitypub key: %w", err)
-	}
-	path := filepath.Join(dir, keyFile)
-	k, err := readKey(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := createKey(dir, path); err != nil {
-			return nil, err
-		}
-		k, err = readKey(path)
-	}
-	return k, err
-}
-
-func readKey(path string) (*rsa.PrivateKey, error) {
-	data, err := os.ReadFile(path)
+	k, err := keyfile.Load(dir, keyFile, func() (crypto.PrivateKey, error) {
+		return rsa.GenerateKey(rand.Reader, keyBits)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("activitypub key: %w", err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("activitypub key %s: not a PEM private key", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("activitypub key %s: %w", path, err)
 	}
 	priv, ok := k.(*rsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("activitypub key %s: not an RSA key", path)
+		return nil, fmt.Errorf("activitypub key %s: not an RSA key", filepath.Join(dir, keyFile))
 	}
 	return priv, nil
-}
-
-// createKey writes a new key to a temporary file and links it into place,
-// so that a crash never leaves half a key and two processes starting at
-// once agree on one (the second link fails and that process reads the
-// first).
-func createKey(dir, path string) error {
-	priv, err := rsa.GenerateKey(rand.Reader, keyBits)
-	if err != nil {
-		return fmt.Errorf("activitypub key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return fmt.Errorf("activitypub key: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".activitypub-key-*") // CreateTemp makes it 0600
-	if err != nil {
-		return fmt.Errorf("activitypub key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	werr := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err := errors.Join(werr, tmp.Sync(), tmp.Close()); err != nil {
-		return fmt.Errorf("activitypub key: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("activitypub key: %w", err)
-	}
-	return nil
 }
 
 // publicPEM is the public key as actors publish it ("PUBLIC KEY", PKIX).

@@ -6,13 +6,11 @@
 package wire
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/fedwave/fedwave/internal/keyfile"
@@ -30,53 +28,18 @@ type Key struct {
 // LoadKey reads dir/instance.key (PEM, PKCS #8, as the token keys), creating
 // it (0600, dir 0700) on first use.
 func LoadKey(dir string) (*Key, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("instance key: %w", err)
-	}
-	path := filepath.Join(dir, keyFile)
-	k, err := readKey(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := createKey(dir, path); err != nil {
-			return nil, err
-		}
-		k, err = readKey(path)
-	}
-	return k, err
-}
-
-func readKey(path string) (*Key, error) {
-	priv, err := keyfile.Read(path)
+	k, err := keyfile.Load(dir, keyFile, func() (crypto.PrivateKey, error) {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		return priv, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("instance key: %w", err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("instance key %s: not an Ed25519 key", filepath.Join(dir, keyFile))
 	}
 	return &Key{priv: priv, pub: priv.Public().(ed25519.PublicKey)}, nil
-}
-
-// createKey writes a new key to a temporary file and links it into place,
-// so that a crash never leaves half a key and two processes starting at once
-// agree on one key (the second link fails and that process reads the first).
-func createKey(dir, path string) error {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return fmt.Errorf("instance key: %w", err)
-	}
-	data, err := keyfile.Encode(priv)
-	if err != nil {
-		return fmt.Errorf("instance key: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".instance-key-*") // CreateTemp makes it 0600
-	if err != nil {
-		return fmt.Errorf("instance key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(data)
-	if err := errors.Join(werr, tmp.Sync(), tmp.Close()); err != nil {
-		return fmt.Errorf("instance key: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("instance key: %w", err)
-	}
-	return nil
 }
 
 // Public is the public key.
