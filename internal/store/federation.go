@@ -142,9 +142,10 @@ func (s *SQLite) DeletePeer(ctx context.Context, domain string) (bool, error) {
 	return existed, nil
 }
 
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
+// escapeLike makes text match literally in LIKE ... ESCAPE '\'.
+func escapeLike(s string) string { return likeEscaper.Replace(s) }
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // RemoteUser implements Federation.
 func (s *SQLite) RemoteUser(ctx context.Context, instance, name string, num int, color, avatar string) (*User, error) {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"strings"
 	"time"
 )
 
@@ -27,14 +26,11 @@ type Admin interface {
 	AuditPage(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 }
 
-// likeEscaper makes a user's text match literally in LIKE ... ESCAPE '\'.
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-
 // SearchUsers implements Admin.
 func (s *SQLite) SearchUsers(ctx context.Context, prefix, after string, limit int) ([]User, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users
 		WHERE instance = '' AND role != 'guest' AND name LIKE ? ESCAPE '\' AND name > ?
-		ORDER BY name LIMIT ?`, likeEscaper.Replace(prefix)+"%", after, limit)
+		ORDER BY name LIMIT ?`, escapeLike(prefix)+"%", after, limit)
 	if err != nil {
 		return nil, err
 	}
