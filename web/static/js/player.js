@@ -63,6 +63,7 @@ function startPlayer(root) {
   let quality = QUALITIES.includes(storageGet(QUALITY_KEY)) ? storageGet(QUALITY_KEY) : 'high';
   let last = null; // the previous stats sample
   let stalledSince = 0;
+  let undecodedSince = 0; // video arrives but no frame decodes since then
   let startedAt = 0; // when the current session began, until its first frame
 
   ui.quality.value = quality;
@@ -226,6 +227,7 @@ function startPlayer(root) {
       trickle.start(url, {});
       last = null;
       stalledSince = 0;
+      undecodedSince = 0;
       statsTimer = setInterval(() => sample(p, my), STATS_MS);
       schedule(LIVE_POLL_MS); // keeps the viewer count fresh
     } catch (err) {
@@ -340,11 +342,15 @@ function startPlayer(root) {
     if (my !== gen) return;
     let frames = 0;
     let bytes = 0;
+    let videoBytes = 0;
     const buf = { video: { delay: 0, emitted: 0 }, audio: { delay: 0, emitted: 0 } };
     stats.forEach((s) => {
       if (s.type !== 'inbound-rtp' || !buf[s.kind]) return;
       bytes += s.bytesReceived || 0;
-      if (s.kind === 'video') frames += s.framesDecoded || 0;
+      if (s.kind === 'video') {
+        frames += s.framesDecoded || 0;
+        videoBytes += s.bytesReceived || 0;
+      }
       buf[s.kind].delay += s.jitterBufferDelay || 0;
       buf[s.kind].emitted += s.jitterBufferEmittedCount || 0;
     });
@@ -353,7 +359,7 @@ function startPlayer(root) {
     root.dataset.framesDecoded = String(frames);
     const now = performance.now();
     if (!last) {
-      last = { bytes, delay, emitted, at: now };
+      last = { bytes, delay, emitted, at: now, frames, videoBytes };
       return;
     }
     // The buffer figure spans a second or more: steadier than one sample.
@@ -366,6 +372,19 @@ function startPlayer(root) {
       last.emitted = emitted;
       last.at = now;
     }
+    // Video that keeps arriving without a frame decoding (the decoder
+    // waits for a keyframe that was lost for good) would leave a black
+    // picture with sound: a new session starts from a keyframe.
+    if (frames > last.frames || videoBytes === last.videoBytes) {
+      undecodedSince = 0;
+    } else if (!undecodedSince) {
+      undecodedSince = now;
+    } else if (now - undecodedSince > STALL_MS) {
+      undecodedSince = 0;
+      recover();
+    }
+    last.frames = frames;
+    last.videoBytes = videoBytes;
     if (bytes > last.bytes) {
       last.bytes = bytes;
       stalledSince = 0;
