@@ -253,6 +253,23 @@ var migrations = []string{
 		created_at INTEGER NOT NULL,
 		PRIMARY KEY (channel, actor)
 	);`,
+	// 9: site settings saved from /admin (one row of JSON, so a setting
+	// added later falls back to its flag until saved), and invite links
+	// for invite-only registration (N uses, an expiry, revocable).
+	`CREATE TABLE site_settings (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		data TEXT NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	CREATE TABLE invites (
+		id INTEGER PRIMARY KEY,
+		hash TEXT NOT NULL UNIQUE,
+		max_uses INTEGER NOT NULL,
+		uses INTEGER NOT NULL DEFAULT 0,
+		created_by INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL
+	);`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

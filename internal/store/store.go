@@ -103,6 +103,7 @@ type Store interface {
 	Relays
 	Fediverse
 	Admin
+	Site
 	Ping(ctx context.Context) error
 	Close() error
 }
