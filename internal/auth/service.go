@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"regexp"
 	"runtime"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -41,7 +42,7 @@ const (
 type Deps struct {
 	Store  store.Store
 	Keys   *KeyRing
-	Guests bool // whether guest identities may be created
+	Guests bool // whether guest identities may be created (SetGuests changes it)
 	// AttemptsPerMinute bounds password checks (login, register, setup,
 	// reset) per client address; 0 means no bound.
 	AttemptsPerMinute int
@@ -53,7 +54,9 @@ type Deps struct {
 type Service struct {
 	store  store.Store
 	keys   *KeyRing
-	guests bool
+	guests atomic.Bool
+	// registration is the current Registration mode (SetRegistration).
+	registration atomic.Pointer[Registration]
 	log    *slog.Logger
 	now    func() time.Time
 	hasher *hasher
@@ -67,7 +70,9 @@ type Service struct {
 
 // New builds the service.
 func New(d Deps) (*Service, error) {
-	s := &Service{store: d.Store, keys: d.Keys, guests: d.Guests, log: d.Log, now: d.Now, hasher: newHasher(runtime.NumCPU()), cache: newAuthCache()}
+	s := &Service{store: d.Store, keys: d.Keys, log: d.Log, now: d.Now, hasher: newHasher(runtime.NumCPU()), cache: newAuthCache()}
+	s.guests.Store(d.Guests)
+	s.SetRegistration(RegistrationOpen)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -93,9 +98,19 @@ type Session struct {
 var errBadCredentials = fail.New(fail.Unauthorized, "invalid_credentials", "wrong name or password")
 
 // Register creates a user account for a client at address from and logs it
-// in.
-func (s *Service) Register(ctx context.Context, from, name, password string) (*store.User, Issued, error) {
-	u, err := s.createUser(ctx, from, name, password, RoleUser)
+// in, as the registration mode allows: always when open, with an invite
+// link's secret when invite-only, never when closed.
+func (s *Service) Register(ctx context.Context, from, name, password, invite string) (*store.User, Issued, error) {
+	var u *store.User
+	var err error
+	switch *s.registration.Load() {
+	case RegistrationOpen:
+		u, err = s.createUser(ctx, from, name, password, RoleUser)
+	case RegistrationInvite:
+		u, err = s.registerInvited(ctx, from, name, password, invite)
+	default:
+		err = errRegistrationClosed
+	}
 	if err != nil {
 		return nil, Issued{}, err
 	}
@@ -227,11 +242,20 @@ func (s *Service) Login(ctx context.Context, from, login, password string) (*sto
 }
 
 // GuestsAllowed reports whether guest identities can be created.
-func (s *Service) GuestsAllowed() bool { return s.guests }
+func (s *Service) GuestsAllowed() bool { return s.guests.Load() }
+
+// SetGuests allows or refuses guests from now on. Turned off, new guests
+// are refused and existing guests' tokens stop working at once.
+func (s *Service) SetGuests(on bool) {
+	s.guests.Store(on)
+	if !on {
+		s.cache.forget(func(e *Session) bool { return Role(e.User.Role) == RoleGuest })
+	}
+}
 
 // Guest creates a guest identity guest-xxxx#num with a short-lived token.
 func (s *Service) Guest(ctx context.Context) (*store.User, Issued, error) {
-	if !s.guests {
+	if !s.guests.Load() {
 		return nil, Issued{}, fail.New(fail.Forbidden, "guests_disabled", "this instance does not allow guests; register an account")
 	}
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -288,6 +312,9 @@ func (s *Service) issue(u *store.User) (Issued, error) {
 func (s *Service) Authenticate(ctx context.Context, raw string) (*Session, error) {
 	now := s.now()
 	if sess, ok := s.cache.get(raw, now); ok {
+		if Role(sess.User.Role) == RoleGuest && !s.guests.Load() {
+			return nil, errBadToken // (cached just before guests were turned off)
+		}
 		return sess, nil
 	}
 	c, err := s.keys.Verify(raw, now)
@@ -308,7 +335,7 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Session, error
 	if err != nil {
 		return nil, fmt.Errorf("load user: %w", err)
 	}
-	if Role(u.Role) == RoleGuest && !s.guests {
+	if Role(u.Role) == RoleGuest && !s.guests.Load() {
 		return nil, errBadToken
 	}
 	sess := &Session{User: u, Claims: c, Token: raw}

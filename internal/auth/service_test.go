@@ -64,9 +64,15 @@ func TestGuestsAndRoles(t *testing.T) {
 	if err != nil || g.Role != "guest" || time.Until(tok.Expires) > GuestTokenTTL {
 		t.Fatalf("guest %+v %v %v", g, tok.Expires, err)
 	}
-	s.guests = false
+	if _, err := s.Authenticate(ctx, tok.Token); err != nil {
+		t.Fatal(err)
+	}
+	s.SetGuests(false)
 	if _, _, err := s.Guest(ctx); err == nil {
 		t.Fatal("guest while guests are off")
+	}
+	if _, err := s.Authenticate(ctx, tok.Token); err == nil {
+		t.Fatal("a guest's cached token still works once guests are off")
 	}
 	u, _ := s.CreateUser(ctx, "mia", "password1", RoleUser)
 	if err := s.SetRole(ctx, u.ID, RoleStreamer); err != nil {
@@ -83,7 +89,7 @@ func TestGuestsAndRoles(t *testing.T) {
 func TestAuthenticateSeesRevocationAndDeletion(t *testing.T) {
 	ctx := context.Background()
 	s := newService(t)
-	_, tok, err := s.Register(ctx, "", "nia", "password1")
+	_, tok, err := s.Register(ctx, "", "nia", "password1", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +121,7 @@ func TestAuthenticateSeesRevocationAndDeletion(t *testing.T) {
 func BenchmarkAuthenticate(b *testing.B) {
 	ctx := context.Background()
 	s := newService(b)
-	_, tok, err := s.Register(ctx, "", "bench", "password1")
+	_, tok, err := s.Register(ctx, "", "bench", "password1", "")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 type credentials struct {
 	Name     string `json:"name"`
 	Password string `json:"password"`
+	Invite   string `json:"invite,omitempty"` // an invite link's secret (invite-only registration)
 }
 
 type userToken struct {
@@ -29,7 +30,7 @@ func (s *Server) apiRegister(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &c) {
 		return
 	}
-	u, tok, err := s.auth.Register(r.Context(), clientIP(r), c.Name, c.Password)
+	u, tok, err := s.auth.Register(r.Context(), clientIP(r), c.Name, c.Password, c.Invite)
 	if err != nil {
 		s.fail(w, r, err)
 		return

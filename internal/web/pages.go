@@ -213,6 +213,8 @@ type formData struct {
 	Next  string
 	Token string
 	Error string
+	// Invite is the invite link's secret carried by the register form.
+	Invite string
 }
 
 // localNext keeps a post-login redirect on this site: a path of ours, or
@@ -268,7 +270,7 @@ type accountForm struct {
 func (s *Server) handleAccountForm(f accountForm) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ok := parseForm(w, r)
-		d := formData{Name: r.PostFormValue("name"), Next: localNext(r.PostFormValue("next")), Token: r.PostFormValue("token")}
+		d := formData{Name: r.PostFormValue("name"), Next: localNext(r.PostFormValue("next")), Token: r.PostFormValue("token"), Invite: r.PostFormValue("invite")}
 		var tok auth.Issued
 		err := errBadForm
 		switch {
@@ -295,7 +297,7 @@ func (s *Server) formLogin(r *http.Request, d formData, password string) (auth.I
 }
 
 func (s *Server) formRegister(r *http.Request, d formData, password string) (auth.Issued, error) {
-	_, tok, err := s.auth.Register(r.Context(), clientIP(r), d.Name, password)
+	_, tok, err := s.auth.Register(r.Context(), clientIP(r), d.Name, password, d.Invite)
 	return tok, err
 }
 
