@@ -57,9 +57,9 @@ type Service struct {
 	guests atomic.Bool
 	// registration is the current Registration mode (SetRegistration).
 	registration atomic.Pointer[Registration]
-	log    *slog.Logger
-	now    func() time.Time
-	hasher *hasher
+	log          *slog.Logger
+	now          func() time.Time
+	hasher       *hasher
 	// attempts limits password checks per client address (nil: no limit).
 	attempts *ratelimit.Keyed
 	// dummyHash is verified against when a login names no account, so that

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fedwave/fedwave/internal/audience"
@@ -111,6 +112,9 @@ type Hub struct {
 	set      Settings
 	now      func() time.Time
 	flood    *ratelimit.Keyed
+	// maxLength is set.MaxLength as changed since by SetLimits; read at
+	// every message, so an atomic load rather than a lock.
+	maxLength atomic.Int64
 
 	// Read caches of what every message checks (see cache.go).
 	chanCache ttlcache.Cache[string, store.Channel] // by lower-case name
@@ -143,6 +147,7 @@ func New(d Deps) (*Hub, error) {
 		sessions:  map[*Session]bool{},
 		strikes:   map[int64][]time.Time{},
 	}
+	h.maxLength.Store(int64(d.Settings.MaxLength))
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -158,6 +163,16 @@ func New(d Deps) (*Hub, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// SetLimits changes the message length and the per-user rate from the
+// next message on, in open connections too (the site settings).
+func (h *Hub) SetLimits(maxLength int, perSecond float64, burst int) {
+	if maxLength <= 0 || perSecond <= 0 || burst <= 0 {
+		return
+	}
+	h.maxLength.Store(int64(maxLength))
+	h.flood.SetLimit(perSecond, burst)
 }
 
 // Connect opens a session for a new connection; sess is nil when the

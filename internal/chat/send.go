@@ -86,8 +86,8 @@ func (h *Hub) cleanText(text string) (string, error) {
 	if text == "" {
 		return "", fail.New(fail.Invalid, "empty", "the message is empty")
 	}
-	if n := utf8.RuneCountInString(text); n > h.set.MaxLength {
-		return "", fail.New(fail.Invalid, "too_long", "the message has %d characters; at most %d are allowed", n, h.set.MaxLength)
+	if n, most := utf8.RuneCountInString(text), int(h.maxLength.Load()); n > most {
+		return "", fail.New(fail.Invalid, "too_long", "the message has %d characters; at most %d are allowed", n, most)
 	}
 	return text, nil
 }

@@ -60,3 +60,17 @@ func (k *Keyed) prune(now time.Time) {
 		}
 	}
 }
+
+// SetLimit changes the rate and burst of every bucket, the existing ones
+// included (a setting changed while people are sending), keeping what
+// each has left.
+func (k *Keyed) SetLimit(perSecond float64, burst int) {
+	now := time.Now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.limit, k.burst = rate.Limit(perSecond), burst
+	for _, b := range k.buckets {
+		b.lim.SetLimitAt(now, k.limit)
+		b.lim.SetBurstAt(now, burst)
+	}
+}

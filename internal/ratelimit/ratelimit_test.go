@@ -26,3 +26,14 @@ func TestKeyed(t *testing.T) {
 		t.Fatal("idle bucket kept")
 	}
 }
+
+func TestSetLimit(t *testing.T) {
+	k := New(0.001, 5)
+	k.Allow("a")
+	k.SetLimit(0.001, 1)
+	for _, key := range []string{"a", "b"} {
+		if !k.Allow(key) || k.Allow(key) {
+			t.Fatalf("%s: a burst lowered to 1 does not allow exactly one", key)
+		}
+	}
+}
