@@ -46,6 +46,9 @@ type Deps struct {
 	Version   string
 	// OpenRegistrations is what NodeInfo tells about signing up.
 	OpenRegistrations bool
+	// Site, if set, gives the name and OpenRegistrations as they are now
+	// (the admin's site settings), in place of the two above.
+	Site func() (name string, openRegistrations bool)
 	// AllowPrivate lets remote actors live on loopback or private
 	// addresses and plain http (tests, LANs), as --federation-allow-private.
 	AllowPrivate bool
@@ -65,6 +68,7 @@ type Service struct {
 	name      string
 	version   string
 	openRegs  bool
+	site      func() (string, bool)
 	allowPriv bool
 	log       *slog.Logger
 	client    *http.Client
@@ -97,7 +101,7 @@ func New(d Deps) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		st: d.Store, key: d.Key, pubPEM: pub, base: base, host: strings.ToLower(host),
-		name: d.Name, version: d.Version, openRegs: d.OpenRegistrations, allowPriv: d.AllowPrivate, log: log,
+		name: d.Name, version: d.Version, openRegs: d.OpenRegistrations, site: d.Site, allowPriv: d.AllowPrivate, log: log,
 		client:   wire.NewClient(d.AllowPrivate),
 		hostRate: ratelimit.PerMinute(perHost),
 		// Keys and actors are cached briefly: a burst of deliveries from
@@ -196,14 +200,18 @@ func (s *Service) NodeInfo(w http.ResponseWriter, r *http.Request) {
 		apError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
+	name, open := s.name, s.openRegs
+	if s.site != nil {
+		name, open = s.site()
+	}
 	writeAP(w, http.StatusOK, `application/json; profile="`+nodeInfoSchema+`#"`, map[string]any{
 		"version":           "2.1",
 		"software":          map[string]string{"name": "fedwave", "version": s.version},
 		"protocols":         []string{"activitypub"},
 		"services":          map[string][]string{"inbound": {}, "outbound": {}},
-		"openRegistrations": s.openRegs,
+		"openRegistrations": open,
 		"usage":             map[string]any{"users": map[string]int{"total": len(chans)}},
-		"metadata":          map[string]string{"nodeName": s.name},
+		"metadata":          map[string]string{"nodeName": name},
 	})
 }
 

@@ -37,6 +37,7 @@ import (
 	"github.com/fedwave/fedwave/internal/markup"
 	"github.com/fedwave/fedwave/internal/media"
 	"github.com/fedwave/fedwave/internal/relays"
+	"github.com/fedwave/fedwave/internal/settings"
 	"github.com/fedwave/fedwave/internal/store"
 	"github.com/fedwave/fedwave/internal/turn"
 	"github.com/fedwave/fedwave/internal/web"
@@ -89,6 +90,7 @@ type App struct {
 	fed      *federation.Service
 	relays   *relays.Service
 	ap       *activitypub.Service
+	settings *settings.Live
 	audience *audience.Registry
 	turn     *turn.Server
 	news     *audienceNews
@@ -148,12 +150,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	live := &liveState{media: a.media, audience: aud}
 	core.Channels = channels.New(channels.Deps{Store: core.Store, PublicURL: a.cfg.PublicURL, Live: live, ThumbDir: filepath.Join(a.cfg.DataDir, "thumbs"), Remote: a.fed})
 	b := bus.NewLocal()
+	md := markup.New(emoteSet)
 	a.chat, err = chat.New(chat.Deps{
 		Store:    core.Store,
 		Auth:     core.Auth,
 		Roles:    core.Auth,
 		Channels: core.Channels,
-		Markup:   markup.New(emoteSet),
+		Markup:   md,
 		Bus:      b,
 		Audience: aud,
 		Log:      log,
@@ -166,6 +169,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return fail(err)
 	}
 	a.fed.Attach(a.chat)
+	if a.settings, err = a.openSettings(ctx, md); err != nil {
+		a.engine.Close()
+		return fail(err)
+	}
 	turnCreds, err := a.startTURN()
 	if err != nil {
 		a.engine.Close()
@@ -190,6 +197,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Federation: a.fed,
 		Relays:     a.relays,
 		Admin:      core.Store,
+		Settings:   a.settings,
 		ConnsPerIP: cfg.ConnsPerIP,
 		MediaRate:  cfg.MediaRate,
 		Ready:      []web.Pinger{core.Store, b},
@@ -385,7 +393,29 @@ func (a *App) newActivityPub() (*activitypub.Service, error) {
 	}
 	return activitypub.New(activitypub.Deps{
 		Store: a.core.Store, Key: key, PublicURL: a.cfg.PublicURL, Name: a.cfg.Name, Version: buildVersion(),
-		OpenRegistrations: true, AllowPrivate: a.cfg.FederationAllowPrivate, Log: a.log,
+		Site: func() (string, bool) {
+			cur := a.settings.Get()
+			return cur.Name, cur.OpenRegistrations()
+		},
+		AllowPrivate: a.cfg.FederationAllowPrivate, Log: a.log,
+	})
+}
+
+// openSettings loads the site settings (the flags until an admin saves)
+// and applies them to the services that keep a copy.
+func (a *App) openSettings(ctx context.Context, md *markup.Renderer) (*settings.Live, error) {
+	return settings.Open(ctx, settings.Deps{
+		Store: a.core.Store,
+		Defaults: settings.Values{
+			Name: a.cfg.Name, Registration: auth.RegistrationOpen, Guests: a.cfg.Guests,
+			ChatMaxLength: a.cfg.ChatMaxLength, ChatRate: a.cfg.ChatRate, ChatBurst: a.cfg.ChatBurst,
+		},
+		Render: md.Render,
+		Apply: func(v settings.Values) {
+			a.core.Auth.SetGuests(v.Guests)
+			a.core.Auth.SetRegistration(v.Registration)
+			a.chat.SetLimits(v.ChatMaxLength, v.ChatRate, v.ChatBurst)
+		},
 	})
 }
 

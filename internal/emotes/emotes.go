@@ -143,3 +143,27 @@ func (s *Set) Has(file string) bool {
 	name := strings.TrimSuffix(file, filepath.Ext(file))
 	return s.files[name] == file
 }
+
+// Rename gives an emote a new name, keeping its image. Messages already
+// sent keep the old image URL, which stops working (as after Remove).
+func (s *Set) Rename(old, name string) (Emote, error) {
+	if !nameRE.MatchString(name) {
+		return Emote{}, fail.New(fail.Invalid, "invalid_emote_name", "an emote name has 1 to 32 letters, digits or _")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.files[old]
+	if !ok {
+		return Emote{}, fail.New(fail.NotFound, "emote_not_found", "no such emote")
+	}
+	if _, taken := s.files[name]; taken {
+		return Emote{}, fail.New(fail.Conflict, "emote_exists", "an emote called %s exists; delete it first", name)
+	}
+	nf := name + filepath.Ext(f)
+	if err := os.Rename(filepath.Join(s.dir, f), filepath.Join(s.dir, nf)); err != nil {
+		return Emote{}, fmt.Errorf("rename emote: %w", err)
+	}
+	delete(s.files, old)
+	s.files[name] = nf
+	return Emote{Name: name, URL: URLPrefix + nf}, nil
+}

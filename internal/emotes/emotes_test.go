@@ -50,3 +50,26 @@ func TestSet(t *testing.T) {
 		t.Fatal("removed emote still there")
 	}
 }
+
+// A renamed emote keeps its image under the new name, survives a reopen,
+// and never takes the name of another or a bad name.
+func TestRename(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir)
+	img := pngBytes(t)
+	s.Add("kappa", img)
+	s.Add("pog", img)
+	for _, bad := range [][2]string{{"kappa", "pog"}, {"kappa", "../x"}, {"nope", "fine"}} {
+		if _, err := s.Rename(bad[0], bad[1]); err == nil {
+			t.Errorf("rename %s → %s accepted", bad[0], bad[1])
+		}
+	}
+	e, err := s.Rename("kappa", "keepo")
+	if err != nil || e.URL != "/emotes/keepo.png" {
+		t.Fatal(e, err)
+	}
+	s, _ = Open(dir)
+	if _, ok := s.EmoteURL("kappa"); ok || !s.Has("keepo.png") {
+		t.Fatalf("after reopen: %v", s.List())
+	}
+}

@@ -8,28 +8,30 @@ import (
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/emotes"
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/store"
 )
 
 func (s *Server) apiEmotes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"emotes": s.emotes.List()})
 }
 
-// requireAdmin returns the admin's session or writes the error.
-func (s *Server) requireAdmin(w http.ResponseWriter, r *http.Request) bool {
+// requireAdmin returns the admin or writes the error and returns nil.
+func (s *Server) requireAdmin(w http.ResponseWriter, r *http.Request) *store.User {
 	sess, err := s.requireSession(r)
 	if err == nil && !auth.CanAdminister(sess.User) {
 		err = fail.New(fail.Forbidden, "forbidden", "only admins manage emotes")
 	}
 	if err != nil {
 		s.fail(w, r, err)
-		return false
+		return nil
 	}
-	return true
+	return sess.User
 }
 
 // apiPutEmote stores the request body (a PNG, GIF or WebP image) as an emote.
 func (s *Server) apiPutEmote(w http.ResponseWriter, r *http.Request) {
-	if !s.requireAdmin(w, r) {
+	admin := s.requireAdmin(w, r)
+	if admin == nil {
 		return
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, emotes.MaxSize))
@@ -38,6 +40,9 @@ func (s *Server) apiPutEmote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := s.emotes.Add(r.PathValue("name"), data)
+	if err == nil {
+		err = s.audit(r.Context(), admin, "emote_upload", 0, e.Name)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -46,10 +51,15 @@ func (s *Server) apiPutEmote(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiDeleteEmote(w http.ResponseWriter, r *http.Request) {
-	if !s.requireAdmin(w, r) {
+	admin := s.requireAdmin(w, r)
+	if admin == nil {
 		return
 	}
-	if err := s.emotes.Remove(r.PathValue("name")); err != nil {
+	err := s.emotes.Remove(r.PathValue("name"))
+	if err == nil {
+		err = s.audit(r.Context(), admin, "emote_delete", 0, r.PathValue("name"))
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}

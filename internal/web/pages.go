@@ -11,10 +11,11 @@ import (
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/channels"
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/settings"
 	assets "github.com/fedwave/fedwave/web"
 )
 
-var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio", "federation", "relays", "admin"}
+var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio", "federation", "relays", "admin", "rules"}
 
 // standalonePages are complete documents without the site layout (the chat
 // pop-out, also used as an OBS overlay).
@@ -41,10 +42,11 @@ func parsePages() (map[string]*template.Template, error) {
 }
 
 // page is what every template gets: the signed-in user (or nil), the page
-// title and the page's own data.
+// title, the site settings in force and the page's own data.
 type page struct {
 	Title string
 	User  *auth.UserView
+	Site  *settings.Snapshot
 	Data  any
 }
 
@@ -57,6 +59,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 			p.User = &u
 		}
 	}
+	p.Site = s.site()
 	var buf bytes.Buffer
 	if err := s.pages[name].Execute(&buf, p); err != nil {
 		s.log.Error("render page", "page", name, "err", err)
@@ -245,8 +248,15 @@ func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: formData{Next: localNext(r.URL.Query().Get("next"))}})
 }
 
+// pageRegister shows the sign-up form as the registration mode allows;
+// an invite link (/register?invite=...) is checked before the form shows.
 func (s *Server) pageRegister(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "register", page{Title: "Create an account", Data: formData{Next: localNext(r.URL.Query().Get("next"))}})
+	d := formData{Next: localNext(r.URL.Query().Get("next")), Invite: r.URL.Query().Get("invite")}
+	if d.Invite != "" && s.auth.RegistrationMode() == auth.RegistrationInvite && !s.auth.InviteValid(r.Context(), d.Invite) {
+		s.renderStatus(w, r, http.StatusNotFound, "Invite link not valid", "This invite link is invalid, used up or expired. Ask for a new one.")
+		return
+	}
+	s.render(w, r, http.StatusOK, "register", page{Title: "Create an account", Data: d})
 }
 
 // parseForm reads a small urlencoded form.

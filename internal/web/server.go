@@ -27,6 +27,7 @@ import (
 	"github.com/fedwave/fedwave/internal/media"
 	"github.com/fedwave/fedwave/internal/ratelimit"
 	"github.com/fedwave/fedwave/internal/relays"
+	"github.com/fedwave/fedwave/internal/settings"
 	assets "github.com/fedwave/fedwave/web"
 )
 
@@ -47,8 +48,10 @@ type Deps struct {
 	// ActivityPub makes channels followable from the fediverse (nil: off).
 	ActivityPub *activitypub.Service
 	Admin       AdminStore // the admin pages' queries
-	ConnsPerIP  int        // chat WebSocket connections per client address
-	MediaRate   int        // WHIP/WHEP sessions started per minute per client address
+	// Settings are the site settings in force (nil: the built-in ones).
+	Settings   *settings.Live
+	ConnsPerIP int // chat WebSocket connections per client address
+	MediaRate  int // WHIP/WHEP sessions started per minute per client address
 	// TURN gives time-limited TURN credentials for a signed-in user's id,
 	// or anonymous ones for 0 (nil: no TURN).
 	TURN      func(user int64) (urls []string, username, credential string)
@@ -75,6 +78,7 @@ type Server struct {
 	relays   *relays.Service
 	ap       *activitypub.Service
 	admin    AdminStore
+	settings *settings.Live
 	// relayAdmit is set in a relay process (NewRelay) only.
 	relayAdmit func(r *http.Request, channel string) (who string, err error)
 	peerRate   *ratelimit.Keyed
@@ -110,6 +114,7 @@ func New(d Deps) (*Server, error) {
 		relays:    d.Relays,
 		ap:        d.ActivityPub,
 		admin:     d.Admin,
+		settings:  d.Settings,
 		peerRate:  ratelimit.PerMinute(120),
 		turn:      d.TURN,
 		wsConns:   &connLimit{max: max(d.ConnsPerIP, 1), n: map[string]int{}},
@@ -203,6 +208,7 @@ func (s *Server) routes() http.Handler {
 
 	// Admin pages and their API.
 	s.adminRoutes(mux)
+	s.settingsRoutes(mux)
 
 	// Operations (CONTRACT §7).
 	mux.HandleFunc("GET /healthz", s.healthz)
