@@ -1,8 +1,11 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"net/url"
@@ -247,5 +250,40 @@ func TestSiteNameShows(t *testing.T) {
 	putSettings(t, s, admin, map[string]any{"registration": "open"})
 	if ni := s.Do("GET", "/nodeinfo/2.1", nil, ""); ni.Body["openRegistrations"] != true {
 		t.Fatalf("nodeinfo once open: %s", ni.Raw)
+	}
+}
+
+// An emote is renamed through the API, keeps its image, and every emote
+// change is in the audit log.
+func TestEmoteRenameAudited(t *testing.T) {
+	s, admin, _ := adminSetup(t)
+	var img bytes.Buffer
+	png.Encode(&img, image.NewRGBA(image.Rect(0, 0, 4, 4)))
+	if r := s.Do("PUT", "/api/v1/emotes/wave", img.Bytes(), admin); r.Status != 201 {
+		t.Fatalf("upload: %d %s", r.Status, r.Raw)
+	}
+	if e := lastAudit(t, s, admin); e["action"] != "emote_upload" || e["detail"] != "wave" {
+		t.Fatalf("audit: %v", e)
+	}
+	wantError(t, s.Do("PATCH", "/api/v1/emotes/wave", map[string]string{"name": "no spaces"}, admin), 400, "invalid_emote_name")
+	wantError(t, s.Do("PATCH", "/api/v1/emotes/nope", map[string]string{"name": "fine"}, admin), 404, "emote_not_found")
+	r := s.Do("PATCH", "/api/v1/emotes/wave", map[string]string{"name": "hello"}, admin)
+	if r.Status != 200 || r.Body["emote"].(map[string]any)["url"] != "/emotes/hello.png" {
+		t.Fatalf("rename: %d %s", r.Status, r.Raw)
+	}
+	if e := lastAudit(t, s, admin); e["action"] != "emote_rename" || e["detail"] != "wave → hello" {
+		t.Fatalf("audit: %v", e)
+	}
+	if r := s.Do("GET", "/emotes/hello.png", nil, ""); r.Status != 200 || !bytes.Equal(r.Raw, img.Bytes()) {
+		t.Fatalf("renamed image: %d", r.Status)
+	}
+	if r := s.Do("GET", "/emotes/wave.png", nil, ""); r.Status != 404 {
+		t.Fatalf("old name still served: %d", r.Status)
+	}
+	if r := s.Do("DELETE", "/api/v1/emotes/hello", nil, admin); r.Status != 204 {
+		t.Fatalf("delete: %d", r.Status)
+	}
+	if e := lastAudit(t, s, admin); e["action"] != "emote_delete" {
+		t.Fatalf("audit: %v", e)
 	}
 }
