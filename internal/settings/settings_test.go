@@ -86,3 +86,41 @@ func TestValidate(t *testing.T) {
 		t.Errorf("good values refused: %v", err)
 	}
 }
+
+// BenchmarkGetWhileSaving: what a reader pays per action (a page, a
+// NodeInfo answer) while an admin saves.
+func BenchmarkGetWhileSaving(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(b.TempDir(), "db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	l, err := Open(ctx, Deps{Store: st, Defaults: defaults()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		v := defaults()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			v.ChatBurst = 1 + i%100
+			l.Save(ctx, v)
+		}
+	}()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if l.Get().ChatBurst < 1 {
+				b.Fatal("torn read")
+			}
+		}
+	})
+	close(stop)
+	<-done
+}
