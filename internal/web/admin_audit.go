@@ -130,7 +130,7 @@ func (s *Server) onboarding(ctx context.Context) ([]checkItem, error) {
 		return nil, nil
 	}
 	return []checkItem{
-		{Text: "Name the site: start FedWave with --name (or FEDWAVE_NAME); a settings page is coming.", Link: "/", LinkText: "See the home page"},
+		{Text: "Name the site, say what it is about and who may sign up.", Link: "#settings", LinkText: "Site settings", Done: s.site().Name != ""},
 		{Text: "Make yourself or someone a streamer: search for them below and pick “streamer”.", Link: "#people", LinkText: "People", Done: channels},
 		{Text: "Go live from the browser in the studio, or with OBS and the stream key shown there.", Link: "/studio", LinkText: "Studio", Done: live},
 		{Text: "Link a friend’s FedWave site so each shows the other’s channels.", Link: "/federation", LinkText: "Federation"},
