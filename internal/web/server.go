@@ -27,6 +27,7 @@ import (
 	"github.com/fedwave/fedwave/internal/media"
 	"github.com/fedwave/fedwave/internal/ratelimit"
 	"github.com/fedwave/fedwave/internal/relays"
+	"github.com/fedwave/fedwave/internal/sampler"
 	assets "github.com/fedwave/fedwave/web"
 )
 
@@ -56,6 +57,10 @@ type Deps struct {
 	PublicURL string
 	Log       *slog.Logger
 	Registry  *prometheus.Registry // metrics are registered here and served on /metrics
+	// Vitals keeps the last hour of the registry's figures for the admin
+	// overview (nil: no history); DataDir is checked for free space.
+	Vitals  *sampler.Sampler
+	DataDir string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; from anyone else the header is ignored.
 	TrustedProxies []netip.Prefix
@@ -75,6 +80,8 @@ type Server struct {
 	relays   *relays.Service
 	ap       *activitypub.Service
 	admin    AdminStore
+	vitals   *sampler.Sampler
+	dataDir  string
 	// relayAdmit is set in a relay process (NewRelay) only.
 	relayAdmit func(r *http.Request, channel string) (who string, err error)
 	peerRate   *ratelimit.Keyed
@@ -110,6 +117,8 @@ func New(d Deps) (*Server, error) {
 		relays:    d.Relays,
 		ap:        d.ActivityPub,
 		admin:     d.Admin,
+		vitals:    d.Vitals,
+		dataDir:   d.DataDir,
 		peerRate:  ratelimit.PerMinute(120),
 		turn:      d.TURN,
 		wsConns:   &connLimit{max: max(d.ConnsPerIP, 1), n: map[string]int{}},
