@@ -7,6 +7,7 @@ import (
 
 	"github.com/fedwave/fedwave/internal/app/apptest"
 	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/browsertest"
 )
 
 // TestAdminBrowserPeople: the admin goes from the header to /admin, finds
@@ -20,6 +21,7 @@ func TestAdminBrowserPeople(t *testing.T) {
 	p := openPage(t, s, "boss", "/", "#nav-admin")
 	follow(p, "#nav-admin", "#onboarding")
 	poll(t, p, `document.querySelector('#admin').dataset.loaded === 'true'`)
+	openTab(t, p, "people")
 
 	row := `document.querySelector('#people-list tr[data-name="kim"]')`
 	p.Run(chromedp.SendKeys("#people-q", "kim"), chromedp.Click("#people-search"))
@@ -40,4 +42,12 @@ func TestAdminBrowserPeople(t *testing.T) {
 	if errs := p.JSErrors(); len(errs) > 0 {
 		t.Fatalf("JavaScript errors: %q", errs)
 	}
+}
+
+// openTab clicks a tab of the admin page and waits until its section is
+// the one shown, marked current.
+func openTab(t *testing.T, p *browsertest.Page, tab string) {
+	t.Helper()
+	p.Run(chromedp.Click(`.admin-tabs a[data-tab="` + tab + `"]`))
+	poll(t, p, `!document.querySelector('#`+tab+`').hidden && document.querySelector('.admin-tabs a[data-tab="`+tab+`"]').getAttribute('aria-current') === 'page' && document.querySelectorAll('#admin > section.fed-section:not([hidden])').length === 1`)
 }
