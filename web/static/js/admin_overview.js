@@ -61,7 +61,7 @@ function chart(spec, points, now) {
 // countText is "Linked sites: 2 (1 linked, 1 unreachable)".
 function countText(what, c) {
   if (!c.total) return `${what}: none`;
-  return `${what}: ${c.total} (${Object.entries(c.byState).map(([s, n]) => `${n} ${s.replace('_', ' ')}`).join(', ')})`;
+  return `${what}: ${c.total} (${Object.entries(c.byState).map(([s, n]) => `${n} ${s.replaceAll('_', ' ')}`).join(', ')})`;
 }
 
 function link(text, href) {
