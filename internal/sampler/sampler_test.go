@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // fakeMetrics registers the metrics the sampler reads, with values the
@@ -85,5 +86,18 @@ func TestRunStops(t *testing.T) {
 	}
 	if n := len(s.Points()); n != 4 {
 		t.Fatalf("%d points kept, want 4", n)
+	}
+}
+
+// BenchmarkSample: one reading of a registry with the Go and process
+// collectors, as the server's (every 10 s).
+func BenchmarkSample(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := New(reg, Size, nil)
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		s.Sample(now.Add(time.Duration(i) * Every))
 	}
 }
