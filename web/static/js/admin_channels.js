@@ -12,8 +12,13 @@ import { button, el, setStatus } from './dom.js';
 export function startChannels(isAdmin, done) {
   const list = document.getElementById('channels-list');
   const status = document.getElementById('channels-status');
+  // A list read before an action answers after it would show the channel
+  // as it was: each load or action bumps gen, and a load that is no
+  // longer the latest step is dropped.
+  let gen = 0;
 
   async function act(row, ch, path, said) {
+    gen++;
     setStatus(status, 'Working…', '');
     try {
       const res = await api('POST', `/api/v1/admin/channels/${encodeURIComponent(ch.name)}/${path}`, {});
@@ -60,7 +65,9 @@ export function startChannels(isAdmin, done) {
   }
 
   return async function load() {
+    const my = ++gen;
     const { channels } = await api('GET', '/api/v1/admin/channels');
+    if (my !== gen) return;
     list.replaceChildren(...(channels || []).map(channelRow));
     if (!list.children.length) {
       const td = el('td', 'muted', 'No channels yet: make someone a streamer under People.');
