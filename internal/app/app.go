@@ -37,6 +37,7 @@ import (
 	"github.com/fedwave/fedwave/internal/markup"
 	"github.com/fedwave/fedwave/internal/media"
 	"github.com/fedwave/fedwave/internal/relays"
+	"github.com/fedwave/fedwave/internal/sampler"
 	"github.com/fedwave/fedwave/internal/settings"
 	"github.com/fedwave/fedwave/internal/store"
 	"github.com/fedwave/fedwave/internal/turn"
@@ -94,6 +95,7 @@ type App struct {
 	audience *audience.Registry
 	turn     *turn.Server
 	news     *audienceNews
+	vitals   *sampler.Sampler // the last hour's figures, for the admin overview
 	servers  []*http.Server
 	lns      []net.Listener
 	stop     context.CancelFunc
@@ -187,6 +189,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		a.engine.Close()
 		return fail(err)
 	}
+	if a.vitals, err = overviewSampler(reg, a.chat, log); err != nil {
+		a.engine.Close()
+		return fail(err)
+	}
 	site, err := web.New(web.Deps{
 		TURN:       turnCreds,
 		Auth:       core.Auth,
@@ -204,6 +210,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		PublicURL:  a.cfg.PublicURL,
 		Log:        log,
 		Registry:   reg,
+		Vitals:     a.vitals,
+		DataDir:    cfg.DataDir,
 
 		TrustedProxies: cfg.TrustedProxies,
 		ActivityPub:    a.ap,
@@ -483,6 +491,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.wg.Go(func() { a.media.Run(ctx) }) // ends demoted streamers' streams
 	a.wg.Go(func() { a.fed.Run(ctx) })
 	a.wg.Go(func() { a.relays.Run(ctx) })
+	a.wg.Go(func() { a.vitals.Run(ctx, sampler.Every) })
 	return nil
 }
 

@@ -62,6 +62,12 @@ func CanAdminister(u *store.User) bool {
 	return u != nil && Role(u.Role).AtLeast(RoleAdmin)
 }
 
+// CanModerateSite: instance moderators and admins (the admin page's
+// reduced view: overview, bans, stopping streams, the audit log).
+func CanModerateSite(u *store.User) bool {
+	return u != nil && Role(u.Role).AtLeast(RoleModerator)
+}
+
 // Chat ranks, for moderation: who may act on whom in a channel.
 const (
 	rankNone         = 1 // guests, users, streamers outside their channel

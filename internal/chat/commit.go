@@ -82,6 +82,7 @@ func (r *room) commit(batch []*postReq) {
 		p.frame = messageFrame(&p.m)
 		if !dups[i] {
 			r.lastSend[p.m.UserID] = now
+			r.hub.stored.Add(1)
 			r.publish(encode(p.frame))
 			m := p.m
 			r.emit(Event{Kind: "message", Channel: r.name, Message: &m})

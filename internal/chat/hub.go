@@ -130,6 +130,8 @@ type Hub struct {
 	wg       sync.WaitGroup // one per open session
 
 	cancelLive func()
+
+	stored atomic.Int64 // messages stored here since the start, for /metrics
 }
 
 // New builds a hub.
@@ -221,6 +223,10 @@ func (h *Hub) Close(ctx context.Context) error {
 	h.cancelLive()
 	return nil
 }
+
+// Stored counts the messages stored here since the start (the admin
+// overview's chat rate, /metrics).
+func (h *Hub) Stored() int64 { return h.stored.Load() }
 
 // Announce sends a live frame (a channel went live, changed or ended) to
 // every connected client.

@@ -16,6 +16,7 @@ type goneSession struct {
 	viewer     bool
 	endedAt    time.Time
 	replacedAt time.Time // zero unless another publisher took over
+	stoppedAt  time.Time // zero unless an admin or moderator stopped it
 }
 
 // goneList is a bounded first-in first-out memory of ended sessions,
@@ -52,4 +53,16 @@ func (s *Service) Ended(id string) (channel string, viewer bool, replacedAt time
 		return "", false, time.Time{}, false
 	}
 	return g.channel, g.viewer, g.replacedAt, true
+}
+
+// StoppedAt reports when a publisher's session that ended lately was
+// stopped by StopChannel (zero if it ended otherwise, or is not known).
+func (s *Service) StoppedAt(id string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.gone.byID[id]
+	if !ok || g.viewer || time.Since(g.endedAt) > goneFor {
+		return time.Time{}
+	}
+	return g.stoppedAt
 }

@@ -19,6 +19,7 @@ type publisher struct {
 	who        string                      // the publisher's identity (owner user id)
 	allowed    func(context.Context) error // whether it may still stream; nil: always
 	replacedAt time.Time                   // when another publisher took over, under Service.mu
+	stoppedAt  time.Time                   // when StopChannel ended it, under Service.mu
 
 	// It counts as live once every track its offer announced has sent
 	// media (or a moment after the first did), so that viewers who join

@@ -284,7 +284,7 @@ func (s *Service) end(ss session) {
 		gone := goneSession{channel: c.name, endedAt: time.Now()}
 		switch ss := ss.(type) {
 		case *publisher:
-			gone.replacedAt = ss.replacedAt
+			gone.replacedAt, gone.stoppedAt = ss.replacedAt, ss.stoppedAt
 		case *viewer:
 			gone.viewer = true
 		}

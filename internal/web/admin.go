@@ -29,25 +29,41 @@ const (
 
 func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin", s.pageAdmin)
-	mux.HandleFunc("GET /api/v1/admin/users", s.adminAPI(s.apiAdminUsers))
+	mux.HandleFunc("GET /api/v1/admin/overview", s.modAPI(s.apiAdminOverview))
+	mux.HandleFunc("GET /api/v1/admin/users", s.modAPI(s.apiAdminUsers))
 	mux.HandleFunc("PUT /api/v1/admin/users/{id}/role", s.adminAPI(s.apiAdminRole))
-	mux.HandleFunc("POST /api/v1/admin/users/{id}/ban", s.adminAPI(s.apiAdminBan))
-	mux.HandleFunc("DELETE /api/v1/admin/users/{id}/ban", s.adminAPI(s.apiAdminUnban))
+	mux.HandleFunc("POST /api/v1/admin/users/{id}/ban", s.modAPI(s.apiAdminBan))
+	mux.HandleFunc("DELETE /api/v1/admin/users/{id}/ban", s.modAPI(s.apiAdminUnban))
 	mux.HandleFunc("POST /api/v1/admin/users/{id}/reset-link", s.adminAPI(s.apiAdminResetLink))
 	mux.HandleFunc("DELETE /api/v1/admin/users/{id}", s.adminAPI(s.apiAdminDelete))
-	mux.HandleFunc("GET /api/v1/admin/audit", s.adminAPI(s.apiAdminAudit))
+	mux.HandleFunc("GET /api/v1/admin/audit", s.modAPI(s.apiAdminAudit))
+	mux.HandleFunc("GET /api/v1/admin/channels", s.modAPI(s.apiAdminChannels))
+	mux.HandleFunc("POST /api/v1/admin/channels/{name}/stop", s.modAPI(s.apiAdminStop))
+	mux.HandleFunc("POST /api/v1/admin/channels/{name}/rotate-key", s.adminAPI(s.apiAdminRotateKey))
 }
 
 // adminHandler is an admin API call, given the caller as they are now.
-type adminHandler func(w http.ResponseWriter, r *http.Request, admin *store.User) error
+type adminHandler func(w http.ResponseWriter, r *http.Request, caller *store.User) error
 
-// adminAPI checks on every call that the caller is an admin by their
-// current role (a demoted admin's token stops working here at once).
+// adminAPI lets admins only call h.
 func (s *Server) adminAPI(h adminHandler) http.HandlerFunc {
+	return s.staffAPI(auth.CanAdminister, "only admins may do this", h)
+}
+
+// modAPI lets instance moderators and admins call h: the moderators'
+// reduced view of the admin page.
+func (s *Server) modAPI(h adminHandler) http.HandlerFunc {
+	return s.staffAPI(auth.CanModerateSite, "only moderators and admins may do this", h)
+}
+
+// staffAPI checks on every call that the caller may by their current
+// role (a demoted admin's or moderator's token stops working here at
+// once).
+func (s *Server) staffAPI(may func(*store.User) bool, deny string, h adminHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, err := s.requireSession(r)
-		if err == nil && !auth.CanAdminister(sess.User) {
-			err = fail.New(fail.Forbidden, "forbidden", "only admins may do this")
+		if err == nil && !may(sess.User) {
+			err = fail.New(fail.Forbidden, "forbidden", "%s", deny)
 		}
 		if err == nil {
 			err = h(w, r, sess.User)
@@ -116,7 +132,7 @@ func (s *Server) apiAdminUsers(w http.ResponseWriter, r *http.Request, _ *store.
 	return nil
 }
 
-// adminTarget is the account named by the path's id, never the admin
+// adminTarget is the account named by the path's id, never the caller
 // themself: an admin does not lock themself out by a slip.
 func (s *Server) adminTarget(r *http.Request, admin *store.User) (*store.User, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -132,6 +148,10 @@ func (s *Server) adminTarget(r *http.Request, admin *store.User) (*store.User, e
 			err = fail.New(fail.NotFound, "no_such_user", "no such user")
 		}
 		return nil, err
+	}
+	// As in the chat, a moderator acts only on those of lower rank.
+	if !auth.CanAdminister(admin) && auth.CanModerateSite(u) {
+		return nil, fail.New(fail.Forbidden, "forbidden", "moderators may not act on moderators or admins")
 	}
 	return u, nil
 }

@@ -109,6 +109,7 @@ type checkItem struct {
 // adminData is what /admin shows before its script runs.
 type adminData struct {
 	URL       string
+	Admin     bool        // false: a moderator's reduced view
 	Checklist []checkItem // nil once a local channel has been live
 }
 
@@ -137,18 +138,28 @@ func (s *Server) onboarding(ctx context.Context) ([]checkItem, error) {
 	}, nil
 }
 
-// pageAdmin is the admin page shell: People and the audit log, filled by
-// admin.js from the admin API, and the new admin's checklist.
+// pageAdmin is the admin page shell, filled by admin.js from the admin
+// API: admins see every section and the new admin's checklist; instance
+// moderators see what they may use (the API refuses the rest anyway).
 func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.adminSession(w, r, "admin", "Running this site is for its admins.")
-	if !ok {
+	sess, _ := s.session(r)
+	if sess == nil {
+		http.Redirect(w, r, "/login?next=/admin", http.StatusSeeOther)
 		return
 	}
-	steps, err := s.onboarding(r.Context())
-	if err != nil {
-		st, _, msg := s.statusOf(r, err)
-		s.renderStatus(w, r, st, "Something went wrong", msg)
+	if !auth.CanModerateSite(sess.User) {
+		s.renderStatus(w, r, http.StatusForbidden, "Admins only", "Running this site is for its admins and moderators.")
 		return
 	}
-	s.render(w, r, http.StatusOK, "admin", page{Title: "Admin", User: u, Data: adminData{URL: s.publicURL, Checklist: steps}})
+	d := adminData{URL: s.publicURL, Admin: auth.CanAdminister(sess.User)}
+	if d.Admin {
+		var err error
+		if d.Checklist, err = s.onboarding(r.Context()); err != nil {
+			st, _, msg := s.statusOf(r, err)
+			s.renderStatus(w, r, st, "Something went wrong", msg)
+			return
+		}
+	}
+	u := auth.View(sess.User)
+	s.render(w, r, http.StatusOK, "admin", page{Title: "Admin", User: &u, Data: d})
 }

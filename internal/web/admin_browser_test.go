@@ -1,12 +1,14 @@
 package web_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/fedwave/fedwave/internal/app/apptest"
 	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/browsertest"
 )
 
 // TestAdminBrowserPeople: the admin goes from the header to /admin, finds
@@ -20,6 +22,7 @@ func TestAdminBrowserPeople(t *testing.T) {
 	p := openPage(t, s, "boss", "/", "#nav-admin")
 	follow(p, "#nav-admin", "#onboarding")
 	poll(t, p, `document.querySelector('#admin').dataset.loaded === 'true'`)
+	openTab(t, p, "people")
 
 	row := `document.querySelector('#people-list tr[data-name="kim"]')`
 	p.Run(chromedp.SendKeys("#people-q", "kim"), chromedp.Click("#people-search"))
@@ -40,4 +43,52 @@ func TestAdminBrowserPeople(t *testing.T) {
 	if errs := p.JSErrors(); len(errs) > 0 {
 		t.Fatalf("JavaScript errors: %q", errs)
 	}
+}
+
+// openTab clicks a tab of the admin page and waits until its section is
+// the one shown, marked current.
+func openTab(t *testing.T, p *browsertest.Page, tab string) {
+	t.Helper()
+	p.Run(chromedp.Click(`.admin-tabs a[data-tab="` + tab + `"]`))
+	poll(t, p, `!document.querySelector('#`+tab+`').hidden && document.querySelector('.admin-tabs a[data-tab="`+tab+`"]').getAttribute('aria-current') === 'page' && document.querySelectorAll('#admin > section.fed-section:not([hidden])').length === 1`)
+}
+
+// TestAdminBrowserOverviewAndStop: alpha is live from the studio; the
+// admin's Overview shows the charts, the missing-TURN warning and alpha
+// live; on Channels, Stop ends the stream, the studio says who stopped it
+// and does not reconnect, and the audit log has it. A moderator sees the
+// reduced view: no admin tabs or pages, no key rotation, no roles.
+func TestAdminBrowserOverviewAndStop(t *testing.T) {
+	s := startVideoSite(t)
+	s.CreateUser("boss", videoPassword, auth.RoleAdmin)
+	s.CreateUser("mo", videoPassword, auth.RoleModerator)
+	studio := openPage(t, s, "alpha", "/studio", "#studio")
+	goLiveFromStudio(t, studio)
+
+	p := openPage(t, s, "boss", "/admin", "#overview")
+	poll(t, p, `document.querySelector('#admin').dataset.loaded === 'true'`)
+	poll(t, p, `document.querySelectorAll('#overview-charts figure svg polyline').length >= 4 && document.querySelector('#overview-warnings li[data-code="no_turn"]') !== null && document.querySelector('#overview-live li[data-channel="alpha"]') !== null`)
+
+	openTab(t, p, "channels")
+	row := `document.querySelector('#channels-list tr[data-channel="alpha"]')`
+	poll(t, p, row+`?.dataset.live === 'true'`)
+	p.Eval(row+`.querySelector('button.stop').click()`, nil)
+	poll(t, p, row+`?.dataset.live === 'false' && document.querySelector('#channels-status').textContent.includes('can go live again')`)
+	poll(t, p, `document.querySelector('#audit-list tr[data-action="stop_stream"]') !== null`)
+	poll(t, studio, `document.querySelector('#studio-state').dataset.state === 'error' && document.querySelector('#studio-error').textContent.includes('stopped your stream')`)
+	if channelLive(t, s, "alpha") {
+		t.Error("alpha is live after the stop")
+	}
+
+	mod := openPage(t, s, "mo", "/admin", "#overview")
+	poll(t, mod, `document.querySelector('#admin').dataset.loaded === 'true'`)
+	var tabs []string
+	mod.Eval(`[...document.querySelectorAll('.admin-tabs a:not([hidden])')].map(a => a.textContent)`, &tabs)
+	if strings.Join(tabs, ",") != "Overview,People,Channels,Audit log" {
+		t.Errorf("the moderator's tabs: %q", tabs)
+	}
+	openTab(t, mod, "channels")
+	poll(t, mod, `document.querySelector('#channels-list tr[data-channel="alpha"]') !== null && document.querySelector('#channels-list button.rotate') === null`)
+	poll(t, mod, `document.querySelector('#people-list tr[data-name="alpha"] button.ban') !== null && document.querySelector('#people-list select.role, #people-list button.delete') === null`)
+	noJSErrors(t, map[string]*browsertest.Page{"studio": studio, "admin": p, "moderator": mod})
 }

@@ -39,39 +39,64 @@ func lastAudit(t *testing.T, s *apptest.Server, admin string) map[string]any {
 }
 
 // TestAdminAPIRefusesOthers: every admin call checks the caller's role,
-// as it is now: anonymous, users and moderators are refused, and an admin
+// as it is now: anonymous visitors and users are refused everything,
+// moderators what is for admins only (roles, password links, deleting,
+// stream keys) and acting on moderators or admins; a moderator or admin
 // demoted meanwhile is refused with the same token.
 func TestAdminAPIRefusesOthers(t *testing.T) {
 	s, admin, kim := adminSetup(t)
-	calls := [][3]string{
-		{"GET", "/api/v1/admin/users", ""},
-		{"PUT", fmt.Sprintf("/api/v1/admin/users/%v/role", kim), `{"role":"admin"}`},
-		{"POST", fmt.Sprintf("/api/v1/admin/users/%v/ban", kim), `{"reason":"x"}`},
-		{"DELETE", fmt.Sprintf("/api/v1/admin/users/%v/ban", kim), ""},
-		{"POST", fmt.Sprintf("/api/v1/admin/users/%v/reset-link", kim), "{}"},
-		{"DELETE", fmt.Sprintf("/api/v1/admin/users/%v", kim), ""},
-		{"GET", "/api/v1/admin/audit", ""},
+	type call struct {
+		method, path, body string
+		mods               bool // moderators may
+	}
+	calls := []call{
+		{"GET", "/api/v1/admin/overview", "", true},
+		{"GET", "/api/v1/admin/users", "", true},
+		{"PUT", fmt.Sprintf("/api/v1/admin/users/%v/role", kim), `{"role":"admin"}`, false},
+		{"POST", fmt.Sprintf("/api/v1/admin/users/%v/ban", kim), `{"reason":"x"}`, true},
+		{"DELETE", fmt.Sprintf("/api/v1/admin/users/%v/ban", kim), "", true},
+		{"POST", fmt.Sprintf("/api/v1/admin/users/%v/reset-link", kim), "{}", false},
+		{"DELETE", fmt.Sprintf("/api/v1/admin/users/%v", kim), "", false},
+		{"GET", "/api/v1/admin/audit", "", true},
+		{"GET", "/api/v1/admin/channels", "", true},
+		{"POST", "/api/v1/admin/channels/nobody/stop", "{}", true}, // 404: no such channel, once allowed
+		{"POST", "/api/v1/admin/channels/nobody/rotate-key", "{}", false},
 	}
 	tokens := map[string]string{"anonymous": "", "user": s.Login("kim", "kim-password"), "moderator": s.Login("mo", "mo-password")}
-	for who, tok := range tokens {
+	for _, who := range []string{"anonymous", "user", "moderator"} {
+		tok := tokens[who]
 		for _, c := range calls {
 			var body any
-			if c[2] != "" {
-				body = c[2]
+			if c.body != "" {
+				body = c.body
 			}
-			want := http.StatusForbidden
-			if tok == "" {
-				want = http.StatusUnauthorized
-			}
-			if r := s.Do(c[0], c[1], body, tok); r.Status != want {
-				t.Errorf("%s: %s %s: %d, want %d", who, c[0], c[1], r.Status, want)
+			r := s.Do(c.method, c.path, body, tok)
+			switch {
+			case who == "moderator" && c.mods:
+				if r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden {
+					t.Errorf("moderator: %s %s refused: %d %s", c.method, c.path, r.Status, r.Raw)
+				}
+			case tok == "" && r.Status != http.StatusUnauthorized, tok != "" && r.Status != http.StatusForbidden:
+				t.Errorf("%s: %s %s: %d, want %s", who, c.method, c.path, r.Status, map[bool]string{true: "401", false: "403"}[tok == ""])
 			}
 		}
+	}
+	// A moderator bans only those below: not an admin, nor another moderator.
+	bossID := s.Do("GET", "/api/v1/admin/users?q=boss", nil, admin).Body["users"].([]any)[0].(map[string]any)["id"]
+	if r := s.Do("POST", fmt.Sprintf("/api/v1/admin/users/%v/ban", bossID), map[string]any{"reason": "coup"}, tokens["moderator"]); r.Status != http.StatusForbidden {
+		t.Errorf("a moderator bans an admin: %d %s", r.Status, r.Raw)
+	}
+	// Demoted, the moderator's token no longer opens anything, at once.
+	moID := s.Do("GET", "/api/v1/admin/users?q=mo", nil, admin).Body["users"].([]any)[0].(map[string]any)["id"]
+	if r := s.Do("PUT", fmt.Sprintf("/api/v1/admin/users/%v/role", moID), map[string]string{"role": "user"}, admin); r.Status != http.StatusOK {
+		t.Fatalf("demote mo: %d %s", r.Status, r.Raw)
+	}
+	if r := s.Do("GET", "/api/v1/admin/overview", nil, tokens["moderator"]); r.Status != http.StatusForbidden {
+		t.Errorf("a demoted moderator's token: %d, want 403", r.Status)
 	}
 	// Another admin demotes boss: boss's token no longer administers.
 	s.CreateUser("second", "second-password", auth.RoleAdmin)
 	second := s.Login("second", "second-password")
-	bossID := s.Do("GET", "/api/v1/admin/users?q=boss", nil, second).Body["users"].([]any)[0].(map[string]any)["id"]
 	if r := s.Do("PUT", fmt.Sprintf("/api/v1/admin/users/%v/role", bossID), map[string]string{"role": "user"}, second); r.Status != http.StatusOK {
 		t.Fatalf("demote boss: %d %s", r.Status, r.Raw)
 	}
@@ -175,8 +200,8 @@ func TestAdminActions(t *testing.T) {
 	}
 }
 
-// TestAdminPageAndOnboarding: /admin is for admins, linked from the
-// header; a new admin sees the checklist there and a pointer on the home
+// TestAdminPageAndOnboarding: /admin is for admins and, reduced, for
+// moderators, linked from the header; a new admin sees the checklist there and a pointer on the home
 // page, while anonymous visitors see no command line.
 func TestAdminPageAndOnboarding(t *testing.T) {
 	s := apptest.Start(t)
@@ -185,16 +210,27 @@ func TestAdminPageAndOnboarding(t *testing.T) {
 	if res, _ := getPage(t, s, "/admin", ""); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login?next=/admin" {
 		t.Errorf("anonymous: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
-	if res, body := getPage(t, s, "/admin", s.Login("mo", "mo-password")); res.StatusCode != http.StatusForbidden || strings.Contains(body, `href="/admin"`) {
-		t.Errorf("a moderator gets %d", res.StatusCode)
+	s.CreateUser("kim", "kim-password", auth.RoleUser)
+	if res, body := getPage(t, s, "/admin", s.Login("kim", "kim-password")); res.StatusCode != http.StatusForbidden || strings.Contains(body, `href="/admin"`) {
+		t.Errorf("a user gets %d", res.StatusCode)
+	}
+	// A moderator gets the reduced view: no checklist, no admin pages.
+	res, body := getPage(t, s, "/admin", s.Login("mo", "mo-password"))
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `data-admin="false"`) || !strings.Contains(body, `id="nav-admin"`) {
+		t.Errorf("a moderator gets %d:\n%s", res.StatusCode, body)
+	}
+	for _, not := range []string{`id="onboarding"`, `href="/federation"`, `href="#settings"`} {
+		if strings.Contains(body, not) {
+			t.Errorf("the moderator's view has %s", not)
+		}
 	}
 	_, home := getPage(t, s, "/", "")
 	if !strings.Contains(home, "Nothing live right now") || strings.Contains(home, "fedwave ") || strings.Contains(home, `href="/admin"`) {
 		t.Errorf("the empty home page for a visitor:\n%s", home)
 	}
 	admin := s.Login("boss", "boss-password")
-	res, body := getPage(t, s, "/admin", admin)
-	for _, want := range []string{`id="nav-admin"`, `id="onboarding"`, `href="/studio"`, `href="/federation"`, `href="/relays"`, `id="people-form"`} {
+	res, body = getPage(t, s, "/admin", admin)
+	for _, want := range []string{`id="nav-admin"`, `id="onboarding"`, `href="/studio"`, `href="/federation"`, `href="/relays"`, `id="people-form"`, `data-admin="true"`} {
 		if res.StatusCode != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("the admin page (%d) lacks %s", res.StatusCode, want)
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/fedwave/fedwave/internal/media"
 	"github.com/fedwave/fedwave/internal/ratelimit"
 	"github.com/fedwave/fedwave/internal/relays"
+	"github.com/fedwave/fedwave/internal/sampler"
 	"github.com/fedwave/fedwave/internal/settings"
 	assets "github.com/fedwave/fedwave/web"
 )
@@ -59,6 +60,10 @@ type Deps struct {
 	PublicURL string
 	Log       *slog.Logger
 	Registry  *prometheus.Registry // metrics are registered here and served on /metrics
+	// Vitals keeps the last hour of the registry's figures for the admin
+	// overview (nil: no history); DataDir is checked for free space.
+	Vitals  *sampler.Sampler
+	DataDir string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; from anyone else the header is ignored.
 	TrustedProxies []netip.Prefix
@@ -79,6 +84,8 @@ type Server struct {
 	ap       *activitypub.Service
 	admin    AdminStore
 	settings *settings.Live
+	vitals   *sampler.Sampler
+	dataDir  string
 	// relayAdmit is set in a relay process (NewRelay) only.
 	relayAdmit func(r *http.Request, channel string) (who string, err error)
 	peerRate   *ratelimit.Keyed
@@ -115,6 +122,8 @@ func New(d Deps) (*Server, error) {
 		ap:        d.ActivityPub,
 		admin:     d.Admin,
 		settings:  d.Settings,
+		vitals:    d.Vitals,
+		dataDir:   d.DataDir,
 		peerRate:  ratelimit.PerMinute(120),
 		turn:      d.TURN,
 		wsConns:   &connLimit{max: max(d.ConnsPerIP, 1), n: map[string]int{}},

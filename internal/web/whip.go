@@ -245,9 +245,14 @@ var errNoSession = fail.New(fail.NotFound, "no_session", "no such session")
 
 // noSession says why the session of the URL is not there: a publisher
 // replaced by another source learns so, with the time (409 replaced), and
-// must not reconnect by itself; anything else is no_session.
+// must not reconnect by itself; so does one stopped from the admin page
+// (409 stopped); anything else is no_session.
 func (s *Server) noSession(r *http.Request, viewer bool) error {
-	if at, ok := s.endedSession(r, viewer); ok && !at.IsZero() {
+	at, ok := s.endedSession(r, viewer)
+	if stopped := s.media.StoppedAt(r.PathValue("id")); ok && !viewer && !stopped.IsZero() {
+		return fail.New(fail.Conflict, "stopped", "An admin or moderator stopped your stream at %s.", stopped.Format(time.RFC3339))
+	}
+	if ok && !at.IsZero() {
 		return fail.New(fail.Conflict, "replaced", "Your stream was replaced by another source at %s.", at.Format(time.RFC3339))
 	}
 	return errNoSession

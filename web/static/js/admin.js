@@ -1,30 +1,65 @@
-// The admin page (/admin, admins only): People (search by name prefix,
-// change a role, ban or unban instance-wide, make a password link,
-// delete an account) and the audit log. Every action goes through the
-// admin API, which checks the caller's role again on each call and
-// writes the audit log; after an action the log is read again.
-// #admin[data-loaded] turns "true" once both lists have been shown.
+// The admin page (/admin): sections behind a tab bar (links to #overview,
+// #people, #channels, #settings, #emotes, #audit; the settings and emotes
+// sections are added by admin_settings.js's page part when present).
+// Admins see everything; instance moderators (#admin[data-admin=false])
+// see the Overview, People with ban and unban only, Channels with Stop,
+// and the audit log. Every action goes through the admin API, which
+// checks the caller's role again on each call and writes the audit log;
+// after an action the log is read again. #admin[data-loaded] turns
+// "true" once the first lists have been shown.
 
 import { api } from './site.js';
 import { button, el, setStatus } from './dom.js';
+import { startOverview } from './admin_overview.js';
+import { startChannels } from './admin_channels.js';
 
 const ROLES = ['user', 'streamer', 'moderator', 'admin'];
 // Actions that name no channel when they apply to the whole site.
 const SITE_WIDE = new Set(['ban', 'timeout', 'unban']);
 const BAN_LENGTHS = [['3600', '1 hour'], ['86400', '1 day'], ['604800', '1 week'], ['0', 'for good']];
+const REFRESH_MS = 10000; // the overview's figures change every 10 s
 
 const root = document.getElementById('admin');
 if (root) startAdmin();
+
+// startTabs shows one section at a time, the one the URL's #fragment
+// names (the Overview by default), without a reload; a link whose section
+// is not on the page is hidden, and so is a section without a link.
+function startTabs(onShow) {
+  const links = [...root.querySelectorAll('.admin-tabs a[data-tab]')];
+  const tabs = links.filter((a) => document.getElementById(a.dataset.tab));
+  for (const a of links) a.hidden = !tabs.includes(a);
+  for (const sec of root.querySelectorAll(':scope > section.fed-section')) {
+    if (!tabs.some((a) => a.dataset.tab === sec.id)) sec.hidden = true;
+  }
+  let current = '';
+  const show = (initial) => {
+    const want = location.hash.slice(1);
+    const pick = tabs.find((a) => a.dataset.tab === want) || tabs.find((a) => a.dataset.tab === current) || tabs[0];
+    current = pick.dataset.tab;
+    for (const a of tabs) {
+      document.getElementById(a.dataset.tab).hidden = a !== pick;
+      if (a === pick) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    root.dataset.tab = current;
+    if (!initial) onShow(current);
+  };
+  window.addEventListener('hashchange', () => show(false));
+  show(true);
+  return () => current;
+}
 
 function startAdmin() {
   const $ = (id) => document.getElementById(id);
   const errorBox = $('admin-error');
   const people = { list: $('people-list'), more: $('people-more'), status: $('people-status'), q: '', next: '' };
   const audit = { list: $('audit-list'), more: $('audit-more'), actor: '', action: '', next: 0 };
-  let loaded = 0;
-
-  const shown = () => { if (++loaded === 2) root.dataset.loaded = 'true'; };
+  const isAdmin = root.dataset.admin === 'true';
   const failed = (err) => setStatus(errorBox, err.message, 'bad');
+  const loadOverview = startOverview(isAdmin);
+  const loadChannels = startChannels(isAdmin, () => Promise.all([loadAudit(false), refresh(loadOverview)]));
+  const refresh = (load) => load().catch(failed);
 
   async function searchPeople(append) {
     const qs = new URLSearchParams({ q: people.q });
@@ -81,6 +116,23 @@ function startAdmin() {
     const name = el('td', 'user-handle', u.handle);
     name.style.color = u.color;
 
+    const chat = el('td', 'chat-state', banText(u.ban));
+    const actions = el('td', 'user-actions');
+    const roleCell = el('td', 'user-role');
+    // Moderators act on those below them only, and never on roles.
+    const mayBan = isAdmin || !['moderator', 'admin'].includes(u.role);
+    if (u.ban && mayBan) {
+      actions.append(button('unban', 'Unban', () => act(row, status, 'DELETE', `${base}/ban`)));
+    } else if (mayBan) {
+      actions.append(button('ban', 'Ban…', () => actions.prepend(banForm(row, status, base, u.handle))));
+    }
+    row.append(name, roleCell, chat, actions);
+    if (!isAdmin) {
+      roleCell.textContent = u.role;
+      actions.append(status);
+      return row;
+    }
+
     const role = el('select', 'role');
     role.setAttribute('aria-label', `Role of ${u.handle}`);
     for (const r of ROLES) {
@@ -90,14 +142,7 @@ function startAdmin() {
       role.append(o);
     }
     role.addEventListener('change', () => act(row, status, 'PUT', `${base}/role`, { role: role.value }));
-
-    const chat = el('td', 'chat-state', banText(u.ban));
-    const actions = el('td', 'user-actions');
-    if (u.ban) {
-      actions.append(button('unban', 'Unban', () => act(row, status, 'DELETE', `${base}/ban`)));
-    } else {
-      actions.append(button('ban', 'Ban…', () => actions.prepend(banForm(row, status, base, u.handle))));
-    }
+    roleCell.append(role);
     actions.append(button('reset', 'Password link', () =>
       act(row, status, 'POST', `${base}/reset-link`, {}, ({ url }) => {
         const input = el('input', 'reset-url');
@@ -116,9 +161,6 @@ function startAdmin() {
       act(row, status, 'DELETE', base, undefined, () => row.remove());
     });
     actions.append(del, status);
-    const roleCell = el('td');
-    roleCell.append(role);
-    row.append(name, roleCell, chat, actions);
     return row;
   }
 
@@ -179,6 +221,13 @@ function startAdmin() {
   });
   audit.more.addEventListener('click', () => loadAudit(true));
 
-  searchPeople(false).then(shown);
-  loadAudit(false).then(shown);
+  // A tab's lists are read again each time it is shown again; the overview
+  // also every REFRESH_MS while it is shown and the page is in view.
+  const onShow = { overview: loadOverview, channels: loadChannels };
+  const currentTab = startTabs((tab) => { if (onShow[tab]) refresh(onShow[tab]); });
+  setInterval(() => {
+    if (currentTab() === 'overview' && document.visibilityState === 'visible') refresh(loadOverview);
+  }, REFRESH_MS);
+  Promise.all([searchPeople(false), loadAudit(false), refresh(loadOverview), refresh(loadChannels)])
+    .then(() => { root.dataset.loaded = 'true'; });
 }

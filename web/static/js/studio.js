@@ -314,7 +314,8 @@ function startStudio(root) {
   // takenOver asks, before the studio reconnects, whether another source
   // took the channel: the server says when it replaced this studio's
   // session (409 replaced); a lost session while the channel is live from
-  // elsewhere means the same. Then the studio stops and says so.
+  // elsewhere means the same. A session stopped from the admin page (409
+  // stopped) is not taken back either. Then the studio stops and says so.
   async function takenOver() {
     const url = resource;
     const tok = token;
@@ -334,9 +335,13 @@ function startStudio(root) {
     if (my !== gen || !wantLive) return true; // stopped meanwhile
     if (res.ok) return false;
     const err = await errorOf(res);
+    const stamp = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/.exec(err.message);
     if (err.code === 'replaced') {
-      const stamp = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/.exec(err.message);
       replaced(`Your stream was replaced by another source at ${timeOf(stamp ? stamp[0] : '')}.`);
+      return true;
+    }
+    if (err.code === 'stopped') {
+      replaced(`An admin or moderator stopped your stream at ${timeOf(stamp ? stamp[0] : '')}.`, 'You may go live again.');
       return true;
     }
     if (res.status !== 404) return false;
@@ -352,12 +357,12 @@ function startStudio(root) {
     return true;
   }
 
-  function replaced(text) {
+  function replaced(text, next = 'Go live again to take the channel back.') {
     wantLive = false;
     resource = ''; // it is not ours to end any more
     closeConnection(false);
     setState('error', 'Not live');
-    showError(`${text} Go live again to take the channel back.`);
+    showError(`${text} ${next}`);
   }
 
   function timeOf(stamp) {
