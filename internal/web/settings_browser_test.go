@@ -21,7 +21,8 @@ import (
 func TestSettingsBrowser(t *testing.T) {
 	s := apptest.Start(t)
 	s.CreateUser("boss", videoPassword, auth.RoleAdmin)
-	p := openPage(t, s, "boss", "/admin", "#settings")
+	p := openPage(t, s, "boss", "/admin", "#overview")
+	p.Run(chromedp.Click(`a[data-tab="settings"]`), chromedp.WaitVisible("#settings"))
 	loaded := `document.querySelector('#settings').dataset.loaded === 'true'`
 	poll(t, p, loaded)
 
@@ -49,6 +50,7 @@ func TestSettingsBrowser(t *testing.T) {
 	if err := os.WriteFile(img, b.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	p.Run(chromedp.Click(`a[data-tab="emotes"]`), chromedp.WaitVisible("#emote-form"))
 	p.Run(chromedp.SendKeys("#emote-name", "wave"), chromedp.SetUploadFiles("#emote-file", []string{img}), chromedp.Click("#emote-upload"))
 	poll(t, p, `(() => { const i = document.querySelector('#emote-list tr[data-emote="wave"] img.emote-preview'); return !!i && i.complete && i.naturalWidth === 8; })()`)
 
