@@ -18,7 +18,7 @@ import (
 	"github.com/fedwave/fedwave/internal/store"
 )
 
-// deliveryTimeout bounds one delivery (an Accept) to another server.
+// deliveryTimeout bounds one delivery to another server.
 const deliveryTimeout = 30 * time.Second
 
 // activity is what we read of an incoming activity.
@@ -187,42 +187,34 @@ func (s *Service) follow(ctx context.Context, channel, actor string, follow []by
 	if err != nil {
 		return fmt.Errorf("accept: %w", err)
 	}
-	// Sent after the answer, bounded in time; a lost Accept is lost (the
-	// durable delivery queue comes with go-live posts).
-	s.wg.Go(func() {
-		ctx, cancel := context.WithTimeout(s.ctx, deliveryTimeout)
-		defer cancel()
-		if err := s.deliver(ctx, channel, a.Inbox, accept); err != nil {
-			s.log.Warn("activitypub: Accept not delivered", "channel", channel, "inbox", a.Inbox, "err", err)
-		}
-	})
-	return nil
+	return s.send(ctx, channel, accept, []string{a.Inbox})
 }
 
-// deliver POSTs an activity to an inbox, signed as channel's actor.
-func (s *Service) deliver(ctx context.Context, channel, inbox string, body []byte) error {
+// deliver POSTs an activity to an inbox, signed as channel's actor, and
+// says how the server answered (0: no answer).
+func (s *Service) deliver(ctx context.Context, channel, inbox string, body []byte) (int, error) {
 	u, err := s.remoteURL(inbox)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("deliver to %s: %w", inbox, err)
+		return 0, fmt.Errorf("deliver to %s: %w", inbox, err)
 	}
 	req.Header.Set("Content-Type", ContentType)
 	if err := httpsig.Sign(req, body, s.ActorURL(channel)+"#main-key", s.key, s.now()); err != nil {
-		return err
+		return 0, err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("deliver to %s: %w", inbox, err)
+		return 0, fmt.Errorf("deliver to %s: %w", inbox, err)
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("deliver to %s: status %d", inbox, resp.StatusCode)
+		return resp.StatusCode, fmt.Errorf("deliver to %s: status %d", inbox, resp.StatusCode)
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 func randomID() string {

@@ -51,16 +51,19 @@ func (a *remoteActor) keys() []publicKey {
 	return many
 }
 
+// errBadURL is a URL we will not fetch or deliver to.
+var errBadURL = errors.New("unusable remote URL")
+
 // remoteURL validates a URL we are told to fetch or deliver to: absolute
 // https (http too with AllowPrivate), no user info. The dialer checks the
 // address it reaches.
 func (s *Service) remoteURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || len(raw) > 2048 {
-		return nil, fmt.Errorf("bad remote URL %q", raw)
+		return nil, fmt.Errorf("%w: %q", errBadURL, raw)
 	}
 	if u.Scheme != "https" && (u.Scheme != "http" || !s.allowPriv) {
-		return nil, fmt.Errorf("remote URL %q is not https", raw)
+		return nil, fmt.Errorf("%w: %q is not https", errBadURL, raw)
 	}
 	return u, nil
 }

@@ -7,8 +7,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fedwave/fedwave/internal/store"
 )
 
 // keyServer serves one document at every path, with {base} replaced by
@@ -30,7 +33,12 @@ func testService(t *testing.T) (*Service, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Deps{Key: key, PublicURL: "http://fedwave.example", AllowPrivate: true})
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "fw.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s, err := New(Deps{Store: st, Key: key, PublicURL: "http://fedwave.example", AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
