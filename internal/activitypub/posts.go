@@ -107,6 +107,9 @@ func (s *Service) publish(ctx context.Context, p *store.Post, act, note map[stri
 func (s *Service) endStalePosts() {
 	posts, err := s.st.OpenPosts(s.ctx)
 	if err != nil {
+		if s.ctx.Err() != nil {
+			return
+		}
 		s.log.Error("activitypub: open go-live posts", "err", err)
 		return
 	}
