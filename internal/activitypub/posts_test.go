@@ -114,4 +114,3 @@ func TestGoLivePostCooldown(t *testing.T) {
 		t.Fatalf("%d deliveries to the shared inbox, want 4 (one per activity)", got)
 	}
 }
-
