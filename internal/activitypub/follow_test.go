@@ -183,12 +183,14 @@ func newRemote(t *testing.T) *remote {
 				"publicKeyPem": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))},
 		})
 	})
-	mux.HandleFunc("POST /users/bob/inbox", func(w http.ResponseWriter, r *http.Request) {
+	deliver := func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rm.inbox <- r
 		w.WriteHeader(http.StatusAccepted)
-	})
+	}
+	mux.HandleFunc("POST /users/bob/inbox", deliver)
+	mux.HandleFunc("POST /inbox", deliver) // the shared inbox
 	rm.srv = httptest.NewServer(mux)
 	t.Cleanup(rm.srv.Close)
 	return rm

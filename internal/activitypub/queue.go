@@ -67,12 +67,12 @@ type outcome struct {
 // send queues an activity for each inbox (deduplicated), signed as
 // channel's actor, and wakes the queue.
 func (s *Service) send(ctx context.Context, channel string, body []byte, inboxes []string) error {
-	n, err := s.st.Enqueue(ctx, &store.Outgoing{Signer: channel, Body: body, Inboxes: inboxes}, s.delivery.Limits, s.now())
+	left, err := s.st.Enqueue(ctx, &store.Outgoing{Signer: channel, Body: body, Inboxes: inboxes}, s.delivery.Limits, s.now())
 	if err != nil {
 		return err
 	}
-	if n < len(inboxes) {
-		s.log.Warn("activitypub: delivery queue full, some inboxes left out", "channel", channel, "inboxes", len(inboxes), "queued", n)
+	if left > 0 {
+		s.log.Warn("activitypub: delivery queue full, some inboxes left out", "channel", channel, "inboxes", len(inboxes), "left_out", left)
 	}
 	select {
 	case s.wake <- struct{}{}:
@@ -114,8 +114,9 @@ func (s *Service) runQueue() {
 		}
 	}
 	for {
-		s.dispatch(inflight, perHost)
-		s.resetTimer(timer)
+		at := s.now()
+		s.dispatch(at, inflight, perHost)
+		s.resetTimer(timer, at)
 		select {
 		case <-s.ctx.Done():
 			// Those under way stop at once; what they finished is kept.
@@ -131,13 +132,13 @@ func (s *Service) runQueue() {
 	}
 }
 
-// dispatch starts the due deliveries the limits allow.
-func (s *Service) dispatch(inflight map[int64]bool, perHost map[string]int) {
+// dispatch starts the deliveries due at now that the limits allow.
+func (s *Service) dispatch(now time.Time, inflight map[int64]bool, perHost map[string]int) {
 	free := s.delivery.Concurrency - len(inflight)
 	if free <= 0 {
 		return
 	}
-	due, err := s.st.DueDeliveries(s.ctx, s.now(), s.delivery.PerHost, free+len(inflight))
+	due, err := s.st.DueDeliveries(s.ctx, now, s.delivery.PerHost, free+len(inflight))
 	if err != nil {
 		if s.ctx.Err() == nil {
 			s.log.Error("activitypub: reading the delivery queue", "err", err)
@@ -158,11 +159,12 @@ func (s *Service) dispatch(inflight map[int64]bool, perHost map[string]int) {
 	}
 }
 
-// resetTimer sets timer to the next delivery due later, at most idlePoll
-// away.
-func (s *Service) resetTimer(timer *time.Timer) {
+// resetTimer sets timer to the first delivery due after the dispatch at
+// at (those due before are under way, or wait for one to finish), at most
+// idlePoll away.
+func (s *Service) resetTimer(timer *time.Timer, at time.Time) {
 	wait := idlePoll
-	if next, ok, err := s.st.NextDeliveryAt(s.ctx, s.now()); err == nil && ok {
+	if next, ok, err := s.st.NextDeliveryAt(s.ctx, at); err == nil && ok {
 		wait = min(wait, max(next.Sub(s.now()), time.Millisecond))
 	}
 	timer.Reset(wait)

@@ -46,7 +46,7 @@ type DeliveryResult struct {
 // DeliveryQueue is the durable queue of outgoing ActivityPub deliveries.
 type DeliveryQueue interface {
 	// Enqueue stores o with one delivery per distinct inbox, due now, and
-	// reports how many were queued: inboxes beyond lim are left out.
+	// reports how many inboxes were left out for being beyond lim.
 	Enqueue(ctx context.Context, o *Outgoing, lim QueueLimits, now time.Time) (int, error)
 	// DueDeliveries lists up to limit deliveries due at now, oldest first,
 	// at most perHost of each host. Deliveries under way are still due, so
@@ -65,7 +65,7 @@ type DeliveryQueue interface {
 
 // Enqueue implements DeliveryQueue.
 func (s *SQLite) Enqueue(ctx context.Context, o *Outgoing, lim QueueLimits, now time.Time) (int, error) {
-	queued := 0
+	queued, left := 0, 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var total int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM ap_deliveries`).Scan(&total); err != nil {
@@ -82,7 +82,11 @@ func (s *SQLite) Enqueue(ctx context.Context, o *Outgoing, lim QueueLimits, now 
 		perHost := map[string]int{}
 		for _, inbox := range o.Inboxes {
 			host := inboxHost(inbox)
-			if host == "" || total >= lim.Total {
+			if host == "" {
+				continue
+			}
+			if total >= lim.Total {
+				left++
 				continue
 			}
 			n, seen := perHost[host]
@@ -93,6 +97,7 @@ func (s *SQLite) Enqueue(ctx context.Context, o *Outgoing, lim QueueLimits, now 
 			}
 			if n >= lim.PerHost {
 				perHost[host] = n
+				left++
 				continue
 			}
 			res, err := tx.ExecContext(ctx, `INSERT INTO ap_deliveries (activity_id, inbox, host, next_at, created_at)
@@ -114,7 +119,7 @@ func (s *SQLite) Enqueue(ctx context.Context, o *Outgoing, lim QueueLimits, now 
 	if err != nil {
 		return 0, fmt.Errorf("queue an activity of %s: %w", o.Signer, err)
 	}
-	return queued, nil
+	return left, nil
 }
 
 // inboxHost is the host an inbox URL is on, lower case ("" if none).
