@@ -68,13 +68,8 @@ func (s *Service) Inbox(w http.ResponseWriter, r *http.Request) {
 		apError(w, http.StatusTooManyRequests, "too many activities from this host")
 		return
 	}
-	key, err := s.publicKey(r.Context(), sig.KeyID)
+	key, err := s.verify(r, body, sig)
 	if err != nil {
-		s.log.Info("activitypub: sender's key not found", "keyId", sig.KeyID, "err", err)
-		apError(w, http.StatusUnauthorized, "the signature's key could not be fetched")
-		return
-	}
-	if err := httpsig.Verify(r, body, sig, key.pub, s.now()); err != nil {
 		apError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
@@ -98,6 +93,31 @@ func (s *Service) Inbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// verify checks the request's signature with the key it names. A cached
+// key that does not match is fetched again, once a minute at most: the
+// sender may have rotated it, and a forger must not make us fetch in a
+// loop.
+func (s *Service) verify(r *http.Request, body []byte, sig *httpsig.Signature) (remoteKey, error) {
+	key, err := s.publicKey(r.Context(), sig.KeyID, false)
+	if err != nil {
+		s.log.Info("activitypub: sender's key not found", "keyId", sig.KeyID, "err", err)
+		return remoteKey{}, errors.New("the signature's key could not be fetched")
+	}
+	err = httpsig.Verify(r, body, sig, key.pub, s.now())
+	if !errors.Is(err, httpsig.ErrMismatch) || !key.cached {
+		return key, err
+	}
+	if _, recent := s.refetched.Get(sig.KeyID, s.now()); recent {
+		return key, err
+	}
+	s.refetched.Put(sig.KeyID, true, s.now())
+	if key, err = s.publicKey(r.Context(), sig.KeyID, true); err != nil {
+		s.log.Info("activitypub: sender's key not found again", "keyId", sig.KeyID, "err", err)
+		return remoteKey{}, errors.New("the signature's key could not be fetched")
+	}
+	return key, httpsig.Verify(r, body, sig, key.pub, s.now())
 }
 
 // badActivity is an activity that makes no sense for us.

@@ -61,7 +61,7 @@ func TestPublicKeyLookup(t *testing.T) {
 	other := keyServer(t, `{"id":"{base}/users/bob","publicKey":{"id":"{base}/users/bob#other-key","owner":"{base}/users/bob","publicKeyPem":`+pem+`}}`)
 	ctx := context.Background()
 	for _, keyID := range []string{mastodon.URL + "/users/bob#main-key", gts.URL + "/users/bob/main-key"} {
-		k, err := s.publicKey(ctx, keyID)
+		k, err := s.publicKey(ctx, keyID, false)
 		if err != nil {
 			t.Fatalf("%s: %v", keyID, err)
 		}
@@ -70,7 +70,7 @@ func TestPublicKeyLookup(t *testing.T) {
 		}
 	}
 	for _, keyID := range []string{elsewhere.URL + "/users/bob#main-key", other.URL + "/users/bob#main-key", "ftp://x.example/k", "https://user@x.example/k"} {
-		if _, err := s.publicKey(ctx, keyID); err == nil {
+		if _, err := s.publicKey(ctx, keyID, false); err == nil {
 			t.Errorf("%s: accepted", keyID)
 		}
 	}
