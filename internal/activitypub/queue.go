@@ -135,7 +135,10 @@ func (s *Service) runQueue() {
 // dispatch starts the deliveries due at now that the limits allow.
 func (s *Service) dispatch(now time.Time, inflight map[int64]bool, perHost map[string]int) {
 	free := s.delivery.Concurrency - len(inflight)
-	if free <= 0 {
+	// Reading what is due costs a query over the due deliveries: when
+	// busy, wait until a quarter of the slots are free to fill them at
+	// once.
+	if free <= 0 || len(inflight) > 0 && free < max(1, s.delivery.Concurrency/4) {
 		return
 	}
 	due, err := s.st.DueDeliveries(s.ctx, now, s.delivery.PerHost, free+len(inflight))
