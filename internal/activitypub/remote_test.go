@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,5 +81,42 @@ func TestPublicKeyLookup(t *testing.T) {
 func TestSummaryEscapes(t *testing.T) {
 	if got := summary("<script>x</script>\nline & more"); got != "<p>&lt;script&gt;x&lt;/script&gt;<br>line &amp; more</p>" {
 		t.Fatalf("summary = %q", got)
+	}
+}
+
+// The actor and key documents recorded from Mastodon and GoToSocial
+// (testdata/README.md), with their real keys, go through the key lookup.
+func TestRecordedActorKeys(t *testing.T) {
+	s, _ := testService(t)
+	for _, c := range []struct{ file, origin, keyPath string }{
+		{"mastodon-actor.json", "https://ap.example.com", "/users/foo#main-key"},
+		{"gotosocial-actor.json", "http://example.org", "/users/1happyturtle#main-key"},
+		{"gotosocial-key.json", "https://example.org", "/users/example_user/main-key"},
+	} {
+		raw, err := os.ReadFile("testdata/" + c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct{ PublicKey publicKey }
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		want, err := parsePublicPEM(doc.PublicKey.PEM)
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		var srv *httptest.Server
+		srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/activity+json; charset=utf-8")
+			io.WriteString(w, strings.ReplaceAll(string(raw), c.origin, srv.URL))
+		}))
+		k, err := s.publicKey(context.Background(), srv.URL+c.keyPath, false)
+		srv.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		if k.pub.N.Cmp(want.N) != 0 || !strings.HasPrefix(k.owner, srv.URL+"/users/") {
+			t.Fatalf("%s: owner %s, key differs: %v", c.file, k.owner, k.pub.N.Cmp(want.N) != 0)
+		}
 	}
 }
