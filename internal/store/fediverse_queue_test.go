@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -96,7 +97,7 @@ func TestPosts(t *testing.T) {
 	if len(open) != 2 || last.ID != ids[2] || !got.EndedAt.Equal(start.Add(time.Minute)) || !got.StartedAt.Equal(start) {
 		t.Fatalf("open %d, last %+v, ended %+v", len(open), last, got)
 	}
-	if _, err := s.Post(ctx, "bob", ids[0]); err != ErrNotFound {
+	if _, err := s.Post(ctx, "bob", ids[0]); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another channel's post: %v", err)
 	}
 }
