@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -83,6 +85,19 @@ func (q *queueSite) queued() int {
 		q.t.Fatal(err)
 	}
 	return n
+}
+
+// noQueueGoroutines fails if a stopped service left a queue or delivery
+// goroutine behind (Close waits for them).
+func noQueueGoroutines(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, f := range []string{"activitypub.(*Service).runQueue", "activitypub.(*Service).attempt", "activitypub.(*Service).deliver"} {
+		if strings.Contains(stacks, f) {
+			t.Fatalf("%s still running after Close", f)
+		}
+	}
 }
 
 // inbox is a remote inbox answering with status(n) to its n-th POST (from
@@ -178,6 +193,7 @@ func TestDeliverySurvivesRestart(t *testing.T) {
 	}
 	<-arrived
 	q.stop()
+	noQueueGoroutines(t)
 	hang.Store(false)
 	q.start(quick, nil, 0)
 	waitFor(t, "the queue to empty", func() bool { return q.queued() == 0 })
