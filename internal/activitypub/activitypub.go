@@ -60,7 +60,7 @@ type Deps struct {
 	// channel's last post's stream makes no new post (0: every start
 	// posts).
 	Cooldown time.Duration
-	Delivery Delivery
+	Delivery DeliveryConfig
 }
 
 // Service serves the fediverse side of FedWave.
@@ -85,7 +85,7 @@ type Service struct {
 	postMu    sync.Mutex // one go-live post decision at a time
 	refetched *ttlcache.Cache[string, bool]
 
-	delivery Delivery
+	delivery DeliveryConfig
 	wake     chan struct{} // something was queued
 	outcomes chan outcome  // attempts finished
 

@@ -36,7 +36,7 @@ func TestDeliveryMeasure(t *testing.T) {
 func measureDelivery(t *testing.T, hosts, perHost int, shared bool) {
 	q := newQueueSite(t)
 	fs := &fakeStream{st: Stream{Name: "alice", Title: "Benchmark", Thumbnail: "/thumbs/alice.jpg"}}
-	svc := q.start(Delivery{}, fs.get, 0)
+	svc := q.start(DeliveryConfig{}, fs.get, 0)
 	var mu sync.Mutex
 	got := map[string]int{} // inbox URL → verified deliveries
 	var bad atomic.Int32

@@ -24,10 +24,10 @@ const (
 	idlePoll = time.Minute
 )
 
-// Delivery tunes the delivery queue; zero fields take the defaults (2
+// DeliveryConfig tunes the delivery queue; zero fields take the defaults (2
 // per host, 32 in all, retries from 1 min doubling to 6 h, given up after
 // 48 h, 5,000 waiting per host and 50,000 in all).
-type Delivery struct {
+type DeliveryConfig struct {
 	PerHost     int
 	Concurrency int
 	RetryMin    time.Duration
@@ -36,7 +36,7 @@ type Delivery struct {
 	Limits      store.QueueLimits
 }
 
-func (d Delivery) withDefaults() Delivery {
+func (d DeliveryConfig) withDefaults() DeliveryConfig {
 	def := func(v *int, n int) {
 		if *v <= 0 {
 			*v = n

@@ -20,7 +20,7 @@ import (
 )
 
 // quick retries: the tests wait for conditions, never for backoff.
-var quick = Delivery{RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond}
+var quick = DeliveryConfig{RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond}
 
 // queueSite is a FedWave fediverse service on a database file, so that a
 // second one can take over its queue.
@@ -44,7 +44,7 @@ func newQueueSite(t *testing.T) *queueSite {
 }
 
 // start opens the database and starts a service on it with d and stream.
-func (q *queueSite) start(d Delivery, stream func(context.Context, string) (Stream, error), cooldown time.Duration) *Service {
+func (q *queueSite) start(d DeliveryConfig, stream func(context.Context, string) (Stream, error), cooldown time.Duration) *Service {
 	q.t.Helper()
 	st, err := store.OpenSQLite(context.Background(), q.db)
 	if err != nil {
@@ -205,7 +205,7 @@ func TestDeliverySurvivesRestart(t *testing.T) {
 // No more than PerHost deliveries run at once against one server.
 func TestDeliveryPerHostLimit(t *testing.T) {
 	q := newQueueSite(t)
-	svc := q.start(Delivery{PerHost: 2}, nil, 0)
+	svc := q.start(DeliveryConfig{PerHost: 2}, nil, 0)
 	var mu sync.Mutex
 	now, most := 0, 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +239,7 @@ func TestDeliveryPerHostLimit(t *testing.T) {
 func TestDeliveryQueueBounded(t *testing.T) {
 	q := newQueueSite(t)
 	// Retries an hour away: nothing leaves the queue during the test.
-	svc := q.start(Delivery{RetryMin: time.Hour, Limits: store.QueueLimits{PerHost: 3, Total: 5}}, nil, 0)
+	svc := q.start(DeliveryConfig{RetryMin: time.Hour, Limits: store.QueueLimits{PerHost: 3, Total: 5}}, nil, 0)
 	var inboxes []string
 	for _, h := range []string{"a.invalid", "b.invalid", "c.invalid"} {
 		for i := range 4 {
