@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,6 +100,7 @@ func measureDelivery(t *testing.T, hosts, perHost int, shared bool) {
 			}
 		}
 	}()
+	cpuBefore := cpuTime()
 	start := time.Now()
 	fs.set(true)
 	svc.StreamChanged("alice")
@@ -108,6 +110,7 @@ func measureDelivery(t *testing.T, hosts, perHost int, shared bool) {
 		return len(got) >= want
 	})
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpuBefore
 	close(stop)
 	<-sampled
 	runtime.ReadMemStats(&after)
@@ -123,11 +126,20 @@ func measureDelivery(t *testing.T, hosts, perHost int, shared bool) {
 	if len(got) != want || bad.Load() != 0 {
 		t.Fatalf("%d inboxes reached (want %d), %d bad signatures", len(got), want, bad.Load())
 	}
-	t.Logf("%d followers on %d hosts, shared inboxes %v: %d POSTs in %v; heap peak %.1f MiB (%.1f MiB before), %.1f MiB allocated in %d allocations; RSS %s before, %s now, peak %s (receivers included)",
-		hosts*perHost, hosts, shared, want, elapsed.Round(time.Millisecond),
+	t.Logf("%d followers on %d hosts, shared inboxes %v: %d POSTs in %v (CPU %v, senders and receivers); heap peak %.1f MiB (%.1f MiB before), %.1f MiB allocated in %d allocations; RSS %s before, %s now, peak %s (receivers included)",
+		hosts*perHost, hosts, shared, want, elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond),
 		float64(peak.Load())/(1<<20), float64(before.HeapAlloc)/(1<<20),
 		float64(after.TotalAlloc-before.TotalAlloc)/(1<<20), after.Mallocs-before.Mallocs,
 		rssBefore, procStatus("VmRSS"), procStatus("VmHWM"))
+}
+
+// cpuTime is the CPU time the process has used (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // procStatus reads one field of /proc/self/status ("?" where there is

@@ -282,7 +282,7 @@ var migrations = []string{
 		UNIQUE (activity_id, inbox)
 	);
 	CREATE INDEX ap_deliveries_due ON ap_deliveries(next_at);
-	CREATE INDEX ap_deliveries_host ON ap_deliveries(host);`,
+	CREATE INDEX ap_deliveries_host ON ap_deliveries(host, next_at, id);`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
