@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,5 +114,57 @@ func TestGoLivePostCooldown(t *testing.T) {
 	}
 	if got := in.verified.Load(); got != 4 {
 		t.Fatalf("%d deliveries to the shared inbox, want 4 (one per activity)", got)
+	}
+}
+
+// The outbox counts every post and pages them newest first; each Note
+// is served at its id.
+func TestOutboxPages(t *testing.T) {
+	q := newQueueSite(t)
+	svc := q.start(quick, nil, 0)
+	ctx := context.Background()
+	if err := q.st.CreateUser(ctx, &store.User{Name: "alice", Num: 1, Color: "#ffffff", Role: "streamer", CreatedAt: time.Now()}, true); err != nil {
+		t.Fatal(err)
+	}
+	for range outboxPage + 3 {
+		if err := q.st.AddPost(ctx, &store.Post{Channel: "alice", Title: "t", StartedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ap/channels/{name}/outbox", svc.Outbox)
+	mux.HandleFunc("GET /ap/channels/{name}/posts/{id}", svc.Post)
+	getJSON := func(url string, out any) int {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", strings.TrimPrefix(url, "http://fedwave.example"), nil))
+		json.Unmarshal(rec.Body.Bytes(), out)
+		return rec.Code
+	}
+	var outbox struct {
+		TotalItems int
+		First      string
+	}
+	getJSON("/ap/channels/alice/outbox", &outbox)
+	type page struct {
+		Next         string
+		OrderedItems []struct{ Object struct{ ID string } }
+	}
+	var first, second page
+	getJSON(outbox.First, &first)
+	getJSON(first.Next, &second)
+	if outbox.TotalItems != outboxPage+3 || len(first.OrderedItems) != outboxPage || len(second.OrderedItems) != 3 || second.Next != "" {
+		t.Fatalf("outbox %+v: pages of %d and %d", outbox, len(first.OrderedItems), len(second.OrderedItems))
+	}
+	newest, oldest := first.OrderedItems[0].Object.ID, second.OrderedItems[2].Object.ID
+	if !strings.HasSuffix(newest, "/posts/23") || !strings.HasSuffix(oldest, "/posts/1") {
+		t.Fatalf("newest %s, oldest %s", newest, oldest)
+	}
+	var note struct{ ID, Type string }
+	if code := getJSON(oldest, &note); code != http.StatusOK || note.ID != oldest || note.Type != "Note" {
+		t.Fatalf("the Note's id: %d %+v", code, note)
+	}
+	if code := getJSON("/ap/channels/alice/posts/99", &note); code != http.StatusNotFound {
+		t.Fatalf("a post that is not there: %d", code)
 	}
 }
