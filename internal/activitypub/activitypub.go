@@ -1,8 +1,10 @@
 // Package activitypub makes FedWave's channels followable from the
 // fediverse (Mastodon, GoToSocial, Misskey, PeerTube): WebFinger and
-// NodeInfo discovery, an ActivityPub actor per local channel, and an inbox
+// NodeInfo discovery, an ActivityPub actor per local channel, an inbox
 // taking Follow and Undo, every incoming activity checked with its HTTP
-// Signature (subpackage httpsig) against the sender's published key.
+// Signature (subpackage httpsig) against the sender's published key, and a
+// post to the followers when a channel goes live (posts.go), sent through
+// a durable delivery queue in the database (queue.go).
 package activitypub
 
 import (
