@@ -1,8 +1,10 @@
 // Package activitypub makes FedWave's channels followable from the
 // fediverse (Mastodon, GoToSocial, Misskey, PeerTube): WebFinger and
-// NodeInfo discovery, an ActivityPub actor per local channel, and an inbox
+// NodeInfo discovery, an ActivityPub actor per local channel, an inbox
 // taking Follow and Undo, every incoming activity checked with its HTTP
-// Signature (subpackage httpsig) against the sender's published key.
+// Signature (subpackage httpsig) against the sender's published key, and a
+// post to the followers when a channel goes live (posts.go), sent through
+// a durable delivery queue in the database (queue.go).
 package activitypub
 
 import (
@@ -56,6 +58,14 @@ type Deps struct {
 	// PerHostPerMinute bounds the activities accepted from one host (0:
 	// 300).
 	PerHostPerMinute int
+	// Stream tells a local channel's live state, for its go-live posts
+	// (nil: no posts).
+	Stream func(ctx context.Context, channel string) (Stream, error)
+	// Cooldown: a stream starting within this time of the end of the
+	// channel's last post's stream makes no new post (0: every start
+	// posts).
+	Cooldown time.Duration
+	Delivery DeliveryConfig
 }
 
 // Service serves the fediverse side of FedWave.
@@ -76,6 +86,14 @@ type Service struct {
 	keys      *ttlcache.Cache[string, remoteKey]
 	actors    *ttlcache.Cache[string, *remoteActor]
 	now       func() time.Time
+	stream    func(ctx context.Context, channel string) (Stream, error)
+	cooldown  time.Duration
+	postMu    sync.Mutex // one go-live post decision at a time
+	refetched *ttlcache.Cache[string, bool]
+
+	delivery DeliveryConfig
+	wake     chan struct{} // something was queued
+	outcomes chan outcome  // attempts finished
 
 	ctx    context.Context // ends at Close: deliveries stop
 	cancel context.CancelFunc
@@ -99,7 +117,8 @@ func New(d Deps) (*Service, error) {
 		perHost = 300
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{
+	delivery := d.Delivery.withDefaults()
+	s := &Service{
 		st: d.Store, key: d.Key, pubPEM: pub, base: base, host: strings.ToLower(host),
 		name: d.Name, version: d.Version, openRegs: d.OpenRegistrations, site: d.Site, allowPriv: d.AllowPrivate, log: log,
 		client:   wire.NewClient(d.AllowPrivate),
@@ -108,12 +127,25 @@ func New(d Deps) (*Service, error) {
 		// one server costs one fetch, and a rotated key is seen soon.
 		keys:   &ttlcache.Cache[string, remoteKey]{TTL: 10 * time.Minute, Max: 10000},
 		actors: &ttlcache.Cache[string, *remoteActor]{TTL: 10 * time.Minute, Max: 10000},
-		now:    time.Now,
-		ctx:    ctx, cancel: cancel,
-	}, nil
+		// A key is fetched again on a failed check at most once a
+		// minute, so forged signatures cannot make us fetch in a loop.
+		refetched: &ttlcache.Cache[string, bool]{TTL: time.Minute, Max: 10000},
+		now:       time.Now,
+		stream:    d.Stream, cooldown: d.Cooldown,
+		delivery: delivery,
+		wake:     make(chan struct{}, 1),
+		outcomes: make(chan outcome, delivery.Concurrency),
+		ctx:      ctx, cancel: cancel,
+	}
+	s.wg.Go(func() {
+		s.endStalePosts()
+		s.runQueue()
+	})
+	return s, nil
 }
 
-// Close stops deliveries in flight and waits for them.
+// Close stops the delivery queue, and the deliveries under way (they are
+// made again after a restart), and waits for them.
 func (s *Service) Close() {
 	s.cancel()
 	s.wg.Wait()
@@ -313,18 +345,6 @@ func (s *Service) InstanceActor(w http.ResponseWriter, r *http.Request) {
 		"outbox":            id + "/outbox",
 		"url":               s.base + "/",
 		"publicKey":         map[string]string{"id": id + "#main-key", "owner": id, "publicKeyPem": s.pubPEM},
-	})
-}
-
-// Outbox answers a channel's outbox: empty until go-live posts exist.
-func (s *Service) Outbox(w http.ResponseWriter, r *http.Request) {
-	ch, ok := s.channel(w, r, r.PathValue("name"))
-	if !ok {
-		return
-	}
-	writeAP(w, http.StatusOK, ContentType, map[string]any{
-		"@context": "https://www.w3.org/ns/activitystreams", "id": s.ActorURL(ch.Name) + "/outbox",
-		"type": "OrderedCollection", "totalItems": 0, "orderedItems": []any{},
 	})
 }
 

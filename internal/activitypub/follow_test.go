@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,10 +156,12 @@ func parseKey(t *testing.T, s string) *rsa.PublicKey {
 // actor only to signed fetches (authorised-fetch mode) and records what
 // reaches bob's inbox.
 type remote struct {
-	srv   *httptest.Server
-	key   *rsa.PrivateKey
-	inbox chan *http.Request
-	t     *testing.T
+	srv       *httptest.Server
+	key       *rsa.PrivateKey // what post signs with
+	published atomic.Pointer[rsa.PrivateKey]
+	fetches   atomic.Int32 // of bob's actor
+	inbox     chan *http.Request
+	t         *testing.T
 }
 
 func newRemote(t *testing.T) *remote {
@@ -167,13 +170,15 @@ func newRemote(t *testing.T) *remote {
 		t.Fatal(err)
 	}
 	rm := &remote{key: key, inbox: make(chan *http.Request, 4), t: t}
+	rm.published.Store(key)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /users/bob", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := httpsig.Parse(r); err != nil {
 			http.Error(w, "sign your fetch", http.StatusUnauthorized)
 			return
 		}
-		der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		rm.fetches.Add(1)
+		der, _ := x509.MarshalPKIXPublicKey(&rm.published.Load().PublicKey)
 		w.Header().Set("Content-Type", "application/activity+json")
 		json.NewEncoder(w).Encode(map[string]any{
 			"@context": []string{"https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"},
@@ -183,12 +188,14 @@ func newRemote(t *testing.T) *remote {
 				"publicKeyPem": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))},
 		})
 	})
-	mux.HandleFunc("POST /users/bob/inbox", func(w http.ResponseWriter, r *http.Request) {
+	deliver := func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rm.inbox <- r
 		w.WriteHeader(http.StatusAccepted)
-	})
+	}
+	mux.HandleFunc("POST /users/bob/inbox", deliver)
+	mux.HandleFunc("POST /inbox", deliver) // the shared inbox
 	rm.srv = httptest.NewServer(mux)
 	t.Cleanup(rm.srv.Close)
 	return rm
@@ -299,5 +306,50 @@ func TestInboxRefusesForgeries(t *testing.T) {
 	}
 	if n := followers(t, actor); n != 0 {
 		t.Fatalf("%d followers, want 0", n)
+	}
+}
+
+// A remote that rotates its key is believed after one fetch of the new
+// one; signatures with a key it never published make us fetch no more
+// than once a minute.
+func TestRotatedKeyRefetched(t *testing.T) {
+	s := startSite(t)
+	rm := newRemote(t)
+	actor := s.URL + "/ap/channels/alice"
+	follow := map[string]any{"id": rm.srv.URL + "/follows/1", "type": "Follow", "actor": rm.bob(), "object": actor}
+	if got := rm.post(actor+"/inbox", follow); got != http.StatusAccepted {
+		t.Fatalf("Follow: %d", got)
+	}
+	rotated, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm.key = rotated
+	rm.published.Store(rotated)
+	before := rm.fetches.Load()
+	undo := map[string]any{"id": rm.srv.URL + "/follows/1/undo", "type": "Undo", "actor": rm.bob(), "object": follow}
+	if got := rm.post(actor+"/inbox", undo); got != http.StatusAccepted {
+		t.Fatalf("Undo signed with the rotated key: %d", got)
+	}
+	if n := rm.fetches.Load() - before; n != 1 {
+		t.Fatalf("%d fetches of the rotated key, want 1", n)
+	}
+	if n := followers(t, actor); n != 0 {
+		t.Fatalf("%d followers after the Undo, want 0", n)
+	}
+
+	forger, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm.key = forger
+	before = rm.fetches.Load()
+	for range 5 {
+		if got := rm.post(actor+"/inbox", follow); got != http.StatusUnauthorized {
+			t.Fatalf("Follow signed with an unpublished key: %d, want 401", got)
+		}
+	}
+	if n := rm.fetches.Load() - before; n != 0 {
+		t.Fatalf("%d fetches for forged signatures within the minute, want 0", n)
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/fedwave/fedwave/internal/store"
 )
 
-// deliveryTimeout bounds one delivery (an Accept) to another server.
+// deliveryTimeout bounds one delivery to another server.
 const deliveryTimeout = 30 * time.Second
 
 // activity is what we read of an incoming activity.
@@ -68,13 +68,8 @@ func (s *Service) Inbox(w http.ResponseWriter, r *http.Request) {
 		apError(w, http.StatusTooManyRequests, "too many activities from this host")
 		return
 	}
-	key, err := s.publicKey(r.Context(), sig.KeyID)
+	key, err := s.verify(r, body, sig)
 	if err != nil {
-		s.log.Info("activitypub: sender's key not found", "keyId", sig.KeyID, "err", err)
-		apError(w, http.StatusUnauthorized, "the signature's key could not be fetched")
-		return
-	}
-	if err := httpsig.Verify(r, body, sig, key.pub, s.now()); err != nil {
 		apError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
@@ -98,6 +93,31 @@ func (s *Service) Inbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// verify checks the request's signature with the key it names. A cached
+// key that does not match is fetched again, once a minute at most: the
+// sender may have rotated it, and a forger must not make us fetch in a
+// loop.
+func (s *Service) verify(r *http.Request, body []byte, sig *httpsig.Signature) (remoteKey, error) {
+	key, err := s.publicKey(r.Context(), sig.KeyID, false)
+	if err != nil {
+		s.log.Info("activitypub: sender's key not found", "keyId", sig.KeyID, "err", err)
+		return remoteKey{}, errors.New("the signature's key could not be fetched")
+	}
+	err = httpsig.Verify(r, body, sig, key.pub, s.now())
+	if !errors.Is(err, httpsig.ErrMismatch) || !key.cached {
+		return key, err
+	}
+	if _, recent := s.refetched.Get(sig.KeyID, s.now()); recent {
+		return key, err
+	}
+	s.refetched.Put(sig.KeyID, true, s.now())
+	if key, err = s.publicKey(r.Context(), sig.KeyID, true); err != nil {
+		s.log.Info("activitypub: sender's key not found again", "keyId", sig.KeyID, "err", err)
+		return remoteKey{}, errors.New("the signature's key could not be fetched")
+	}
+	return key, httpsig.Verify(r, body, sig, key.pub, s.now())
 }
 
 // badActivity is an activity that makes no sense for us.
@@ -187,42 +207,34 @@ func (s *Service) follow(ctx context.Context, channel, actor string, follow []by
 	if err != nil {
 		return fmt.Errorf("accept: %w", err)
 	}
-	// Sent after the answer, bounded in time; a lost Accept is lost (the
-	// durable delivery queue comes with go-live posts).
-	s.wg.Go(func() {
-		ctx, cancel := context.WithTimeout(s.ctx, deliveryTimeout)
-		defer cancel()
-		if err := s.deliver(ctx, channel, a.Inbox, accept); err != nil {
-			s.log.Warn("activitypub: Accept not delivered", "channel", channel, "inbox", a.Inbox, "err", err)
-		}
-	})
-	return nil
+	return s.send(ctx, channel, accept, []string{a.Inbox})
 }
 
-// deliver POSTs an activity to an inbox, signed as channel's actor.
-func (s *Service) deliver(ctx context.Context, channel, inbox string, body []byte) error {
+// deliver POSTs an activity to an inbox, signed as channel's actor, and
+// says how the server answered (0: no answer).
+func (s *Service) deliver(ctx context.Context, channel, inbox string, body []byte) (int, error) {
 	u, err := s.remoteURL(inbox)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("deliver to %s: %w", inbox, err)
+		return 0, fmt.Errorf("deliver to %s: %w", inbox, err)
 	}
 	req.Header.Set("Content-Type", ContentType)
 	if err := httpsig.Sign(req, body, s.ActorURL(channel)+"#main-key", s.key, s.now()); err != nil {
-		return err
+		return 0, err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("deliver to %s: %w", inbox, err)
+		return 0, fmt.Errorf("deliver to %s: %w", inbox, err)
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("deliver to %s: status %d", inbox, resp.StatusCode)
+		return resp.StatusCode, fmt.Errorf("deliver to %s: status %d", inbox, resp.StatusCode)
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 func randomID() string {

@@ -20,8 +20,9 @@ const maxDocument = 256 << 10
 
 // remoteKey is a verified sender's public key and the actor it belongs to.
 type remoteKey struct {
-	pub   *rsa.PublicKey
-	owner string
+	pub    *rsa.PublicKey
+	owner  string
+	cached bool // from the cache, not fetched for this request
 }
 
 // remoteActor is what we use of another server's actor document.
@@ -51,16 +52,19 @@ func (a *remoteActor) keys() []publicKey {
 	return many
 }
 
+// errBadURL is a URL we will not fetch or deliver to.
+var errBadURL = errors.New("unusable remote URL")
+
 // remoteURL validates a URL we are told to fetch or deliver to: absolute
 // https (http too with AllowPrivate), no user info. The dialer checks the
 // address it reaches.
 func (s *Service) remoteURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || len(raw) > 2048 {
-		return nil, fmt.Errorf("bad remote URL %q", raw)
+		return nil, fmt.Errorf("%w: %q", errBadURL, raw)
 	}
 	if u.Scheme != "https" && (u.Scheme != "http" || !s.allowPriv) {
-		return nil, fmt.Errorf("remote URL %q is not https", raw)
+		return nil, fmt.Errorf("%w: %q is not https", errBadURL, raw)
 	}
 	return u, nil
 }
@@ -128,9 +132,11 @@ func (s *Service) actor(ctx context.Context, id string) (*remoteActor, error) {
 
 // publicKey finds the key a signature names: the document at keyID holds
 // it (an actor, or a key document as GoToSocial serves), and the key's
-// owner must be on the same host, which vouches for it.
-func (s *Service) publicKey(ctx context.Context, keyID string) (remoteKey, error) {
-	if k, ok := s.keys.Get(keyID, s.now()); ok {
+// owner must be on the same host, which vouches for it. A key is cached;
+// refresh fetches it again.
+func (s *Service) publicKey(ctx context.Context, keyID string, refresh bool) (remoteKey, error) {
+	if k, ok := s.keys.Get(keyID, s.now()); ok && !refresh {
+		k.cached = true
 		return k, nil
 	}
 	var doc remoteActor

@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	}
 	// Linked sites' streams are pulled through the federation's signed
 	// requests; their viewers here count in the audience like any.
-	a.media = media.New(a.engine, log, a.announceLive, aud, media.Federation{Peers: a.fed})
+	a.media = media.New(a.engine, log, a.liveChanged, aud, media.Federation{Peers: a.fed})
 	// The stream chain: relays this origin sends viewers to beyond
 	// --max-viewers.
 	a.relays = relays.New(relays.Config{Store: core.Store, Media: a.media, Audience: aud, PublicURL: a.cfg.PublicURL, MaxViewers: cfg.MaxViewers, OriginRelays: cfg.OriginRelays, Log: log})
@@ -406,6 +406,14 @@ func (a *App) newActivityPub() (*activitypub.Service, error) {
 			return cur.Name, cur.OpenRegistrations()
 		},
 		AllowPrivate: a.cfg.FederationAllowPrivate, Log: a.log,
+		Cooldown: a.cfg.FediverseCooldown,
+		Stream: func(ctx context.Context, channel string) (activitypub.Stream, error) {
+			v, err := a.core.Channels.Get(ctx, channel)
+			if err != nil {
+				return activitypub.Stream{}, err
+			}
+			return activitypub.Stream{Name: v.Name, Live: v.Live, Title: v.Title, Thumbnail: v.Thumbnail, NSFW: v.NSFW}, nil
+		},
 	})
 }
 
@@ -441,6 +449,15 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// liveChanged: a stream started or ended. The pages are told, and a local
+// channel's fediverse followers.
+func (a *App) liveChanged(channel string) {
+	a.announceLive(channel)
+	if !strings.Contains(channel, "@") {
+		a.ap.StreamChanged(channel)
+	}
 }
 
 // announceLive tells chat clients (and linked sites) that a channel went

@@ -54,6 +54,10 @@ type Config struct {
 	FederationAllowPrivate bool   // --federation-allow-private: peers on loopback/private addresses and plain http
 	MaxViewers             int    // --max-viewers: persons the origin serves itself before sending viewers to relays (0: no limit)
 	OriginRelays           int    // --origin-relays: relays the origin feeds itself (0: the chain's default)
+
+	// FediverseCooldown (--fediverse-cooldown): a stream starting again
+	// this soon after the last go-live post's stream ended posts nothing.
+	FediverseCooldown time.Duration
 }
 
 // Default returns the settings used when nothing is given.
@@ -75,6 +79,8 @@ func Default() Config {
 		ChatBurst:     5,
 
 		RequestTimeout: 30 * time.Second,
+
+		FediverseCooldown: 15 * time.Minute,
 	}
 }
 
@@ -111,6 +117,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxViewers, "max-viewers", c.MaxViewers, "viewers this site serves itself; more are sent to its relays (0: no limit, relays unused)")
 	fs.IntVar(&c.OriginRelays, "origin-relays", c.OriginRelays, "relays this site feeds itself; the others are fed by relays (0: a default of 4)")
 	fs.BoolVar(&c.FederationAllowPrivate, "federation-allow-private", c.FederationAllowPrivate, "accept linked sites on loopback or private addresses and over plain http (tests, LANs)")
+	fs.DurationVar(&c.FediverseCooldown, "fediverse-cooldown", c.FediverseCooldown, "a stream starting again within this time of the last go-live post's end posts nothing new to the fediverse (0: every start posts)")
 }
 
 // prefixList is a repeatable flag of CIDR prefixes. A bare address is a
@@ -305,6 +312,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ChatMaxLength < 1 || c.ChatMaxLength > 4000 {
 		return errors.New("--chat-max-length must be from 1 to 4000")
+	}
+	if c.FediverseCooldown < 0 {
+		return errors.New("--fediverse-cooldown must be 0 or more")
 	}
 	if c.ChatRetention < time.Minute {
 		return errors.New("--chat-retention must be at least 1m")

@@ -16,7 +16,8 @@ type Follower struct {
 	CreatedAt   time.Time
 }
 
-// Fediverse stores the channels' ActivityPub followers.
+// Fediverse stores the channels' ActivityPub followers, their go-live
+// posts and the deliveries of what they send.
 type Fediverse interface {
 	// AddFollower records f, replacing the inboxes of a follower already
 	// there (a repeated Follow is not an error).
@@ -26,6 +27,12 @@ type Fediverse interface {
 	RemoveFollower(ctx context.Context, channel, actor string) error
 	// CountFollowers is how many actors follow channel.
 	CountFollowers(ctx context.Context, channel string) (int, error)
+	// FollowerInboxes lists where a public post of channel goes: each
+	// follower's shared inbox, or its own when its server has none, each
+	// once.
+	FollowerInboxes(ctx context.Context, channel string) ([]string, error)
+	Posts
+	DeliveryQueue
 }
 
 // AddFollower implements Fediverse.
@@ -57,4 +64,23 @@ func (s *SQLite) CountFollowers(ctx context.Context, channel string) (int, error
 		return 0, fmt.Errorf("count followers of %s: %w", channel, err)
 	}
 	return n, nil
+}
+
+// FollowerInboxes implements Fediverse.
+func (s *SQLite) FollowerInboxes(ctx context.Context, channel string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT CASE WHEN shared_inbox != '' THEN shared_inbox ELSE inbox END
+		FROM ap_followers WHERE channel = ? ORDER BY 1`, channel)
+	if err != nil {
+		return nil, fmt.Errorf("inboxes of %s's followers: %w", channel, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var inbox string
+		if err := rows.Scan(&inbox); err != nil {
+			return nil, fmt.Errorf("inboxes of %s's followers: %w", channel, err)
+		}
+		out = append(out, inbox)
+	}
+	return out, rows.Err()
 }

@@ -253,6 +253,36 @@ var migrations = []string{
 		created_at INTEGER NOT NULL,
 		PRIMARY KEY (channel, actor)
 	);`,
+	// 8: fediverse go-live posts, and the durable delivery queue of
+	// outgoing activities: one body per activity, one row per inbox.
+	`CREATE TABLE ap_posts (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		channel TEXT NOT NULL COLLATE NOCASE,
+		title TEXT NOT NULL,
+		thumbnail TEXT NOT NULL DEFAULT '',
+		nsfw INTEGER NOT NULL DEFAULT 0,
+		started_at INTEGER NOT NULL,
+		ended_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX ap_posts_channel ON ap_posts(channel, id);
+	CREATE TABLE ap_activities (
+		id INTEGER PRIMARY KEY,
+		signer TEXT NOT NULL,
+		body BLOB NOT NULL,
+		created_at INTEGER NOT NULL
+	);
+	CREATE TABLE ap_deliveries (
+		id INTEGER PRIMARY KEY,
+		activity_id INTEGER NOT NULL REFERENCES ap_activities(id) ON DELETE CASCADE,
+		inbox TEXT NOT NULL,
+		host TEXT NOT NULL,
+		attempts INTEGER NOT NULL DEFAULT 0,
+		next_at INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		UNIQUE (activity_id, inbox)
+	);
+	CREATE INDEX ap_deliveries_due ON ap_deliveries(next_at);
+	CREATE INDEX ap_deliveries_host ON ap_deliveries(host, next_at, id);`,
 	// 9: site settings saved from /admin (one row of JSON, so a setting
 	// added later falls back to its flag until saved), and invite links
 	// for invite-only registration (N uses, an expiry, revocable).

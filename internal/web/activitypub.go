@@ -19,6 +19,7 @@ func activityPubRoutes(mux *http.ServeMux, ap *activitypub.Service) {
 	mux.HandleFunc("GET /ap/actor", ap.InstanceActor)
 	mux.HandleFunc("GET /ap/channels/{name}", ap.Actor)
 	mux.HandleFunc("GET /ap/channels/{name}/outbox", ap.Outbox)
+	mux.HandleFunc("GET /ap/channels/{name}/posts/{id}", ap.Post)
 	mux.HandleFunc("GET /ap/channels/{name}/followers", ap.Followers)
 	mux.HandleFunc("POST /ap/channels/{name}/inbox", ap.Inbox)
 	mux.HandleFunc("POST /ap/inbox", ap.Inbox)

@@ -32,6 +32,10 @@ const maxHeader = 4096
 // ErrInvalid is wrapped by every verification failure.
 var ErrInvalid = errors.New("invalid HTTP signature")
 
+// ErrMismatch is a well-formed signature that the key does not verify: the
+// one failure a rotated key explains.
+var ErrMismatch = fmt.Errorf("%w: signature does not match", ErrInvalid)
+
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
@@ -152,7 +156,7 @@ func Verify(r *http.Request, body []byte, sig *Signature, pub *rsa.PublicKey, no
 	}
 	sum := sha256.Sum256([]byte(text))
 	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig.Value); err != nil {
-		return invalid("signature does not match")
+		return ErrMismatch
 	}
 	return nil
 }
