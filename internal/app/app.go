@@ -27,6 +27,7 @@ import (
 	"github.com/fedwave/fedwave/internal/activitypub"
 	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/avatars"
 	"github.com/fedwave/fedwave/internal/bus"
 	"github.com/fedwave/fedwave/internal/channels"
 	"github.com/fedwave/fedwave/internal/chat"
@@ -124,6 +125,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if err != nil {
 		return fail(err)
 	}
+	avatarDir, err := avatars.Open(filepath.Join(a.cfg.DataDir, "avatars"))
+	if err != nil {
+		return fail(err)
+	}
 	a.engine, err = media.NewEngine(media.EngineConfig{Port: cfg.MediaPort, PublicIP: cfg.PublicIP, Loopback: cfg.MediaLoopback, Log: log})
 	if err != nil {
 		return fail(err)
@@ -200,6 +205,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		TrustedProxies: cfg.TrustedProxies,
 		ActivityPub:    a.ap,
 		RequestTimeout: cfg.RequestTimeout,
+
+		Avatars: avatarDir,
 	})
 	if err != nil {
 		return fail(err)

@@ -103,6 +103,7 @@ type Store interface {
 	Relays
 	Fediverse
 	Admin
+	Accounts
 	Ping(ctx context.Context) error
 	Close() error
 }
