@@ -123,10 +123,10 @@ func (s *Service) ChangePassword(ctx context.Context, from string, sess *Session
 	return err
 }
 
-// recordSession stores a new login's session.
+// recordSession stores a new login's session; its client is recorded at
+// its first use (Seen), where the web layer knows it.
 func (s *Service) recordSession(ctx context.Context, userID int64, tok Issued) error {
 	now := s.now()
-	s.seen.Put(tok.Session, struct{}{}, now)
 	return s.store.TouchSession(ctx, store.Session{SID: tok.Session, UserID: userID, Created: now, LastSeen: now, Expires: tok.Expires}, sessionSeenEvery)
 }
 

@@ -27,7 +27,8 @@ type Accounts interface {
 	RenameUser(ctx context.Context, id int64, name string) error
 	// TouchSession records that session sid of user was used at now from
 	// agent: it creates the row (with created = now) or, when its last use
-	// is older than minGap, updates last_seen and agent.
+	// is older than minGap or its agent is not known yet, updates last_seen
+	// and agent.
 	TouchSession(ctx context.Context, sess Session, minGap time.Duration) error
 	// Sessions lists a user's sessions that have not expired at now, newest
 	// use first.
@@ -63,7 +64,7 @@ func (s *SQLite) TouchSession(ctx context.Context, sess Session, minGap time.Dur
 	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (sid, user_id, created, last_seen, expires, agent) VALUES (?,?,?,?,?,?)
 		ON CONFLICT (sid) DO UPDATE SET last_seen = excluded.last_seen,
 			agent = CASE WHEN excluded.agent != '' THEN excluded.agent ELSE sessions.agent END
-		WHERE sessions.last_seen <= ? AND sessions.user_id = excluded.user_id`,
+		WHERE sessions.user_id = excluded.user_id AND (sessions.last_seen <= ? OR (sessions.agent = '' AND excluded.agent != ''))`,
 		sess.SID, sess.UserID, now, now, sess.Expires.Unix(), sess.Agent, now-int64(minGap/time.Second))
 	if err != nil {
 		return fmt.Errorf("touch session: %w", err)

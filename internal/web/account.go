@@ -3,6 +3,7 @@ package web
 import (
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/fedwave/fedwave/internal/auth"
@@ -193,21 +194,41 @@ const avatarCSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 // judged to be; names are random and never reused, so it may be cached.
 func (s *Server) avatarFile(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
-	var path string
-	ok := s.acct.avatars != nil
+	var f *os.File
+	path, ok := "", s.acct.avatars != nil
 	if ok {
 		path, ok = s.acct.avatars.File(name)
 	}
-	if !ok {
+	if ok {
+		f, _ = os.Open(path)
+	}
+	info, err := statFile(f)
+	if err != nil {
 		writeError(w, http.StatusNotFound, "not_found", "no such avatar")
 		return
 	}
+	defer f.Close()
 	h := w.Header()
 	h.Set("Content-Type", avatars.ContentType(name))
 	h.Set("Content-Security-Policy", avatarCSP)
 	h.Set("Cache-Control", "public, max-age=604800, immutable")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	http.ServeFile(w, r, path)
+	http.ServeContent(w, r, name, info.ModTime(), f)
+}
+
+// statFile stats an opened regular file; a nil f (not opened) is an error.
+func statFile(f *os.File) (os.FileInfo, error) {
+	if f == nil {
+		return nil, os.ErrNotExist
+	}
+	info, err := f.Stat()
+	if err == nil && !info.Mode().IsRegular() {
+		err = os.ErrNotExist
+	}
+	if err != nil {
+		f.Close()
+	}
+	return info, err
 }
 
 // sessionView is one of the user's sessions as the account page lists it.
