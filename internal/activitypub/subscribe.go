@@ -71,15 +71,14 @@ func (s *Service) SubscribeURL(ctx context.Context, handle, channel string) (str
 	defer cancel()
 	q := url.Values{"resource": {"acct:" + user + "@" + host}}.Encode()
 	links, err := s.webFinger(ctx, "https://"+host+"/.well-known/webfinger?"+q)
-	var fe *fail.Error
-	if err != nil && s.allowPriv && !errors.As(err, &fe) {
+	if err != nil && s.allowPriv && !errors.Is(err, errUnknownAccount) {
 		// Tests and LANs: the other server may speak plain HTTP.
 		links, err = s.webFinger(ctx, "http://"+host+"/.well-known/webfinger?"+q)
 	}
+	if errors.Is(err, errUnknownAccount) {
+		return "", fail.New(fail.NotFound, "unknown_account", "%s does not know that account; check the part before @", host)
+	}
 	if err != nil {
-		if _, ok := fail.As(err); ok {
-			return "", err
-		}
 		s.log.Info("remote follow look-up failed", "host", host, "err", err)
 		return "", fail.New(fail.BadGateway, "unknown_server", "could not reach %s to look you up; check the part after @", host)
 	}
@@ -97,6 +96,10 @@ func (s *Service) SubscribeURL(ctx context.Context, handle, channel string) (str
 	return "", fail.New(fail.NotFound, "no_subscribe_template",
 		"%s has no follow page we can send you to; search for @%s there and follow it", host, s.AccountAddress(channel))
 }
+
+// errUnknownAccount is a WebFinger 404: the server is there, the account
+// is not.
+var errUnknownAccount = errors.New("webfinger: no such account")
 
 // jrdLink is one link of a WebFinger answer.
 type jrdLink struct {
@@ -135,7 +138,7 @@ func (s *Service) webFinger(ctx context.Context, raw string) ([]jrdLink, error) 
 			raw = next.String()
 			continue
 		case resp.StatusCode == http.StatusNotFound:
-			return nil, fail.New(fail.NotFound, "unknown_account", "%s does not know that account; check the part before @", u.Host)
+			return nil, errUnknownAccount
 		case resp.StatusCode != http.StatusOK:
 			return nil, fmt.Errorf("webfinger %s: status %d", u.Host, resp.StatusCode)
 		case len(body) > maxWebFinger:
