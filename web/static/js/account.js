@@ -95,7 +95,7 @@ async function loadSessions() {
       if (!s.current) {
         action.append(button('session-out', 'Sign out', (ev) => busy(ev.target, status, async () => {
           await api('DELETE', `/api/v1/account/sessions/${encodeURIComponent(s.id)}`);
-          tr.remove();
+          await loadSessions();
           return 'Signed out.';
         })));
       }
