@@ -16,8 +16,9 @@ import (
 
 // TestAccountBrowser: a user goes from the header to their account page,
 // picks a new name colour, uploads an avatar and signs out the session
-// they left open elsewhere; then a visitor types their fediverse handle
-// on a channel page and lands on their own server's follow page.
+// they left open elsewhere; then a visitor chats as a guest under a name
+// they picked, types their fediverse handle on the channel page and lands
+// on their own server's follow page.
 func TestAccountBrowser(t *testing.T) {
 	remote := fakeFediverse(t)
 	s := apptest.Start(t, func(c *config.Config) { c.FederationAllowPrivate = true })
@@ -55,7 +56,14 @@ func TestAccountBrowser(t *testing.T) {
 	}
 
 	visitor := browsertest.New(t).NewPage(t)
-	visitor.Run(chromedp.Navigate(s.URL+"/c/alpha"), chromedp.WaitVisible("#follow summary"), chromedp.Click("#follow summary"),
+	visitor.Run(chromedp.Navigate(s.URL+"/c/alpha"), chromedp.WaitVisible("#chat-guest"), chromedp.Click("#chat-guest"),
+		chromedp.WaitVisible("#chat-guest-name summary"), chromedp.Click("#chat-guest-name summary"),
+		chromedp.SendKeys("#chat-guest-name input", "visitor"), chromedp.Click("#chat-guest-name button"))
+	poll(t, visitor, `document.querySelector('#chat-guest-name .form-status').textContent.startsWith('You are now visitor#')`)
+	say(t, visitor, "hello under my own name")
+	poll(t, visitor, messagesJS("hello under my own name")+`.some(m => m.querySelector('.chat-name').textContent.startsWith('visitor#'))`)
+
+	visitor.Run(chromedp.WaitVisible("#follow summary"), chromedp.Click("#follow summary"),
 		chromedp.SendKeys("#follow-handle", "bob@"+strings.TrimPrefix(remote.URL, "http://")), chromedp.Submit("#follow-form"),
 		chromedp.WaitVisible("#follow-target"))
 	if got, want := visitor.Text("#follow-target"), "alpha@"+strings.TrimPrefix(s.URL, "http://"); got != want {
