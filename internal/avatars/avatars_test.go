@@ -1,0 +1,45 @@
+package avatars
+
+import (
+	"bytes"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Remove deletes only files Save could have made: an imported avatar's
+// path, or a crafted one, never reaches another file.
+func TestRemoveOnlyOwnFiles(t *testing.T) {
+	root := t.TempDir()
+	d, err := Open(filepath.Join(root, "avatars"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(root, "keep.png")
+	os.WriteFile(secret, []byte("x"), 0o600)
+	var buf bytes.Buffer
+	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 4, 4)))
+	path, err := d.Save(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"", "/static/favicon.svg", "/avatars/../keep.png", "/avatars/keep.png", "../keep.png", "/emotes/" + filepath.Base(path)} {
+		if err := d.Remove(p); err != nil {
+			t.Fatalf("%q: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(secret); err != nil {
+		t.Fatalf("a file outside the set was removed: %v", err)
+	}
+	if _, ok := d.File(filepath.Base(path)); !ok {
+		t.Fatalf("saved file %s not served", path)
+	}
+	if err := d.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "avatars", filepath.Base(path))); !os.IsNotExist(err) {
+		t.Fatalf("not removed: %v", err)
+	}
+}
