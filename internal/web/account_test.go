@@ -219,6 +219,10 @@ func TestGuestRename(t *testing.T) {
 	if got := msg["from"].(map[string]any)["handle"]; got != handle {
 		t.Fatalf("message from %v, want %s", got, handle)
 	}
+	chat.ExpectWhere(func(f map[string]any) bool {
+		l, _ := f["chatters"].([]any)
+		return f["type"] == "presence" && slices.Contains(l, any(handle))
+	})
 	wantError(t, s.Do("POST", "/api/v1/register", map[string]string{"name": "Visitor", "password": "password1"}, ""), 409, "name_taken")
 }
 
