@@ -90,6 +90,7 @@ type App struct {
 	fed      *federation.Service
 	relays   *relays.Service
 	ap       *activitypub.Service
+	avatars  *avatars.Dir
 	audience *audience.Registry
 	turn     *turn.Server
 	news     *audienceNews
@@ -129,6 +130,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if err != nil {
 		return fail(err)
 	}
+	a.avatars = avatarDir
 	a.engine, err = media.NewEngine(media.EngineConfig{Port: cfg.MediaPort, PublicIP: cfg.PublicIP, Loopback: cfg.MediaLoopback, Log: log})
 	if err != nil {
 		return fail(err)
@@ -467,7 +469,7 @@ func (a *App) cleanupLoop(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
-		if err := errors.Join(a.core.Auth.Cleanup(ctx), a.chat.Cleanup(ctx)); err != nil && ctx.Err() == nil {
+		if err := errors.Join(a.core.Auth.Cleanup(ctx), a.chat.Cleanup(ctx), a.sweepAvatars(ctx)); err != nil && ctx.Err() == nil {
 			a.log.Warn("cleanup", "err", err)
 		}
 		select {

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/fedwave/fedwave/internal/fail"
 	"github.com/fedwave/fedwave/internal/fsutil"
@@ -154,4 +155,28 @@ func (d *Dir) File(name string) (string, bool) {
 		return "", false
 	}
 	return filepath.Join(d.dir, name), true
+}
+
+// Sweep removes files no user's avatar names (inUse holds URL paths), and
+// uploads' leftovers, once they are older than before: an account deleted
+// with its avatar, a crash between saving and recording. Younger files are
+// spared, since an upload is saved before it is recorded.
+func (d *Dir) Sweep(inUse map[string]bool, before time.Time) (int, error) {
+	entries, err := os.ReadDir(d.dir)
+	if err != nil {
+		return 0, fmt.Errorf("sweep avatars: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		ours := fileRE.MatchString(name) || strings.HasPrefix(name, ".upload-")
+		info, err := e.Info()
+		if !ours || err != nil || !info.Mode().IsRegular() || !info.ModTime().Before(before) || inUse[URLPrefix+name] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(d.dir, name)); err == nil {
+			n++
+		}
+	}
+	return n, nil
 }

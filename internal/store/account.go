@@ -37,6 +37,9 @@ type Accounts interface {
 	DeleteSession(ctx context.Context, sid string) error
 	// PurgeSessions forgets sessions that have expired at now.
 	PurgeSessions(ctx context.Context, now time.Time) error
+	// AvatarsInUse is the set of users' avatar paths that start with
+	// prefix.
+	AvatarsInUse(ctx context.Context, prefix string) (map[string]bool, error)
 }
 
 // SetColor implements Accounts.
@@ -105,4 +108,22 @@ func (s *SQLite) DeleteSession(ctx context.Context, sid string) error {
 func (s *SQLite) PurgeSessions(ctx context.Context, now time.Time) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires < ?`, now.Unix())
 	return err
+}
+
+// AvatarsInUse implements Accounts.
+func (s *SQLite) AvatarsInUse(ctx context.Context, prefix string) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT avatar FROM users WHERE substr(avatar, 1, ?) = ?`, len(prefix), prefix)
+	if err != nil {
+		return nil, fmt.Errorf("avatars in use: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, err
+		}
+		out[a] = true
+	}
+	return out, rows.Err()
 }

@@ -54,6 +54,10 @@ func TestSessions(t *testing.T) {
 	if l := list(t0.Add(25 * time.Hour)); len(l) != 0 {
 		t.Fatalf("expired sessions are listed: %+v", l)
 	}
+	s.SetAvatar(ctx, u.ID, "/avatars/a.png")
+	if in, err := s.AvatarsInUse(ctx, "/avatars/"); err != nil || len(in) != 1 || !in["/avatars/a.png"] {
+		t.Fatalf("avatars in use: %v %v", in, err)
+	}
 	if err := s.RenameUser(ctx, u.ID, "ALICE2"); err != nil {
 		t.Fatal(err)
 	}
