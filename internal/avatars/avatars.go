@@ -56,7 +56,9 @@ var formats = map[string]format{
 		}},
 	"image/jpeg": {".jpg", jpeg.DecodeConfig, func(r io.Reader) error { _, err := jpeg.Decode(r); return err },
 		func(b []byte) bool { return bytes.HasSuffix(b, []byte{0xff, 0xd9}) }},
-	"image/gif": {".gif", gif.DecodeConfig, func(r io.Reader) error { _, err := gif.DecodeAll(r); return err },
+	// A GIF's first frame only: every frame of an animation decodes to a
+	// full picture, and a few KiB of LZW can hold a megabyte each.
+	"image/gif": {".gif", gif.DecodeConfig, func(r io.Reader) error { _, err := gif.Decode(r); return err },
 		func(b []byte) bool { return bytes.HasSuffix(b, []byte{0x3b}) }},
 }
 
