@@ -3,8 +3,8 @@
 // /avatars/FILE so that no viewer ever loads a picture from another host.
 //
 // An upload is judged by its bytes, never by its name or stated type: it
-// must sniff as PNG, JPEG or GIF, decode whole with that format's decoder
-// within the size bounds, end where the image ends (nothing appended, as a
+// must sniff as PNG, JPEG or GIF, decode with that format's decoder (a
+// GIF's first frame) within the size bounds, end where the image ends (nothing appended, as a
 // GIF-and-ZIP or image-and-HTML polyglot has) and hold no markup. WebP is
 // refused: the standard library has no WebP decoder and golang.org/x/image
 // is not a dependency of this build.
