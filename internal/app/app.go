@@ -27,6 +27,7 @@ import (
 	"github.com/fedwave/fedwave/internal/activitypub"
 	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/avatars"
 	"github.com/fedwave/fedwave/internal/bus"
 	"github.com/fedwave/fedwave/internal/channels"
 	"github.com/fedwave/fedwave/internal/chat"
@@ -92,6 +93,7 @@ type App struct {
 	relays   *relays.Service
 	ap       *activitypub.Service
 	settings *settings.Live
+	avatars  *avatars.Dir
 	audience *audience.Registry
 	turn     *turn.Server
 	news     *audienceNews
@@ -128,6 +130,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if err != nil {
 		return fail(err)
 	}
+	avatarDir, err := avatars.Open(filepath.Join(a.cfg.DataDir, "avatars"))
+	if err != nil {
+		return fail(err)
+	}
+	a.avatars = avatarDir
 	a.engine, err = media.NewEngine(media.EngineConfig{Port: cfg.MediaPort, PublicIP: cfg.PublicIP, Loopback: cfg.MediaLoopback, Log: log})
 	if err != nil {
 		return fail(err)
@@ -216,6 +223,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		TrustedProxies: cfg.TrustedProxies,
 		ActivityPub:    a.ap,
 		RequestTimeout: cfg.RequestTimeout,
+
+		Avatars: avatarDir,
 	})
 	if err != nil {
 		return fail(err)
@@ -516,7 +525,7 @@ func (a *App) cleanupLoop(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
-		if err := errors.Join(a.core.Auth.Cleanup(ctx), a.chat.Cleanup(ctx)); err != nil && ctx.Err() == nil {
+		if err := errors.Join(a.core.Auth.Cleanup(ctx), a.chat.Cleanup(ctx), a.sweepAvatars(ctx)); err != nil && ctx.Err() == nil {
 			a.log.Warn("cleanup", "err", err)
 		}
 		select {

@@ -22,6 +22,7 @@ import (
 	"github.com/fedwave/fedwave/internal/fail"
 	"github.com/fedwave/fedwave/internal/ratelimit"
 	"github.com/fedwave/fedwave/internal/store"
+	"github.com/fedwave/fedwave/internal/ttlcache"
 )
 
 // Password length bounds, in characters.
@@ -66,11 +67,15 @@ type Service struct {
 	// the answer takes as long as for a wrong password.
 	dummyHash string
 	cache     *authCache
+	// seen remembers sessions whose last use was recorded in the last
+	// minute, so that a page or API call costs no write.
+	seen *ttlcache.Cache[string, struct{}]
 }
 
 // New builds the service.
 func New(d Deps) (*Service, error) {
-	s := &Service{store: d.Store, keys: d.Keys, log: d.Log, now: d.Now, hasher: newHasher(runtime.NumCPU()), cache: newAuthCache()}
+	s := &Service{store: d.Store, keys: d.Keys, log: d.Log, now: d.Now, hasher: newHasher(runtime.NumCPU()), cache: newAuthCache(),
+		seen: &ttlcache.Cache[string, struct{}]{TTL: sessionSeenEvery, Max: 65536}}
 	s.guests.Store(d.Guests)
 	s.SetRegistration(RegistrationOpen)
 	if s.now == nil {
@@ -114,7 +119,7 @@ func (s *Service) Register(ctx context.Context, from, name, password, invite str
 	if err != nil {
 		return nil, Issued{}, err
 	}
-	tok, err := s.issue(u)
+	tok, err := s.issue(ctx, u)
 	return u, tok, err
 }
 
@@ -237,7 +242,7 @@ func (s *Service) Login(ctx context.Context, from, login, password string) (*sto
 	if !ok || hash == s.dummyHash {
 		return nil, Issued{}, errBadCredentials
 	}
-	tok, err := s.issue(u)
+	tok, err := s.issue(ctx, u)
 	return u, tok, err
 }
 
@@ -273,7 +278,7 @@ func (s *Service) Guest(ctx context.Context) (*store.User, Issued, error) {
 		if err != nil {
 			return nil, Issued{}, fmt.Errorf("create guest: %w", err)
 		}
-		tok, err := s.issue(u)
+		tok, err := s.issue(ctx, u)
 		return u, tok, err
 	}
 	return nil, Issued{}, fail.New(fail.Unavailable, "guests_exhausted", "could not find a free guest name; try again")
@@ -296,12 +301,16 @@ func (s *Service) IssueForPage(sess *Session) (Issued, error) {
 	return s.keys.sign(sess.User.ID, sess.Claims.Session, now, exp)
 }
 
-func (s *Service) issue(u *store.User) (Issued, error) {
+func (s *Service) issue(ctx context.Context, u *store.User) (Issued, error) {
 	ttl := UserTokenTTL
 	if Role(u.Role) == RoleGuest {
 		ttl = GuestTokenTTL
 	}
-	return s.keys.Issue(u.ID, s.now(), ttl)
+	tok, err := s.keys.Issue(u.ID, s.now(), ttl)
+	if err != nil {
+		return Issued{}, err
+	}
+	return tok, s.recordSession(ctx, u.ID, tok)
 }
 
 // Authenticate verifies a token and returns its user's current state: the
@@ -347,11 +356,7 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Session, error
 // login. The revocation is kept as long as any of them can live.
 func (s *Service) Logout(ctx context.Context, sess *Session) error {
 	sid := sess.Claims.Session
-	if err := s.store.RevokeToken(ctx, sid, s.now().Add(UserTokenTTL+time.Minute)); err != nil {
-		return fmt.Errorf("revoke session: %w", err)
-	}
-	s.cache.forget(func(e *Session) bool { return e.Claims.Session == sid })
-	return nil
+	return s.revoke(ctx, sid)
 }
 
 // SetRole changes a user's role; streamers and above get their channel.
@@ -369,6 +374,9 @@ func (s *Service) SetRole(ctx context.Context, userID int64, role Role) error {
 func (s *Service) Cleanup(ctx context.Context) error {
 	now := s.now()
 	if err := s.store.PurgeRevoked(ctx, now); err != nil {
+		return err
+	}
+	if err := s.store.PurgeSessions(ctx, now); err != nil {
 		return err
 	}
 	_, err := s.store.DeleteGuests(ctx, now.Add(-GuestTokenTTL-time.Hour))
@@ -438,7 +446,7 @@ func (s *Service) CompleteSetup(ctx context.Context, from, secret, name, passwor
 		s.store.CreateOneTime(ctx, linkSetup, hashSecret(secret), 0, exp)
 		return nil, Issued{}, err
 	}
-	tok, err := s.issue(u)
+	tok, err := s.issue(ctx, u)
 	return u, tok, err
 }
 
@@ -465,7 +473,7 @@ func (s *Service) CompleteReset(ctx context.Context, from, secret, password stri
 	if err != nil {
 		return nil, Issued{}, err
 	}
-	tok, err := s.issue(u)
+	tok, err := s.issue(ctx, u)
 	return u, tok, err
 }
 

@@ -33,6 +33,7 @@ var allowedAlgs = []jose.SignatureAlgorithm{jose.EdDSA}
 type Issued struct {
 	Token   string
 	Expires time.Time
+	Session string // the token's sid
 }
 
 // Claims are the verified claims of a token.
@@ -87,7 +88,7 @@ func (kr *KeyRing) sign(userID int64, sid string, now, exp time.Time) (Issued, e
 	if err != nil {
 		return Issued{}, err
 	}
-	return Issued{Token: raw, Expires: exp}, nil
+	return Issued{Token: raw, Expires: exp, Session: sid}, nil
 }
 
 // Verify checks the signature, algorithm, issuer, audience and times of raw.

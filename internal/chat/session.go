@@ -218,10 +218,18 @@ func (s *Session) current(ctx context.Context) (*store.User, error) {
 		return nil, err
 	}
 	s.mu.Lock()
+	renamed := false
 	if s.token == tok {
+		renamed = u.Name != sess.User.Name
 		s.user = sess.User
 	}
 	s.mu.Unlock()
+	if renamed { // a guest picked a name: the rooms' chatters follow
+		m := s.member(sess.User)
+		for _, r := range s.rooms {
+			r.update(s, m)
+		}
+	}
 	return sess.User, nil
 }
 

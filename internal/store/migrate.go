@@ -300,6 +300,18 @@ var migrations = []string{
 		created_at INTEGER NOT NULL,
 		expires_at INTEGER NOT NULL
 	);`,
+	// 10: sessions: each login's sid with when it began, was last used and
+	// from what client, so that a user can list their sessions and sign
+	// the others out (the revocation itself stays in revoked_tokens).
+	`CREATE TABLE sessions (
+		sid TEXT PRIMARY KEY,
+		user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		created INTEGER NOT NULL,
+		last_seen INTEGER NOT NULL,
+		expires INTEGER NOT NULL,
+		agent TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX sessions_user ON sessions(user_id);`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

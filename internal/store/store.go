@@ -104,6 +104,7 @@ type Store interface {
 	Fediverse
 	Admin
 	Site
+	Accounts
 	Ping(ctx context.Context) error
 	Close() error
 }

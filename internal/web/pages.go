@@ -15,7 +15,7 @@ import (
 	assets "github.com/fedwave/fedwave/web"
 )
 
-var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio", "federation", "relays", "admin", "rules"}
+var pageNames = []string{"home", "channel", "login", "register", "setup", "reset", "status", "studio", "federation", "relays", "admin", "rules", "account"}
 
 // standalonePages are complete documents without the site layout (the chat
 // pop-out, also used as an OBS overlay).
@@ -163,8 +163,11 @@ func (s *Server) channelPage(w http.ResponseWriter, r *http.Request) (page, *cha
 }
 
 func (s *Server) pageChannel(w http.ResponseWriter, r *http.Request) {
-	if p, _, ok := s.channelPage(w, r); ok {
+	if p, d, ok := s.channelPage(w, r); ok {
 		s.allowRelays(w)
+		if d.Channel.Instance == "" {
+			s.allowFollowRedirect(w)
+		}
 		s.render(w, r, http.StatusOK, "channel", p)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/fedwave/fedwave/internal/activitypub"
 	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/avatars"
 	"github.com/fedwave/fedwave/internal/channels"
 	"github.com/fedwave/fedwave/internal/chat"
 	"github.com/fedwave/fedwave/internal/emotes"
@@ -70,6 +71,9 @@ type Deps struct {
 	// RequestTimeout bounds reading a request (body included) and writing
 	// its answer; WebSockets are exempt. Zero means 30 s.
 	RequestTimeout time.Duration
+
+	// Avatars keeps users' uploaded avatars (nil: uploads off).
+	Avatars *avatars.Dir
 }
 
 // Server is FedWave's HTTP handler.
@@ -107,6 +111,8 @@ type Server struct {
 	proxies    []netip.Prefix
 	timeout    time.Duration
 	batchBufs  *sync.Pool // chat batches' buffers, shared by the connections
+
+	acct accountParts // the account page, avatars and the follow button
 }
 
 // New builds the server and its routes.
@@ -140,6 +146,7 @@ func New(d Deps) (*Server, error) {
 		timeout:   d.RequestTimeout,
 		batchBufs: newBatchBufs(),
 	}
+	s.acct = newAccountParts(d.Avatars)
 	if s.timeout <= 0 {
 		s.timeout = 30 * time.Second
 	}
@@ -218,6 +225,7 @@ func (s *Server) routes() http.Handler {
 	// Admin pages and their API.
 	s.adminRoutes(mux)
 	s.settingsRoutes(mux)
+	s.accountRoutes(mux) // the account page, its API, avatars and the follow button
 
 	// Operations (CONTRACT §7).
 	mux.HandleFunc("GET /healthz", s.healthz)

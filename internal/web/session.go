@@ -36,7 +36,8 @@ func (s *Server) session(r *http.Request) (*auth.Session, error) {
 		if tok == "" {
 			return nil, fail.New(fail.Unauthorized, "invalid_token", "the Authorization header must be `Bearer <token>`")
 		}
-		return s.auth.Authenticate(r.Context(), tok)
+		sess, err := s.auth.Authenticate(r.Context(), tok)
+		return s.seen(r, sess, err)
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
@@ -45,6 +46,15 @@ func (s *Server) session(r *http.Request) (*auth.Session, error) {
 	sess, err := s.auth.Authenticate(r.Context(), c.Value)
 	if _, ok := fail.As(err); ok {
 		return nil, nil
+	}
+	return s.seen(r, sess, err)
+}
+
+// seen records an authenticated request's use of its session (the
+// account page lists when and from what each was last used).
+func (s *Server) seen(r *http.Request, sess *auth.Session, err error) (*auth.Session, error) {
+	if err == nil && sess != nil {
+		s.auth.Seen(r.Context(), sess, r.UserAgent())
 	}
 	return sess, err
 }

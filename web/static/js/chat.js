@@ -18,6 +18,7 @@
 import { createComposer } from './chat/compose.js';
 import { createConnection } from './chat/connection.js';
 import { createFrames } from './chat/frames.js';
+import { createGuestName } from './chat/guestname.js';
 import { loadIgnoreList } from './chat/ignore.js';
 import { createLines } from './chat/lines.js';
 import { createLog } from './chat/log.js';
@@ -78,7 +79,8 @@ function startChat(root) {
   const conn = createConnection(root, ui.status, state);
   const compose = createComposer(ui, state, conn, log, lines);
   createMenu(ui, state, { conn, log, lines, compose, ignore });
-  const dispatch = createFrames(ui, state, { log, lines, compose, ignore });
+  const guestName = createGuestName(ui, state);
+  const dispatch = createFrames(ui, state, { log, lines, compose, ignore, guestName });
 
   // The header: chatters list, pop-out, and the OBS address to copy.
   ui.usersToggle.addEventListener('click', () => {

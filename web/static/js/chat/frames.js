@@ -7,7 +7,7 @@ import { GUEST_KEY, LIMIT, el, fullHandle, storageSet } from './util.js';
 import { localName } from '../live.js';
 
 // createFrames returns dispatch, which handles one parsed frame.
-export function createFrames(ui, state, { log, lines, compose, ignore }) {
+export function createFrames(ui, state, { log, lines, compose, ignore, guestName }) {
   const { channel, pending } = state;
 
   function dispatch(f) {
@@ -32,6 +32,7 @@ export function createFrames(ui, state, { log, lines, compose, ignore }) {
     if (typeof user.color === 'string') state.myColor = user.color;
     ui.root.dataset.me = state.me;
     compose.showComposer(Boolean(state.me));
+    guestName?.show(user);
     // Only a gesture ("Chat as guest") moves focus: focusing on page load
     // would open the keyboard on phones.
     if (state.focusOnWelcome) ui.input.focus();
