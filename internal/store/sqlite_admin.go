@@ -53,6 +53,14 @@ func (s *SQLite) DeleteUser(ctx context.Context, id int64) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM onetime_tokens WHERE user_id = ? AND user_id != 0`, id); err != nil {
 			return err
 		}
+		// The channel's fediverse followers and posts go with it: a newcomer
+		// who later takes the name must not inherit them.
+		for _, table := range []string{"ap_followers", "ap_posts"} {
+			q := `DELETE FROM ` + table + ` WHERE channel IN (SELECT name FROM channels WHERE owner_id = ?)`
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ? AND instance = ''`, id)
 		if err != nil {
 			return err

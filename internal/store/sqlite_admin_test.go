@@ -73,8 +73,20 @@ func TestAuditPageAndDeleteUser(t *testing.T) {
 	if err := s.CreateUser(ctx, &u, true); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.AddFollower(ctx, &Follower{Channel: "gone", Actor: "https://m.example/users/x", Inbox: "https://m.example/users/x/inbox", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddPost(ctx, &Post{Channel: "gone", Title: "t", StartedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.DeleteUser(ctx, u.ID); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := s.CountFollowers(ctx, "gone"); err != nil || n != 0 {
+		t.Errorf("the deleted channel's followers: %d %v", n, err)
+	}
+	if p, err := s.LastPost(ctx, "gone"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the deleted channel's posts: %+v %v", p, err)
 	}
 	if _, err := s.Channel(ctx, "gone"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the deleted user's channel: %v", err)
