@@ -169,13 +169,19 @@ func (s *Service) RevokeSession(ctx context.Context, sess *Session, sid string) 
 // RevokeOtherSessions signs out every session of sess's user but sess
 // itself, and says how many.
 func (s *Service) RevokeOtherSessions(ctx context.Context, sess *Session) (int, error) {
-	list, err := s.Sessions(ctx, sess)
+	return s.revokeSessions(ctx, sess.User.ID, sess.Claims.Session)
+}
+
+// revokeSessions signs out every session of the user but except (which may
+// be ""), and says how many.
+func (s *Service) revokeSessions(ctx context.Context, userID int64, except string) (int, error) {
+	list, err := s.store.Sessions(ctx, userID, s.now())
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, e := range list {
-		if e.SID == sess.Claims.Session {
+		if e.SID == except {
 			continue
 		}
 		if err := s.revoke(ctx, e.SID); err != nil {

@@ -469,6 +469,10 @@ func (s *Service) CompleteReset(ctx context.Context, from, secret, password stri
 	if err := s.store.SetPassword(ctx, id, hash); err != nil {
 		return nil, Issued{}, errBadLink
 	}
+	// Whoever knew the old password is signed out everywhere.
+	if _, err := s.revokeSessions(ctx, id, ""); err != nil {
+		return nil, Issued{}, err
+	}
 	u, err := s.store.User(ctx, id)
 	if err != nil {
 		return nil, Issued{}, err

@@ -255,3 +255,19 @@ func TestAccountPageNeedsLogin(t *testing.T) {
 func noRedirects() *http.Client {
 	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
+
+// A password set through a reset link signs out every earlier session:
+// whoever knew the old password is out.
+func TestResetSignsOutEverySession(t *testing.T) {
+	s := apptest.Start(t)
+	u, old := register(t, s, "alice", "first password")
+	secret, err := s.App.Core().Auth.ResetLinkToken(t.Context(), int64(u["id"].(float64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.App.Core().Auth.CompleteReset(t.Context(), "127.0.0.1", secret, "second password"); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, s.Do("GET", "/api/v1/me", nil, old), 401, "invalid_token")
+	s.Login("alice", "second password")
+}
