@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,15 +21,7 @@ import (
 // the WHIP session's URL, to end it with DELETE.
 func whipPublish(t *testing.T, s *apptest.Server, channel, key string) string {
 	t.Helper()
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
+	pc := apptest.LoopbackPeer(t)
 	var tracks []*webrtc.TrackLocalStaticSample
 	for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeOpus} {
 		tr, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime}, strings.ToLower(mime[6:]), "pub")

@@ -259,21 +259,6 @@ func checkLinks(t *testing.T, what string, res *http.Response, key string) {
 	}
 }
 
-// newTestPeer is a pion peer that gathers loopback candidates only.
-func newTestPeer(t *testing.T) *webrtc.PeerConnection {
-	t.Helper()
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	return pc
-}
-
 // postOffer sends pc's offer (with its candidates) and applies the answer.
 func postOffer(t *testing.T, pc *webrtc.PeerConnection, url, token string) *http.Response {
 	t.Helper()
@@ -309,7 +294,7 @@ func postOffer(t *testing.T, pc *webrtc.PeerConnection, url, token string) *http
 // server forwards packets) until the test ends.
 func whipPublish(t *testing.T, url, key string) *http.Response {
 	t.Helper()
-	pc := newTestPeer(t)
+	pc := apptest.LoopbackPeer(t)
 	var tracks []*webrtc.TrackLocalStaticSample
 	for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeOpus} {
 		tr, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime}, strings.ToLower(mime[6:]), "pub")
@@ -349,7 +334,7 @@ func whipPublish(t *testing.T, url, key string) *http.Response {
 // whepOffer asks to watch url and returns the answer.
 func whepOffer(t *testing.T, url string) *http.Response {
 	t.Helper()
-	pc := newTestPeer(t)
+	pc := apptest.LoopbackPeer(t)
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			t.Fatal(err)
