@@ -1,6 +1,11 @@
 package web_test
 
 import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/png"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -91,4 +96,83 @@ func TestAdminBrowserOverviewAndStop(t *testing.T) {
 	poll(t, mod, `document.querySelector('#channels-list tr[data-channel="alpha"]') !== null && document.querySelector('#channels-list button.rotate') === null`)
 	poll(t, mod, `document.querySelector('#people-list tr[data-name="alpha"] button.ban') !== null && document.querySelector('#people-list select.role, #people-list button.delete') === null`)
 	noJSErrors(t, map[string]*browsertest.Page{"studio": studio, "admin": p, "moderator": mod})
+}
+
+// TestAdminBrowserEveryAction clicks through the admin actions the other
+// browser tests leave out: unban, password link, delete an account,
+// rotate a key, rename and delete an emote, revoke an invite, and filter
+// the audit log.
+func TestAdminBrowserEveryAction(t *testing.T) {
+	s := apptest.Start(t)
+	s.CreateUser("boss", videoPassword, auth.RoleAdmin)
+	s.CreateUser("kim", videoPassword, auth.RoleStreamer)
+	s.CreateUser("lou", videoPassword, auth.RoleUser)
+	boss := s.Login("boss", videoPassword)
+	kimID := s.Do("GET", "/api/v1/admin/users?q=kim", nil, boss).Body["users"].([]any)[0].(map[string]any)["id"]
+	if r := s.Do("POST", fmt.Sprintf("/api/v1/admin/users/%v/ban", kimID), map[string]any{"reason": "spam", "seconds": 3600}, boss); r.Status != 200 {
+		t.Fatalf("ban: %d %s", r.Status, r.Raw)
+	}
+	var img bytes.Buffer
+	png.Encode(&img, image.NewRGBA(image.Rect(0, 0, 8, 8)))
+	req, _ := http.NewRequest("PUT", s.URL+"/api/v1/emotes/wave", &img)
+	req.Header.Set("Authorization", "Bearer "+boss)
+	if r := s.Send(req); r.Status >= 300 {
+		t.Fatalf("emote: %d %s", r.Status, r.Raw)
+	}
+	if r := s.Do("POST", "/api/v1/admin/invites", map[string]int{"uses": 1, "seconds": 3600}, boss); r.Status != 201 {
+		t.Fatalf("invite: %d %s", r.Status, r.Raw)
+	}
+
+	p := openPage(t, s, "boss", "/admin", "#overview")
+	poll(t, p, `document.querySelector('#admin').dataset.loaded === 'true'`)
+
+	openTab(t, p, "people")
+	kim := `document.querySelector('#people-list tr[data-name="kim"]')`
+	p.Run(chromedp.SendKeys("#people-q", "kim"), chromedp.Click("#people-search"))
+	poll(t, p, `document.querySelectorAll('#people-list tr').length === 1 && `+kim+`?.querySelector('button.unban') != null`)
+	p.Eval(kim+`.querySelector('button.unban').click()`, nil)
+	poll(t, p, kim+`?.querySelector('button.ban') != null`)
+	p.Eval(kim+`.querySelector('button.reset').click()`, nil)
+	poll(t, p, `(`+kim+`?.querySelector('.reset-url')?.value || '').includes('/reset?token=')`)
+
+	lou := `document.querySelector('#people-list tr[data-name="lou"]')`
+	p.Run(chromedp.SetValue("#people-q", "lou"), chromedp.Click("#people-search"))
+	poll(t, p, `document.querySelectorAll('#people-list tr').length === 1 && `+lou+` !== null`)
+	p.Eval(lou+`.querySelector('button.delete').click()`, nil)
+	p.Eval(lou+`.querySelector('button.delete').click()`, nil) // the second click confirms
+	poll(t, p, lou+` === null`)
+	if list := s.Do("GET", "/api/v1/admin/users?q=lou", nil, boss).Body["users"].([]any); len(list) != 0 {
+		t.Fatalf("lou is still there: %v", list)
+	}
+
+	openTab(t, p, "channels")
+	rotate := `document.querySelector('#channels-list tr[data-channel="kim"] button.rotate')`
+	poll(t, p, rotate+` !== null`)
+	// Two clicks on the same button: the first arms it, the second confirms
+	// (a list read again in between gives a new, unarmed button).
+	poll(t, p, `(() => { const b = `+rotate+`; if (!b) return false; const armed = b.dataset.armed === 'true'; b.click(); return armed; })()`)
+	poll(t, p, `document.querySelector('#channels-status').textContent.includes('no longer works')`)
+
+	openTab(t, p, "emotes")
+	poll(t, p, `document.querySelector('#emote-list tr[data-emote="wave"]') !== null`)
+	p.Eval(`(() => { const r = document.querySelector('#emote-list tr[data-emote="wave"]'); r.querySelector('.emote-rename-name').value = 'hello'; r.querySelector('button.emote-rename').click(); })()`, nil)
+	poll(t, p, `document.querySelector('#emote-list tr[data-emote="hello"]') !== null && document.querySelector('#emote-list tr[data-emote="wave"]') === null`)
+	p.Eval(`document.querySelector('#emote-list tr[data-emote="hello"] button.emote-delete').click()`, nil)
+	poll(t, p, `document.querySelector('#emote-list tr[data-emote="hello"]') === null`)
+
+	openTab(t, p, "settings")
+	poll(t, p, `document.querySelectorAll('#invite-list tr').length === 1`)
+	p.Eval(`document.querySelector('#invite-list button.invite-revoke').click()`, nil)
+	poll(t, p, `document.querySelectorAll('#invite-list tr').length === 0`)
+
+	// The audit log, read again when its tab is shown, has every action.
+	openTab(t, p, "audit")
+	for _, action := range []string{"unban", "reset_link", "delete_user", "rotate_key", "emote_rename", "emote_delete", "invite_revoke"} {
+		poll(t, p, `document.querySelector('#audit-list tr[data-action="`+action+`"]') !== null`)
+	}
+	p.Run(chromedp.SendKeys("#audit-action", "unban"), chromedp.Click("#audit-filter"))
+	poll(t, p, `(() => { const rows = [...document.querySelectorAll('#audit-list tr')]; return rows.length === 1 && rows[0].dataset.action === 'unban'; })()`)
+	if errs := p.JSErrors(); len(errs) > 0 {
+		t.Fatalf("JavaScript errors: %q", errs)
+	}
 }

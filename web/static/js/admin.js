@@ -223,7 +223,7 @@ function startAdmin() {
 
   // A tab's lists are read again each time it is shown again; the overview
   // also every REFRESH_MS while it is shown and the page is in view.
-  const onShow = { overview: loadOverview, channels: loadChannels };
+  const onShow = { overview: loadOverview, channels: loadChannels, audit: () => loadAudit(false) };
   const currentTab = startTabs((tab) => { if (onShow[tab]) refresh(onShow[tab]); });
   setInterval(() => {
     if (currentTab() === 'overview' && document.visibilityState === 'visible') refresh(loadOverview);
