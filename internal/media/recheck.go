@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/sfu"
 )
 
 // recheckEvery is how often live publishers' right to stream is asked
@@ -16,7 +17,7 @@ const recheckEvery = time.Second
 
 // Run asks every publisher's allowed check again, every recheckEvery,
 // until ctx ends, and ends the sessions refused; it also forgets the
-// streams idle for idleAfter.
+// streams idle for idleAfter, and moves viewers off paused layers.
 func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(recheckEvery)
 	defer t.Stop()
@@ -28,6 +29,21 @@ func (s *Service) Run(ctx context.Context) {
 		}
 		s.recheck(ctx)
 		s.sweep(time.Now())
+		s.checkLayers(time.Now())
+	}
+}
+
+// checkLayers serves the viewers of a simulcast layer that went silent
+// from a layer still sending (sfu.Stream.CheckLayers).
+func (s *Service) checkLayers(now time.Time) {
+	s.mu.Lock()
+	streams := make([]*sfu.Stream, 0, len(s.channels))
+	for _, ch := range s.channels {
+		streams = append(streams, ch.st)
+	}
+	s.mu.Unlock()
+	for _, st := range streams {
+		st.CheckLayers(now)
 	}
 }
 

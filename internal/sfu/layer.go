@@ -3,6 +3,7 @@ package sfu
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -20,6 +21,9 @@ const (
 	// maxReplay: a replay longer than this (half a viewer's queue) would
 	// overflow the queue at once; the new viewer asks for a keyframe instead.
 	maxReplay = videoQueue / 2
+	// layerSilence: a video layer without a packet this long while
+	// another sends is paused (Stream.CheckLayers).
+	layerSilence = 1500 * time.Millisecond
 )
 
 // Layer is one outgoing stream of a channel: its audio, or one video
@@ -34,15 +38,22 @@ type Layer struct {
 	mu   sync.Mutex
 	subs []*DownTrack // copy on write: forward reads it without the lock
 	keys keyCache     // video: the packets since the last keyframe started
+	last atomic.Int64 // arrival of the newest packet, Unix ns
 }
 
 func newLayer(key string, codec webrtc.RTPCodecCapability) *Layer {
 	return &Layer{key: key, codec: codec, video: key != "audio"}
 }
 
+// silent reports whether the layer had no packet for layerSilence at now.
+func (l *Layer) silent(now time.Time) bool {
+	return now.UnixNano()-l.last.Load() > int64(layerSilence)
+}
+
 // forward stores a packet from the publisher and queues it for every
 // subscriber. It is called by the layer's one read loop.
 func (l *Layer) forward(p *packet) {
+	l.last.Store(p.at.UnixNano())
 	l.mu.Lock()
 	if l.video && !l.keys.add(p) {
 		l.mu.Unlock()

@@ -6,6 +6,7 @@
 package sfu
 
 import (
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -44,8 +45,9 @@ type Stream struct {
 	live      bool
 	viewers   map[*Viewer]bool
 	lastPLI   time.Time
-	pliLater  bool      // a request waits for the end of the interval
-	idleSince time.Time // since when it has had no source and no viewer
+	pliLater  bool            // a request waits for the end of the interval
+	idleSince time.Time       // since when it has had no source and no viewer
+	paused    map[string]bool // video layers silent while another sends (CheckLayers)
 }
 
 // New makes a channel's stream.
@@ -174,12 +176,44 @@ func (st *Stream) Wait() { st.writers.wait() }
 func (st *Stream) videoRIDs() []string {
 	var rids []string
 	for k := range st.layers {
-		if rid, ok := strings.CutPrefix(k, "video/"); ok && (st.src == nil || st.src.Sends(k)) {
+		if rid, ok := strings.CutPrefix(k, "video/"); ok && (st.src == nil || st.src.Sends(k)) && !st.paused[k] {
 			rids = append(rids, rid)
 		}
 	}
 	sort.Slice(rids, func(i, j int) bool { return layerRank(rids[i]) > layerRank(rids[j]) })
 	return rids
+}
+
+// CheckLayers notes which video layers are paused at now: silent for
+// layerSilence while another video layer sends. A browser publisher stops
+// its top simulcast layer when its bandwidth estimate or its CPU falls;
+// its viewers are then served the best layer still sending, and move back
+// when it resumes (each switch at a keyframe of the new layer). It
+// reports whether the set changed (the viewers then follow).
+func (st *Stream) CheckLayers(now time.Time) bool {
+	st.mu.Lock()
+	paused := map[string]bool{}
+	sending := false
+	for k, l := range st.layers {
+		if !l.video {
+			continue
+		}
+		if l.silent(now) {
+			paused[k] = true
+		} else {
+			sending = true
+		}
+	}
+	if !sending { // all silent (starting, or the source is gone): pause none
+		clear(paused)
+	}
+	changed := !maps.Equal(paused, st.paused) && (len(paused) > 0 || len(st.paused) > 0)
+	st.paused = paused
+	st.mu.Unlock()
+	if changed {
+		st.Refollow()
+	}
+	return changed
 }
 
 // layerRank orders the rids publishers commonly use; a stream without
