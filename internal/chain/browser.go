@@ -175,12 +175,13 @@ func (t *Tree) PlaceChild(stream, viewer string, now time.Time) (carrier string,
 	var best *bnode
 	var bestHops, bestSpare int
 	for _, n := range t.browsers {
-		if n.stream != stream || n == v || !t.steady(n, now) {
+		// The cheap tests first: most carriers are full.
+		spare := min(n.room, t.cfg.BrowserChildren) - len(n.kids)
+		if spare <= 0 || n == v || n.stream != stream || !t.steady(n, now) {
 			continue
 		}
-		spare := min(n.room, t.cfg.BrowserChildren) - len(n.kids)
 		hops := n.hops()
-		if spare <= 0 || hops+1+height > t.cfg.BrowserDepth || (v != nil && n.below(v)) {
+		if hops+1+height > t.cfg.BrowserDepth || (v != nil && n.below(v)) {
 			continue
 		}
 		if best == nil || hops < bestHops || hops == bestHops && (spare > bestSpare ||

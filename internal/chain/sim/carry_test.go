@@ -102,6 +102,9 @@ func TestCarriersWithRelays(t *testing.T) {
 	if r.RelayFailures == 0 || r.Relinks == 0 {
 		t.Fatalf("%d relay failures, %d relinks: relay failures not exercised", r.RelayFailures, r.Relinks)
 	}
+	if again, _ := Run(o); !reflect.DeepEqual(r, again) {
+		t.Fatalf("the same seed gave two reports:\n%v\n%v", r, again)
+	}
 }
 
 func TestCarriersOffChangesNothing(t *testing.T) {

@@ -32,9 +32,11 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fedwave/fedwave/internal/chain"
@@ -263,8 +265,12 @@ func (s *sim) fail() {
 			}
 		}
 		// Its own viewers stop playing now and post again once their player
-		// gives up on it (modelled as Expire).
-		for v := range r.viewers {
+		// gives up on it (modelled as Expire). In id order: the order they
+		// post again decides which of them a carrier takes, and the same
+		// seed must give the same run.
+		lost := slices.Collect(maps.Keys(r.viewers))
+		slices.SortFunc(lost, func(a, b *viewer) int { return strings.Compare(a.id, b.id) })
+		for _, v := range lost {
 			s.unplace(v)
 			v.lostAt, v.avoid, v.retry = s.now, name, s.now.Add(s.o.Expire)
 			s.waiting = append(s.waiting, v)
