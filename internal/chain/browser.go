@@ -107,6 +107,7 @@ func (t *Tree) JoinBrowser(id, stream string, room int, now time.Time) {
 	if !n.carries {
 		n.carries, n.since, n.measured, n.bad = true, now, false, time.Time{}
 	}
+	t.index(n)
 }
 
 // HeardBrowser records a carrier's heartbeat and what was measured of it.
@@ -174,10 +175,9 @@ func (t *Tree) PlaceChild(stream, viewer string, now time.Time) (carrier string,
 	}
 	var best *bnode
 	var bestHops, bestSpare int
-	for _, n := range t.browsers {
-		// The cheap tests first: most carriers are full.
+	for n := range t.open[stream] {
 		spare := min(n.room, t.cfg.BrowserChildren) - len(n.kids)
-		if spare <= 0 || n == v || n.stream != stream || !t.steady(n, now) {
+		if spare <= 0 || n == v || !t.steady(n, now) {
 			continue
 		}
 		hops := n.hops()
@@ -191,9 +191,9 @@ func (t *Tree) PlaceChild(stream, viewer string, now time.Time) (carrier string,
 	}
 	if best == nil {
 		if v != nil {
-			v.detach()
+			t.detach(v)
 			if !v.carries {
-				delete(t.browsers, viewer)
+				t.forget(v)
 			}
 		}
 		return "", false
@@ -202,9 +202,10 @@ func (t *Tree) PlaceChild(stream, viewer string, now time.Time) (carrier string,
 		v = &bnode{id: viewer, stream: stream}
 		t.browsers[viewer] = v
 	}
-	v.detach()
+	t.detach(v)
 	v.parent = best
 	best.kids = append(best.kids, v)
+	t.index(best)
 	return best.id, true
 }
 
@@ -220,8 +221,8 @@ func (t *Tree) LeaveBrowser(id string) (orphans []string) {
 		return nil
 	}
 	orphans = t.handback(n, nil)
-	n.detach()
-	delete(t.browsers, id)
+	t.detach(n)
+	t.forget(n)
 	return orphans
 }
 
@@ -237,8 +238,9 @@ func (t *Tree) StopCarrying(id string) (orphans []string) {
 	}
 	orphans = t.handback(n, nil)
 	n.carries = false
+	t.index(n)
 	if n.parent == nil {
-		delete(t.browsers, id)
+		t.forget(n)
 	}
 	return orphans
 }
@@ -263,8 +265,9 @@ func (t *Tree) ExpireBrowsers(now time.Time) (stalled, orphans []string) {
 		orphans = append(orphans, t.handback(n, gone)...)
 	}
 	for _, id := range stalled {
-		t.browsers[id].detach()
-		delete(t.browsers, id)
+		n := t.browsers[id]
+		t.detach(n)
+		t.forget(n)
 	}
 	return stalled, orphans
 }
@@ -280,12 +283,12 @@ func (t *Tree) handback(n *bnode, skip map[*bnode]bool) []string {
 	})
 	var out []string
 	for _, k := range kids {
-		k.detach()
+		t.detach(k)
 		if skip[k] {
 			continue
 		}
 		if !k.carries {
-			delete(t.browsers, k.id)
+			t.forget(k)
 		}
 		out = append(out, k.id)
 	}
@@ -317,10 +320,35 @@ func (t *Tree) Browsers(stream string, now time.Time) []BrowserNode {
 }
 
 // detach unlinks n from its parent: it is fed by a server.
-func (n *bnode) detach() {
+func (t *Tree) detach(n *bnode) {
 	if p := n.parent; p != nil {
 		p.kids = slices.DeleteFunc(p.kids, func(k *bnode) bool { return k == n })
 		n.parent = nil
+		t.index(p)
+	}
+}
+
+// forget drops n from the tree.
+func (t *Tree) forget(n *bnode) {
+	delete(t.browsers, n.id)
+	t.index(n)
+}
+
+// index keeps t.open: the carriers with a free child slot, by stream, so
+// that PlaceChild looks at those only (most carriers are full).
+func (t *Tree) index(n *bnode) {
+	open := n.carries && len(n.kids) < min(n.room, t.cfg.BrowserChildren) && t.browsers[n.id] == n
+	set := t.open[n.stream]
+	switch {
+	case open && set == nil:
+		t.open[n.stream] = map[*bnode]bool{n: true}
+	case open:
+		set[n] = true
+	case set != nil:
+		delete(set, n)
+		if len(set) == 0 {
+			delete(t.open, n.stream)
+		}
 	}
 }
 

@@ -78,6 +78,25 @@ func checkBrowsers(t *testing.T, tr *Tree) {
 			t.Fatalf("%s says %d hops, has %d", id, n.Hops, hops)
 		}
 	}
+	// The index of carriers with a free slot matches the nodes.
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for id, n := range tr.browsers {
+		open := n.carries && len(n.kids) < min(n.room, cfg.BrowserChildren)
+		if tr.open[n.stream][n] != open {
+			t.Fatalf("%s: open %v, indexed %v", id, open, tr.open[n.stream][n])
+		}
+	}
+	for stream, set := range tr.open {
+		for n := range set {
+			if tr.browsers[n.id] != n || n.stream != stream {
+				t.Fatalf("index holds %s (%s), not a node of %s", n.id, n.stream, stream)
+			}
+		}
+		if len(set) == 0 {
+			t.Fatalf("empty index of %s kept", stream)
+		}
+	}
 }
 
 func TestBrowserSteadinessGate(t *testing.T) {

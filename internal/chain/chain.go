@@ -117,7 +117,8 @@ type Tree struct {
 	pending map[string]bool
 	lastBal time.Time
 
-	browsers map[string]*bnode // carriers and the viewers they feed, by viewer id
+	browsers map[string]*bnode          // carriers and the viewers they feed, by viewer id
+	open     map[string]map[*bnode]bool // carriers with a free child slot, by stream
 }
 
 type entry struct {
@@ -161,7 +162,7 @@ func New(cfg Config) *Tree {
 		cfg.MaxViewers = 0
 	}
 	cfg.browserDefaults()
-	return &Tree{cfg: cfg, relays: map[string]*entry{}, pending: map[string]bool{}, browsers: map[string]*bnode{}}
+	return &Tree{cfg: cfg, relays: map[string]*entry{}, pending: map[string]bool{}, browsers: map[string]*bnode{}, open: map[string]map[*bnode]bool{}}
 }
 
 // Config returns the configuration with its defaults filled in.
