@@ -18,7 +18,7 @@ func simulate(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	o := sim.Defaults()
 	churn, failures, capacity := "5%/min", "1%/min", fmt.Sprintf("%d-%d", o.CapMin, o.CapMax)
-	carriers, vanish := "0%", fmt.Sprintf("%g%%", o.Vanish*100)
+	carriers, vanish, switchOff := "0%", fmt.Sprintf("%g%%", o.Vanish*100), "0%/min"
 	fs.IntVar(&o.Viewers, "viewers", o.Viewers, "viewers at steady state")
 	fs.IntVar(&o.Relays, "relays", o.Relays, "relays")
 	fs.StringVar(&churn, "churn", churn, "viewers replaced per minute: N%/min")
@@ -35,6 +35,7 @@ func simulate(args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "random seed")
 	fs.StringVar(&carriers, "carriers", carriers, "viewers who opt in to carry the stream to other viewers: N% (reports the run without them too)")
 	fs.StringVar(&vanish, "vanish", vanish, "carriers leaving without a goodbye: N%")
+	fs.StringVar(&switchOff, "switch-off", switchOff, "carriers turning the switch off (staying as viewers): N%/min")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,6 +54,9 @@ func simulate(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.Vanish, err = perMinute(vanish); err != nil {
 		return usageErr("simulate: --vanish: %v", err)
+	}
+	if o.SwitchOff, err = perMinute(switchOff); err != nil {
+		return usageErr("simulate: --switch-off: %v", err)
 	}
 	lo, hi, ok := strings.Cut(capacity, "-")
 	if o.CapMin, err = strconv.Atoi(lo); err != nil || !ok {

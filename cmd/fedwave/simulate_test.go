@@ -20,7 +20,7 @@ func TestSimulate(t *testing.T) {
 
 func TestSimulateCarriers(t *testing.T) {
 	out, err := runCLI(t, "", "simulate", "--viewers", "300", "--relays", "0", "--max-viewers", "0", "--churn", "20%/min",
-		"--duration", "2m", "--ramp", "10s", "--carriers", "50%", "--vanish", "30%")
+		"--duration", "2m", "--ramp", "10s", "--carriers", "50%", "--vanish", "30%", "--switch-off", "2%/min")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -25,6 +25,9 @@ import (
 //     handed back is without picture from its parent's departure until it
 //     plays again from its new parent or server; a carrier's children wait
 //     with it while it relinks (they stay below it).
+//   - SwitchOff of the carriers per minute turn the switch off: their
+//     children are handed back at once, as on a goodbye, and they stay as
+//     viewers where they are.
 const stream = "live"
 
 // carrierBitrate is the stream's bitrate in the model, bits/s.
@@ -69,8 +72,13 @@ func (s *sim) carriers() {
 	if s.o.Carriers == 0 {
 		return
 	}
+	off := s.o.SwitchOff * s.o.Step.Minutes()
 	for _, v := range s.viewers {
 		if !v.carries {
+			continue
+		}
+		if off > 0 && s.rng.Float64() < off {
+			s.switchOff(v)
 			continue
 		}
 		tp := 0.0
@@ -90,6 +98,18 @@ func (s *sim) carriers() {
 	}
 	for _, id := range stalled {
 		delete(s.byID, id)
+	}
+}
+
+// switchOff turns v's switch off: its children come back at once.
+func (s *sim) switchOff(v *viewer) {
+	v.carries = false
+	s.rep.SwitchedOff++
+	for _, id := range s.tree.StopCarrying(v.id) {
+		s.handback(s.byID[id], s.now, &s.goodbyeGaps)
+	}
+	if v.parent == nil {
+		delete(s.byID, v.id)
 	}
 }
 

@@ -65,7 +65,7 @@ func TestCarriersAccounting(t *testing.T) {
 }
 
 // TestCarriersGoodbyeOrVanish: which gap a hand-back is counted in follows
-// how its carrier left.
+// how its carrier left (or switched off).
 func TestCarriersGoodbyeOrVanish(t *testing.T) {
 	for _, vanish := range []float64{0, 1} {
 		o := small()
@@ -77,6 +77,16 @@ func TestCarriersGoodbyeOrVanish(t *testing.T) {
 		if vanish == 0 && (r.VanishGap.N != 0 || r.GoodbyeGap.N == 0) || vanish == 1 && (r.GoodbyeGap.N != 0 || r.VanishGap.N == 0) {
 			t.Fatalf("vanish %v: goodbye gaps %v, vanish gaps %v", vanish, r.GoodbyeGap, r.VanishGap)
 		}
+	}
+	// Switching off hands children back at once, like a goodbye.
+	o := small()
+	o.Duration, o.Vanish, o.SwitchOff = 2*time.Minute, 1, 0.1
+	r, err := Run(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SwitchedOff == 0 || r.GoodbyeGap.N == 0 || r.GoodbyeGap.P50 != o.Join {
+		t.Fatalf("%d switched off; children without picture %v, want p50 %v", r.SwitchedOff, r.GoodbyeGap, o.Join)
 	}
 }
 

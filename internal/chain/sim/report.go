@@ -35,8 +35,9 @@ type Report struct {
 	FedByCarriers    float64 // viewers with picture from a carrier, mean after the ramp
 	BrowserHopsMax   int     // the most browser hops above a viewer
 	Handbacks        int     // viewers handed back by a carrier leaving, stalling or switching off
+	SwitchedOff      int     // carriers that turned the switch off
 	CarrierMisplaced int     // placements on a carrier that had vanished, not yet expired
-	GoodbyeGap       Gaps    // a child's time without picture after its carrier said goodbye
+	GoodbyeGap       Gaps    // a child's time without picture after its carrier said goodbye or switched off
 	VanishGap        Gaps    // the same after its carrier vanished (noticed after BrowserExpire)
 }
 
@@ -115,15 +116,16 @@ func (r Report) String() string {
 
 func (r Report) carriers(b *strings.Builder) {
 	mins := r.Duration.Minutes()
-	fmt.Fprintf(b, "carriers:               %.3g%% of viewers opt in, %.3g%% of departures without goodbye; viewers leave %.3g%%/min (mean session %.3g min)\n",
-		r.Carriers*100, r.Vanish*100, r.Churn*100, 1/max(r.Churn, 1e-9))
+	fmt.Fprintf(b, "carriers:               %.3g%% of viewers opt in, %.3g%% of departures without goodbye, %.3g%%/min switch off; viewers leave %.3g%%/min (mean session %.3g min)\n",
+		r.Carriers*100, r.Vanish*100, r.SwitchOff*100, r.Churn*100, 1/max(r.Churn, 1e-9))
 	fmt.Fprintf(b, "upload copies, mean:    origin %.1f, all servers %.1f", r.OriginCopiesMean, r.ServerCopiesMean)
 	if w := r.Without; w != nil {
 		fmt.Fprintf(b, "\n  without carriers:     origin %.1f (max %d), all servers %.1f; %d refused, %d playing at the end", w.OriginMean, w.OriginMax, w.ServerMean, w.Refused, w.Playing)
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(b, "fed by carriers:        %.1f viewers (mean); at most %d browser hops\n", r.FedByCarriers, r.BrowserHopsMax)
-	fmt.Fprintf(b, "handed back:            %d viewers, %.1f/min; placed on a vanished carrier: %d\n", r.Handbacks, float64(r.Handbacks)/mins, r.CarrierMisplaced)
-	fmt.Fprintf(b, "no picture after goodbye: %v\n", r.GoodbyeGap)
+	fmt.Fprintf(b, "handed back:            %d viewers, %.1f/min; placed on a vanished carrier: %d; switched off: %d\n",
+		r.Handbacks, float64(r.Handbacks)/mins, r.CarrierMisplaced, r.SwitchedOff)
+	fmt.Fprintf(b, "no picture after goodbye or switch-off: %v\n", r.GoodbyeGap)
 	fmt.Fprintf(b, "no picture after vanish:  %v\n", r.VanishGap)
 }

@@ -61,6 +61,7 @@ type Options struct {
 	Seed         uint64
 	Carriers     float64 // fraction of viewers who opt in to carry the stream (browser nodes); 0: none
 	Vanish       float64 // fraction of carriers leaving without a goodbye (noticed after the tree's BrowserExpire)
+	SwitchOff    float64 // fraction of carriers turning the switch off per minute (they stay, as viewers)
 }
 
 // Defaults returns the options of `fedwave simulate` without flags.
@@ -79,8 +80,8 @@ func (o Options) validate() error {
 		return errors.New("viewers must be 0..10,000,000 and relays 0..100,000")
 	case o.Churn < 0 || o.Churn > 1, o.Failures < 0 || o.Failures > 1:
 		return errors.New("churn and failures are fractions per minute, 0..1")
-	case !(o.Carriers >= 0 && o.Carriers <= 1), !(o.Vanish >= 0 && o.Vanish <= 1):
-		return errors.New("carriers and vanish are fractions, 0..1")
+	case !(o.Carriers >= 0 && o.Carriers <= 1), !(o.Vanish >= 0 && o.Vanish <= 1), !(o.SwitchOff >= 0 && o.SwitchOff <= 1):
+		return errors.New("carriers, vanish and switch-off are fractions, 0..1")
 	case o.Duration <= 0 || o.Duration > 24*time.Hour, o.Step <= 0 || o.Step > o.Duration:
 		return errors.New("duration must be positive, at most 24h, and at least one step")
 	case o.CapMin < 1 || o.CapMax < o.CapMin:
