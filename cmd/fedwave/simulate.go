@@ -18,6 +18,7 @@ func simulate(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	o := sim.Defaults()
 	churn, failures, capacity := "5%/min", "1%/min", fmt.Sprintf("%d-%d", o.CapMin, o.CapMax)
+	carriers, vanish, switchOff := "0%", fmt.Sprintf("%g%%", o.Vanish*100), "0%/min"
 	fs.IntVar(&o.Viewers, "viewers", o.Viewers, "viewers at steady state")
 	fs.IntVar(&o.Relays, "relays", o.Relays, "relays")
 	fs.StringVar(&churn, "churn", churn, "viewers replaced per minute: N%/min")
@@ -32,6 +33,9 @@ func simulate(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Join, "join", o.Join, "placement to playing (WHEP, ICE, DTLS, first keyframe), and a relay's re-pull from a new parent")
 	fs.DurationVar(&o.Expire, "expire", o.Expire, "a silent relay is dropped after this; players give up on a dead relay after the same time")
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "random seed")
+	fs.StringVar(&carriers, "carriers", carriers, "viewers who opt in to carry the stream to other viewers: N% (reports the run without them too)")
+	fs.StringVar(&vanish, "vanish", vanish, "carriers leaving without a goodbye: N%")
+	fs.StringVar(&switchOff, "switch-off", switchOff, "carriers turning the switch off (staying as viewers): N%/min")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,6 +48,15 @@ func simulate(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.Failures, err = perMinute(failures); err != nil {
 		return usageErr("simulate: --failures: %v", err)
+	}
+	if o.Carriers, err = perMinute(carriers); err != nil {
+		return usageErr("simulate: --carriers: %v", err)
+	}
+	if o.Vanish, err = perMinute(vanish); err != nil {
+		return usageErr("simulate: --vanish: %v", err)
+	}
+	if o.SwitchOff, err = perMinute(switchOff); err != nil {
+		return usageErr("simulate: --switch-off: %v", err)
 	}
 	lo, hi, ok := strings.Cut(capacity, "-")
 	if o.CapMin, err = strconv.Atoi(lo); err != nil || !ok {

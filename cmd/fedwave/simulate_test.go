@@ -18,6 +18,19 @@ func TestSimulate(t *testing.T) {
 	}
 }
 
+func TestSimulateCarriers(t *testing.T) {
+	out, err := runCLI(t, "", "simulate", "--viewers", "300", "--relays", "0", "--max-viewers", "0", "--churn", "20%/min",
+		"--duration", "2m", "--ramp", "10s", "--carriers", "50%", "--vanish", "30%", "--switch-off", "2%/min")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"carriers:               50% of viewers opt in", "without carriers:     origin 300.0 (max 300)", "fed by carriers:", "no picture after vanish:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestSimulateBadFlagsExit2(t *testing.T) {
 	for _, args := range [][]string{
 		{"--churn", "5 per minute"},
@@ -25,6 +38,7 @@ func TestSimulateBadFlagsExit2(t *testing.T) {
 		{"--capacity", "100"},
 		{"--capacity", "200-100"},
 		{"--viewers", "-5"},
+		{"--carriers", "130%"},
 		{"stray"},
 	} {
 		out, err := runCLI(t, "", append([]string{"simulate"}, args...)...)

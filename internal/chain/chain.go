@@ -17,6 +17,29 @@
 // each heartbeat, Leave when it closes, Forget when its token is revoked,
 // Place for each viewer's WHEP post, and Tick every heartbeat interval,
 // sending each relay Tick returns its new Parent (ok false: stop pulling).
+//
+// Browser nodes. Viewers who turned on "help carry this stream" (carriers)
+// are nodes of the same tree, below the server nodes (the origin and server
+// relays), one subtree per stream. The relays' tree never sees them: a
+// browser never feeds a server relay, and a carrier's children are viewers
+// (which may carry in turn). Rules, on top of the tree's invariants (no
+// cycles: a carrier never goes below its own descendants):
+//   - a carrier takes children only once steady: carrying for
+//     Config.BrowserSteady with, all that time, its download at least
+//     BrowserRate of the stream's bitrate and its smoothed loss at most
+//     BrowserLoss (HeardBrowser's measures), and heard within BrowserExpire;
+//   - at most BrowserChildren children each, whatever it offers;
+//   - at most BrowserDepth browser hops in a row below a server node;
+//   - the tree knows which viewers each carrier feeds, and hands them back
+//     at once when it leaves (LeaveBrowser), turns the switch off
+//     (StopCarrying) or stalls (ExpireBrowsers); carriers among them keep
+//     their own subtrees, which move as a whole.
+//
+// Use: JoinBrowser when a viewer turns the switch on, HeardBrowser at each of
+// its heartbeats, PlaceChild for a viewer of that stream (ok false: it goes
+// to a server, through Place), LeaveBrowser when a browser node's control
+// channel closes, StopCarrying on the switch off, and ExpireBrowsers every
+// heartbeat interval; each returns the orphans to place again.
 package chain
 
 import (
@@ -48,6 +71,14 @@ type Config struct {
 	Expire       time.Duration // a relay not heard from this long gets no viewers or children; <=0: DefaultExpire; at most MaxExpire
 	Reserve      time.Duration // how long a placement holds a slot until the relay's heartbeats count the viewer; <=0: DefaultReserve
 	Rebalance    time.Duration // at most one rebalance per this period (the hysteresis); <=0: DefaultRebalance
+
+	// Browser nodes (carriers); each zero field takes its Default.
+	BrowserSteady   time.Duration // a carrier takes children once carrying and measured good this long
+	BrowserChildren int           // children per carrier at most, whatever it offers
+	BrowserDepth    int           // browser hops in a row below a server node at most
+	BrowserRate     float64       // a carrier's download must reach this share of the stream's bitrate
+	BrowserLoss     float64       // a carrier's smoothed loss must stay at or below this (0..1)
+	BrowserExpire   time.Duration // a carrier not heard from this long is dropped; at most MaxExpire
 }
 
 // Measure is what the origin measured of a relay at a heartbeat (never what
@@ -85,6 +116,9 @@ type Tree struct {
 	bestTP  float64  // best throughput, to weigh throughput relatively
 	pending map[string]bool
 	lastBal time.Time
+
+	browsers map[string]*bnode          // carriers and the viewers they feed, by viewer id
+	open     map[string]map[*bnode]bool // carriers with a free child slot, by stream
 }
 
 type entry struct {
@@ -127,7 +161,8 @@ func New(cfg Config) *Tree {
 	if cfg.MaxViewers < 0 {
 		cfg.MaxViewers = 0
 	}
-	return &Tree{cfg: cfg, relays: map[string]*entry{}, pending: map[string]bool{}}
+	cfg.browserDefaults()
+	return &Tree{cfg: cfg, relays: map[string]*entry{}, pending: map[string]bool{}, browsers: map[string]*bnode{}, open: map[string]map[*bnode]bool{}}
 }
 
 // Config returns the configuration with its defaults filled in.

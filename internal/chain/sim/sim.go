@@ -2,7 +2,9 @@
 // code the origin runs) in simulated time against a synthetic population of
 // relays and viewers, and reports what the design promises: the origin's
 // upload copies, viewers' depth, how many viewers a relay failure hits, how
-// long they take to play again, and how often a viewer is moved.
+// long they take to play again, and how often a viewer is moved; with
+// carriers (viewers who pass the stream on), how many viewers they feed, how
+// often they hand children back and how long those are without picture.
 //
 // The model, in steps of Options.Step (the heartbeat interval):
 //   - Relays join at the start with a capacity drawn log-uniformly from
@@ -22,11 +24,15 @@
 //     (503) retries after a second.
 //   - A viewer "moves without a failure upstream" when a relay on its path
 //     changes parent while no relay on the path failed: rebalancing.
+//   - With Options.Carriers, viewers who opt in carry the stream to other
+//     viewers (browser nodes, see carry.go), and the run is repeated without
+//     them for the comparison.
 package sim
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -53,6 +59,9 @@ type Options struct {
 	Join         time.Duration // placement (or re-parenting) to playing: WHEP, ICE, DTLS, first keyframe
 	Expire       time.Duration // the tree's Expire, and the player's media timeout
 	Seed         uint64
+	Carriers     float64 // fraction of viewers who opt in to carry the stream (browser nodes); 0: none
+	Vanish       float64 // fraction of carriers leaving without a goodbye (noticed after the tree's BrowserExpire)
+	SwitchOff    float64 // fraction of carriers turning the switch off per minute (they stay, as viewers)
 }
 
 // Defaults returns the options of `fedwave simulate` without flags.
@@ -61,7 +70,7 @@ func Defaults() Options {
 		Viewers: 100000, Relays: 500, Churn: 0.05, Duration: 10 * time.Minute,
 		MaxViewers: 20, OriginRelays: chain.DefaultOriginRelays, CapMin: 50, CapMax: 1000,
 		Failures: 0.01, Rejoin: 30 * time.Second, Ramp: time.Minute, Step: 250 * time.Millisecond,
-		Join: 300 * time.Millisecond, Expire: chain.DefaultExpire, Seed: 1,
+		Join: 300 * time.Millisecond, Expire: chain.DefaultExpire, Seed: 1, Vanish: 0.3,
 	}
 }
 
@@ -71,6 +80,8 @@ func (o Options) validate() error {
 		return errors.New("viewers must be 0..10,000,000 and relays 0..100,000")
 	case o.Churn < 0 || o.Churn > 1, o.Failures < 0 || o.Failures > 1:
 		return errors.New("churn and failures are fractions per minute, 0..1")
+	case !(o.Carriers >= 0 && o.Carriers <= 1), !(o.Vanish >= 0 && o.Vanish <= 1), !(o.SwitchOff >= 0 && o.SwitchOff <= 1):
+		return errors.New("carriers, vanish and switch-off are fractions, 0..1")
 	case o.Duration <= 0 || o.Duration > 24*time.Hour, o.Step <= 0 || o.Step > o.Duration:
 		return errors.New("duration must be positive, at most 24h, and at least one step")
 	case o.CapMin < 1 || o.CapMax < o.CapMin:
@@ -81,72 +92,16 @@ func (o Options) validate() error {
 	return nil
 }
 
-// Report is what a run measured.
-type Report struct {
-	Options
-	Budget            int // MaxViewers + OriginRelays
-	OriginCopiesMax   int // the most upload copies the origin ever sent (its viewers + relays it fed)
-	DepthP50          int // viewers' hops from the origin (1 = served by the origin)
-	DepthP99          int
-	DepthMax          int
-	RelayFailures     int
-	AffectedP50       int // viewers below a failed relay (its own and its descendants')
-	AffectedMax       int
-	Relinks           int           // viewers that lost video to a failure and played again
-	RelinkP50         time.Duration // failure to playing again
-	RelinkP99         time.Duration
-	RelinkMax         time.Duration
-	Refused           int // placements answered 503 (retried)
-	Misplaced         int // placements on a relay already dead but not yet expired
-	RelayMoves        int // parent changes by rebalancing
-	ViewerMoves       int // viewer path changes without a failure upstream
-	MaxMovesPerMinute int // the most such moves of one viewer within a minute
-	Playing           int // viewers playing at the end
-}
-
-// Goals lists the promises a run broke: origin copies within the budget,
-// depth p99 at most 6, no viewer moved twice within a minute without a
-// failure upstream.
-func (r Report) Goals() []string {
-	var bad []string
-	if r.OriginCopiesMax > r.Budget {
-		bad = append(bad, fmt.Sprintf("origin copies %d > budget %d", r.OriginCopiesMax, r.Budget))
-	}
-	if r.DepthP99 > 6 {
-		bad = append(bad, fmt.Sprintf("depth p99 %d > 6", r.DepthP99))
-	}
-	if r.MaxMovesPerMinute > 1 {
-		bad = append(bad, fmt.Sprintf("a viewer moved %d times in a minute without a failure upstream", r.MaxMovesPerMinute))
-	}
-	return bad
-}
-
-func (r Report) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "simulated %v: %d viewers (churn %.3g%%/min, ramp %v), %d relays (capacity %d-%d, failures %.3g%%/min, back after %v)\n",
-		r.Duration, r.Viewers, r.Churn*100, r.Ramp, r.Relays, r.CapMin, r.CapMax, r.Failures*100, r.Rejoin)
-	fmt.Fprintf(&b, "origin: --max-viewers %d, %d relay copies; expire %v, heartbeat %v, join %v, seed %d\n",
-		r.MaxViewers, r.OriginRelays, r.Expire, r.Step, r.Join, r.Seed)
-	fmt.Fprintf(&b, "origin upload copies:   max %d (budget %d)\n", r.OriginCopiesMax, r.Budget)
-	fmt.Fprintf(&b, "viewer depth (hops):    p50 %d, p99 %d, max %d\n", r.DepthP50, r.DepthP99, r.DepthMax)
-	fmt.Fprintf(&b, "relay failures:         %d; viewers affected per failure p50 %d, max %d\n", r.RelayFailures, r.AffectedP50, r.AffectedMax)
-	fmt.Fprintf(&b, "relink (failure→play):  %d viewers, p50 %v, p99 %v, max %v (detection: expiry after Expire + up to one heartbeat; then re-placement or re-parenting + join)\n",
-		r.Relinks, r.RelinkP50, r.RelinkP99, r.RelinkMax)
-	fmt.Fprintf(&b, "placements refused:     %d (503, retried after 1s); on a dead relay not yet expired: %d\n", r.Refused, r.Misplaced)
-	fmt.Fprintf(&b, "rebalancing:            %d relay moves; %d viewer moves without a failure upstream, at most %d per viewer per minute\n",
-		r.RelayMoves, r.ViewerMoves, r.MaxMovesPerMinute)
-	fmt.Fprintf(&b, "playing at the end:     %d\n", r.Playing)
-	if bad := r.Goals(); len(bad) > 0 {
-		fmt.Fprintf(&b, "GOALS MISSED: %s\n", strings.Join(bad, "; "))
-	} else {
-		b.WriteString("goals met: origin copies within budget, depth p99 <= 6, no viewer moved twice a minute without a failure upstream\n")
-	}
-	return b.String()
-}
-
 type viewer struct {
-	i       int    // index in sim.viewers
-	relay   string // "" = the origin, when placed
+	i       int    // index in sim.viewers; -1 once gone
+	id      string // its id in the browser tree
+	carries bool   // opted in
+	loss    float64
+	parent  *viewer // the carrier feeding it, when placed on one
+	kids    []*viewer
+	goneAt  time.Time        // a carrier that vanished without a goodbye
+	gaps    *[]time.Duration // where its time without picture is recorded; nil: relay relinks
+	relay   string           // "" = the origin, when placed
 	placed  bool
 	playing bool
 	retry   time.Time // when a waiting viewer posts again
@@ -171,9 +126,10 @@ type relay struct {
 }
 
 type pending struct {
-	at time.Time
-	v  *viewer
-	r  string
+	at  time.Time
+	v   *viewer
+	r   string
+	via *viewer // the carrier, when placed on one
 }
 
 type sim struct {
@@ -192,23 +148,47 @@ type sim struct {
 	relinks  []time.Duration
 	depths   []int // histogram: hops -> viewer samples
 	leaves   float64
+
+	byID        map[string]*viewer // carriers and viewers placed on one
+	nextID      int
+	goodbyeGaps []time.Duration
+	vanishGaps  []time.Duration
+	samples     int // steps sampled for means, after the ramp
+	copies      [2]float64
+	fedSum      float64 // viewers with picture from a carrier, summed over fedSamples
+	fedSamples  int
 }
 
-// Run simulates and reports.
+// Run simulates and reports; with carriers, it also runs the same
+// population without them, for the comparison.
 func Run(o Options) (Report, error) {
 	if err := o.validate(); err != nil {
 		return Report{}, fmt.Errorf("simulate: %w", err)
 	}
+	rep := run(o)
+	if o.Carriers > 0 {
+		base := o
+		base.Carriers = 0
+		b := run(base)
+		rep.Without = &Copies{OriginMax: b.OriginCopiesMax, OriginMean: b.OriginCopiesMean, ServerMean: b.ServerCopiesMean, Refused: b.Refused, Playing: b.Playing}
+	}
+	return rep, nil
+}
+
+func run(o Options) Report {
 	s := &sim{
 		o:      o,
 		rng:    rand.New(rand.NewPCG(o.Seed, 0x5eed)),
 		tree:   chain.New(chain.Config{MaxViewers: o.MaxViewers, OriginRelays: o.OriginRelays, Expire: o.Expire}),
 		t0:     time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		relays: map[string]*relay{},
+		byID:   map[string]*viewer{},
 	}
 	s.now = s.t0
 	s.rep.Options = o
-	s.rep.Budget = o.MaxViewers + o.OriginRelays
+	if o.MaxViewers > 0 {
+		s.rep.Budget = o.MaxViewers + o.OriginRelays
+	}
 	s.start()
 	end := s.now.Add(o.Duration)
 	for step := 0; s.now.Before(end); step++ {
@@ -216,7 +196,7 @@ func Run(o Options) (Report, error) {
 		s.now = s.now.Add(o.Step)
 	}
 	s.finish()
-	return s.rep, nil
+	return s.rep
 }
 
 func (s *sim) start() {
@@ -255,6 +235,7 @@ func (s *sim) step(step int) {
 		}
 	}
 	s.sync(s.tree.Tick(s.now))
+	s.carriers()
 	s.churn()
 	s.place()
 	s.connect()
@@ -285,8 +266,12 @@ func (s *sim) fail() {
 			}
 		}
 		// Its own viewers stop playing now and post again once their player
-		// gives up on it (modelled as Expire).
-		for v := range r.viewers {
+		// gives up on it (modelled as Expire). In id order: the order they
+		// post again decides which of them a carrier takes, and the same
+		// seed must give the same run.
+		lost := slices.Collect(maps.Keys(r.viewers))
+		slices.SortFunc(lost, func(a, b *viewer) int { return strings.Compare(a.id, b.id) })
+		for _, v := range lost {
 			s.unplace(v)
 			v.lostAt, v.avoid, v.retry = s.now, name, s.now.Add(s.o.Expire)
 			s.waiting = append(s.waiting, v)
@@ -393,13 +378,14 @@ func (s *sim) churn() {
 		s.remove(s.viewers[s.rng.IntN(len(s.viewers))])
 	}
 	for len(s.viewers) < target {
-		v := &viewer{i: len(s.viewers), retry: s.now}
+		v := s.arrive()
 		s.viewers = append(s.viewers, v)
 		s.waiting = append(s.waiting, v)
 	}
 }
 
 func (s *sim) remove(v *viewer) {
+	s.leave(v)
 	s.unplace(v)
 	last := s.viewers[len(s.viewers)-1]
 	s.viewers[v.i], last.i = last, v.i
@@ -411,7 +397,10 @@ func (s *sim) unplace(v *viewer) {
 	if !v.placed {
 		return
 	}
-	if v.relay == "" {
+	if p := v.parent; p != nil {
+		p.kids = slices.DeleteFunc(p.kids, func(k *viewer) bool { return k == v })
+		v.parent = nil
+	} else if v.relay == "" {
 		s.origin--
 	} else if r := s.relays[v.relay]; r != nil {
 		delete(r.viewers, v)
@@ -431,6 +420,9 @@ func (s *sim) place() {
 		}
 		if s.now.Before(v.retry) {
 			keep = append(keep, v)
+			continue
+		}
+		if s.placeOnCarrier(v) {
 			continue
 		}
 		name, ok := s.tree.Place(s.origin, v.avoid, s.now)
@@ -462,16 +454,18 @@ func (s *sim) connect() {
 	for ; i < len(s.connects) && !s.now.Before(s.connects[i].at); i++ {
 		c := s.connects[i]
 		v := c.v
-		if v.i < 0 || !v.placed || v.relay != c.r || v.playing {
+		if v.i < 0 || !v.placed || v.relay != c.r || v.parent != c.via || v.playing {
 			continue
+		}
+		if c.via != nil && (c.via.i < 0 || !c.via.goneAt.IsZero()) {
+			continue // its carrier vanished: it waits to be handed back
 		}
 		v.playing = true
 		if c.r != "" {
 			s.relays[c.r].playing++
 		}
 		if !v.lostAt.IsZero() {
-			s.relinks = append(s.relinks, c.at.Sub(v.lostAt))
-			v.lostAt, v.avoid = time.Time{}, ""
+			s.relinked(v, c.at)
 		}
 	}
 	s.connects = s.connects[i:]
@@ -481,32 +475,50 @@ func (s *sim) connect() {
 // 10 simulated seconds after the ramp.
 func (s *sim) sample(step int) {
 	nodes := s.tree.Relays()
-	fed := 0
+	fed, relayed := 0, 0
 	depth := map[string]int{}
 	for _, n := range nodes {
 		if n.Depth == 1 {
 			fed++
 		}
+		if n.Depth > 1 {
+			relayed++ // a copy from its parent relay
+		}
 		depth[n.Name] = n.Depth
 	}
 	s.rep.OriginCopiesMax = max(s.rep.OriginCopiesMax, s.origin+fed)
+	if s.now.Sub(s.t0) < s.o.Ramp {
+		return
+	}
+	for _, name := range s.names {
+		relayed += len(s.relays[name].viewers)
+	}
+	s.samples++
+	s.copies[0] += float64(s.origin + fed)
+	s.copies[1] += float64(s.origin + fed + relayed)
 	every := max(int(10*time.Second/s.o.Step), 1)
-	if s.now.Sub(s.t0) < s.o.Ramp || step%every != 0 {
+	if step%every != 0 {
 		return
 	}
 	for _, v := range s.viewers {
-		if !v.playing {
+		if !v.pictured() {
 			continue
 		}
-		hops := 1
-		if v.relay != "" {
-			hops = depth[v.relay] + 1
+		bhops, top := v.top()
+		hops := 1 + bhops
+		if top.relay != "" {
+			hops += depth[top.relay]
 		}
+		if bhops > 0 {
+			s.fedSum++
+		}
+		s.rep.BrowserHopsMax = max(s.rep.BrowserHopsMax, bhops)
 		for len(s.depths) <= hops {
 			s.depths = append(s.depths, 0)
 		}
 		s.depths[hops]++
 	}
+	s.fedSamples++
 }
 
 func (s *sim) finish() {
@@ -523,10 +535,19 @@ func (s *sim) finish() {
 		r.RelinkP50, r.RelinkP99, r.RelinkMax = s.relinks[n/2], s.relinks[min(n*99/100, n-1)], s.relinks[n-1]
 	}
 	for _, v := range s.viewers {
-		if v.playing {
+		if v.pictured() {
 			r.Playing++
 		}
 	}
+	if s.samples > 0 {
+		r.OriginCopiesMean = s.copies[0] / float64(s.samples)
+		r.ServerCopiesMean = s.copies[1] / float64(s.samples)
+	}
+	if s.fedSamples > 0 {
+		r.FedByCarriers = s.fedSum / float64(s.fedSamples)
+	}
+	r.GoodbyeGap = pcts(s.goodbyeGaps)
+	r.VanishGap = pcts(s.vanishGaps)
 }
 
 // histPct is the q-quantile of a histogram indexed by value.

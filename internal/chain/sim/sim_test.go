@@ -50,6 +50,8 @@ func TestRejectsBadOptions(t *testing.T) {
 		func(o *Options) { o.Duration = 0 },
 		func(o *Options) { o.Step = 0 },
 		func(o *Options) { o.OriginRelays = 0 },
+		func(o *Options) { o.Carriers = 1.5 },
+		func(o *Options) { o.Vanish = -0.1 },
 	} {
 		o := Defaults()
 		mod(&o)
