@@ -34,6 +34,8 @@ type Layer struct {
 	mu   sync.Mutex
 	subs []*DownTrack // copy on write: forward reads it without the lock
 	keys keyCache     // video: the packets since the last keyframe started
+
+	digests layerDigests
 }
 
 func newLayer(key string, codec webrtc.RTPCodecCapability) *Layer {
