@@ -86,6 +86,7 @@ type slot struct {
 	done    bool // its frame was yielded (a retransmission of it is ignored)
 	marker  bool
 	start   bool // VP8: the frame's first packet
+	padding bool // no payload: of no frame (a sender probing bandwidth sends these between frames)
 	payload []byte
 }
 
@@ -120,10 +121,10 @@ func (a *Assembler) Push(ssrc uint32, seq uint16, ts uint32, marker bool, payloa
 		clear(a.ring)
 	}
 	a.ssrc = ssrc
-	if len(payload) == 0 {
-		return // padding only: no media, and browsers drop it too
-	}
 	if a.codec == Opus {
+		if len(payload) == 0 {
+			return // padding: no frame
+		}
 		a.h.Reset()
 		a.h.Write(payload)
 		a.yield(ts, false)
@@ -132,6 +133,13 @@ func (a *Assembler) Push(ssrc uint32, seq uint16, ts uint32, marker bool, payloa
 	s := &a.ring[seq%window]
 	if s.used && s.seq == seq {
 		return // a duplicate (a retransmission that crossed the original)
+	}
+	if len(payload) == 0 {
+		// Padding is of no frame, but it tells H.264 where the next
+		// frame starts: it is kept in the ring.
+		*s = slot{seq: seq, ts: ts, used: true, padding: true}
+		a.complete(seq + 1)
+		return
 	}
 	start := false
 	if a.codec == VP8 {
@@ -163,7 +171,7 @@ func (a *Assembler) at(seq uint16) *slot {
 // and it was not yielded yet.
 func (a *Assembler) complete(seq uint16) {
 	s := a.at(seq)
-	if s == nil || s.done {
+	if s == nil || s.done || s.padding {
 		return
 	}
 	ts := s.ts
@@ -173,7 +181,7 @@ func (a *Assembler) complete(seq uint16) {
 			return
 		}
 		l := a.at(last)
-		if l == nil || l.ts != ts || l.done {
+		if l == nil || l.ts != ts || l.done || l.padding {
 			return
 		}
 		if l.marker {
@@ -187,7 +195,7 @@ func (a *Assembler) complete(seq uint16) {
 			return
 		}
 		f := a.at(first)
-		if f == nil || f.ts != ts || f.done {
+		if f == nil || f.ts != ts || f.done || f.padding {
 			return
 		}
 		if a.codec == VP8 && f.start {
@@ -195,7 +203,7 @@ func (a *Assembler) complete(seq uint16) {
 		}
 		if a.codec == H264 {
 			// The first packet is the one after another frame's packet.
-			if p := a.at(first - 1); p != nil && (p.ts != ts || p.marker) {
+			if p := a.at(first - 1); p != nil && (p.ts != ts || p.marker || p.padding) {
 				break
 			}
 		}

@@ -317,3 +317,26 @@ func BenchmarkPushOpus(b *testing.B) {
 		a.Push(1, uint16(i), uint32(i*960), false, payload)
 	}
 }
+
+// TestPadding: padding packets (no payload) between frames belong to no
+// frame; an H.264 frame after one is known to start where it does.
+func TestPadding(t *testing.T) {
+	slice := annexB([]byte{0x41, 0x9a, 1, 2, 3})
+	var pl codecs.H264Payloader
+	p := pl.Payload(1200, slice)[0]
+	for name, pkts := range map[string][]pkt{
+		"in order":      {{seq: 1, ts: 10, marker: true, payload: []byte{0x41, 1}}, {seq: 2, ts: 10}, {seq: 3, ts: 20, marker: true, payload: p}},
+		"padding late":  {{seq: 1, ts: 10, marker: true, payload: []byte{0x41, 1}}, {seq: 3, ts: 20, marker: true, payload: p}, {seq: 2, ts: 10}},
+		"padding first": {{seq: 2, ts: 10}, {seq: 3, ts: 20, marker: true, payload: p}},
+	} {
+		got := without(collect(H264, pkts), 10)
+		if len(got) != 1 || got[0].Timestamp != 20 || got[0].Sum != want(slice) {
+			t.Errorf("%s: got %+v, want the frame of 20", name, got)
+		}
+	}
+	f := vp8Bytes(1000, false, 4)
+	pkts := vp8Frame(5, 30, f, 600, []byte{0})
+	if got := collect(VP8, []pkt{{seq: 4, ts: 0}, pkts[0], pkts[1], {seq: 7, ts: 30}}); len(got) != 1 || got[0].Sum != want(f) {
+		t.Errorf("a VP8 frame between padding: got %+v", got)
+	}
+}
