@@ -340,3 +340,36 @@ func TestPadding(t *testing.T) {
 		t.Errorf("a VP8 frame between padding: got %+v", got)
 	}
 }
+
+// FuzzPush: packets from a publisher are outside input; none makes the
+// assembler panic.
+func FuzzPush(f *testing.F) {
+	f.Add(uint8(1), []byte{0x10, 0x00, 0x9d}, []byte{0x00, 0x01}, true)
+	f.Add(uint8(2), []byte{0x7c, 0x85, 0x88}, []byte{0x7c, 0x45, 0x01}, true)
+	f.Add(uint8(2), []byte{0x78, 0x00, 0x02, 0x67, 0x42}, []byte{0x78, 0xff}, false)
+	f.Fuzz(func(t *testing.T, codec uint8, a, b []byte, marker bool) {
+		c := Codec(codec%3 + 1)
+		asm := New(c, func(Frame) {})
+		for i, p := range [][]byte{a, b, a, nil, b} {
+			asm.Push(1, uint16(i*7), uint32(i/2), marker || i%2 == 1, p)
+		}
+	})
+}
+
+// BenchmarkPushH264: 1,200-byte FU-A fragments, frames of five.
+func BenchmarkPushH264(b *testing.B) {
+	var pl codecs.H264Payloader
+	frags := pl.Payload(1200, annexB(append([]byte{0x41, 0x9a}, bytes.Repeat([]byte{7}, 5*1180)...)))
+	a := New(H264, func(Frame) {})
+	b.SetBytes(1200)
+	b.ReportAllocs()
+	seq, ts := uint16(0), uint32(0)
+	for i := 0; b.Loop(); i++ {
+		j := i % len(frags)
+		if j == 0 {
+			ts += 3000
+		}
+		a.Push(1, seq, ts, j == len(frags)-1, frags[j])
+		seq++
+	}
+}

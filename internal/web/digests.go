@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/fedwave/fedwave/internal/media"
@@ -23,6 +24,7 @@ import (
 // browser's encoded-frame API gives them, ts the frame's RTP timestamp.
 // A comment line (": ") keeps idle feeds open through proxies.
 const (
+	digestFeedsPerChannel = 8                // open feeds of one channel here (the children's feeds have a budget of their own)
 	digestFeedsPerAddress = 2                // open feeds of one client address
 	digestFeedsPerMinute  = 10               // feeds one client address starts
 	digestFeedLifetime    = 30 * time.Minute // then the client connects again (EventSource does)
@@ -32,12 +34,17 @@ const (
 
 // digestFeeds limits who opens digest feeds.
 type digestFeeds struct {
-	rate  *ratelimit.Keyed
-	conns *connLimit
+	rate     *ratelimit.Keyed
+	conns    *connLimit // by client address
+	channels *connLimit // by channel
 }
 
 func newDigestFeeds() digestFeeds {
-	return digestFeeds{rate: ratelimit.PerMinute(digestFeedsPerMinute), conns: &connLimit{max: digestFeedsPerAddress, n: map[string]int{}}}
+	return digestFeeds{
+		rate:     ratelimit.PerMinute(digestFeedsPerMinute),
+		conns:    &connLimit{max: digestFeedsPerAddress, n: map[string]int{}},
+		channels: &connLimit{max: digestFeedsPerChannel, n: map[string]int{}},
+	}
 }
 
 // digestEvent is one digest on the wire.
@@ -69,6 +76,12 @@ func (s *Server) apiDigests(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "the digests of a linked instance's channel are served by that instance")
 		return
 	}
+	key := strings.ToLower(ch.Name)
+	if !s.digests.channels.acquire(key) {
+		writeError(w, http.StatusTooManyRequests, "too_many_connections", "too many digest feeds of this channel are open")
+		return
+	}
+	defer s.digests.channels.release(key)
 	ctx, cancel := context.WithTimeout(r.Context(), digestFeedLifetime)
 	defer cancel()
 	feed, stop, err := s.media.Digests(ctx, ch.Name)

@@ -3,20 +3,26 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/fedwave/fedwave/internal/app/apptest"
 	"github.com/fedwave/fedwave/internal/auth"
+	"github.com/fedwave/fedwave/internal/config"
 )
 
 // openFeed starts a digest feed and returns its response; its body stays
-// open until cancel.
-func openFeed(t *testing.T, s *apptest.Server, channel string) (*http.Response, context.CancelFunc) {
+// open until cancel. from names the client behind a trusted proxy.
+func openFeed(t *testing.T, s *apptest.Server, channel string, from ...string) (*http.Response, context.CancelFunc) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/api/v1/channels/"+channel+"/digests", nil)
+	for _, ip := range from {
+		req.Header.Set("X-Forwarded-For", ip)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()
@@ -65,6 +71,21 @@ func TestDigestFeedLimits(t *testing.T) {
 	}
 	if code != "rate_limited" {
 		t.Errorf("after more than 10 starts in a minute the answer's code is %q, want rate_limited", code)
+	}
+}
+
+// TestDigestFeedsPerChannel: however many addresses ask, a channel has
+// a few open feeds here.
+func TestDigestFeedsPerChannel(t *testing.T) {
+	s := apptest.Start(t, func(c *config.Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} })
+	s.CreateUser("alpha", videoPassword, auth.RoleStreamer)
+	for i := range 8 {
+		if r, _ := openFeed(t, s, "alpha", fmt.Sprintf("192.0.2.%d", i+1)); r.StatusCode != http.StatusOK {
+			t.Fatalf("feed %d: %d", i+1, r.StatusCode)
+		}
+	}
+	if r, _ := openFeed(t, s, "alpha", "192.0.2.99"); r.StatusCode != http.StatusTooManyRequests || errorCode(r) != "too_many_connections" {
+		t.Fatalf("a ninth feed of one channel: %d, want 429 too_many_connections", r.StatusCode)
 	}
 }
 
