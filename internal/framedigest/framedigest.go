@@ -97,6 +97,10 @@ type Assembler struct {
 	emit  func(Frame)
 	ring  []slot // video only
 	ssrc  uint32 // the source the ring's packets came from
+	// The first packet from the source: H.264 takes it for a frame's
+	// start if it looks like one, since no packet before it will come.
+	first     uint16
+	haveFirst bool
 	h     hash.Hash
 	sum   [sha256.Size]byte
 	nal   [1]byte // a rebuilt FU-A NAL header, here so that it is no allocation
@@ -119,8 +123,12 @@ func New(c Codec, emit func(Frame)) *Assembler {
 func (a *Assembler) Push(ssrc uint32, seq uint16, ts uint32, marker bool, payload []byte) {
 	if ssrc != a.ssrc && a.ring != nil {
 		clear(a.ring)
+		a.haveFirst = false
 	}
 	a.ssrc = ssrc
+	if !a.haveFirst {
+		a.first, a.haveFirst = seq, true
+	}
 	if a.codec == Opus {
 		if len(payload) == 0 {
 			return // padding: no frame
@@ -206,6 +214,9 @@ func (a *Assembler) complete(seq uint16) {
 			if p := a.at(first - 1); p != nil && (p.ts != ts || p.marker || p.padding) {
 				break
 			}
+			if first == a.first && accessUnitStart(f.payload) {
+				break
+			}
 		}
 		first--
 	}
@@ -284,6 +295,37 @@ func (a *Assembler) annexB(p []byte) bool {
 		return false
 	}
 	return true
+}
+
+// H.264 NAL unit types that begin an access unit (ITU-T H.264 §7.4.1.2.3).
+const (
+	naluSlice = 1
+	naluIDR   = 5
+	naluSEI   = 6
+	naluAUD   = 9
+)
+
+// accessUnitStart reports whether an H.264 packet can begin a frame: its
+// first NAL unit is an access unit delimiter, SEI, SPS or PPS, or the
+// first slice of a picture (first_mb_in_slice 0: its first bit set).
+func accessUnitStart(p []byte) bool {
+	switch t := p[0] & 0x1f; t {
+	case stapA:
+		return len(p) > 3 && accessUnitStart(p[3:])
+	case fuA: // the start of a fragmented NAL unit: its type in the FU header
+		return len(p) > 2 && p[1]&0x80 != 0 && nalStarts(p[1]&0x1f, p[2:])
+	default:
+		return nalStarts(t, p[1:])
+	}
+}
+
+// nalStarts: a NAL unit of type t, whose bytes after the header are
+// body, can begin an access unit.
+func nalStarts(t byte, body []byte) bool {
+	if t == naluSlice || t == naluIDR {
+		return len(body) > 0 && body[0]&0x80 != 0
+	}
+	return t >= naluSEI && t <= naluAUD // SEI, SPS, PPS, AUD
 }
 
 // isKey: VP8 marks a keyframe in its first packet; H.264 has an IDR

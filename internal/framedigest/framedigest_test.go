@@ -225,6 +225,20 @@ func TestH264(t *testing.T) {
 	got = without(collect(H264, rev), lead.ts)
 	checkAll(t, got, wantAll)
 
+	// Without a packet before it, the first packet of a source starts
+	// a frame if it looks like the start of one (here SPS and PPS).
+	checkAll(t, collect(H264, pkts), wantAll)
+	// A source seen first in the middle of a frame: no digest for it.
+	got = collect(H264, pkts[2:])
+	for _, f := range got {
+		if f.Timestamp == 0 {
+			t.Fatal("a frame seen from its middle got a digest")
+		}
+	}
+	if len(got) != len(frames)-1 {
+		t.Errorf("after a start in the middle of a frame, %d frames yielded, want %d", len(got), len(frames)-1)
+	}
+
 	// A fragment of the IDR lost: that frame has no digest.
 	got = collect(H264, append([]pkt{lead}, append(append([]pkt(nil), pkts[:2]...), pkts[3:]...)...))
 	for _, f := range got {
@@ -371,5 +385,29 @@ func BenchmarkPushH264(b *testing.B) {
 		}
 		a.Push(1, seq, ts, j == len(frags)-1, frags[j])
 		seq++
+	}
+}
+
+// TestAccessUnitStart: which H.264 packets can begin a frame.
+func TestAccessUnitStart(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		p    []byte
+		want bool
+	}{
+		{"access unit delimiter", []byte{0x09, 0xf0}, true},
+		{"SEI", []byte{0x06, 0x05}, true},
+		{"SPS", []byte{0x67, 0x42}, true},
+		{"first slice of a picture", []byte{0x41, 0x9a}, true},
+		{"a later slice", []byte{0x41, 0x1a}, false},
+		{"IDR, first slice, in FU-A", []byte{0x7c, 0x85, 0x88}, true},
+		{"IDR, a later slice, in FU-A", []byte{0x7c, 0x85, 0x08}, false},
+		{"FU-A, not the start", []byte{0x7c, 0x05, 0x88}, false},
+		{"STAP-A with SPS", []byte{0x78, 0x00, 0x02, 0x67, 0x42}, true},
+		{"slice without a body", []byte{0x41}, false},
+	} {
+		if got := accessUnitStart(c.p); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }

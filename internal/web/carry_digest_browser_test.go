@@ -41,13 +41,16 @@ const gatheredJS = `window.gathered = (pc) => new Promise((resolve) => {
 
 // verifyJS plays alpha over WHEP with an encoded-frame transform on both
 // receivers: every frame is checked with verify.js against window.book,
-// which the origin's digest feed fills, and passed on to the decoder;
+// which the origin's digest feed fills, both at its RTP timestamp
+// (check) and by its digest alone (origin), and passed on to the decoder;
 // every fifth frame that checks is checked again with one byte flipped.
+// window.carry.n holds the counts (reset for each phase of a test).
 const verifyJS = `(async () => {
 	const v = await import('/static/js/carry/verify.js'); // cached: the same module as the feed's
 	const book = window.book;
 	const count = () => ({ ok: 0, mismatch: 0, unknown: 0 });
-	const res = window.carry = { video: count(), audio: count(), tampered: count(), errors: [], unknown: [] };
+	const fresh = () => ({ video: count(), audio: count(), videoAny: count(), audioAny: count(), tampered: count(), tamperedAny: count(), unknown: [] });
+	const res = window.carry = { n: fresh(), fresh, errors: [] };
 	const pc = new RTCPeerConnection({ encodedInsertableStreams: true, bundlePolicy: 'max-bundle' });
 	window.viewer = pc;
 	pc.addTransceiver('video', { direction: 'recvonly' });
@@ -55,18 +58,24 @@ const verifyJS = `(async () => {
 	pc.addEventListener('track', (ev) => {
 		const kind = ev.track.kind;
 		const { readable, writable } = ev.receiver.createEncodedStreams();
-		let n = 0;
+		let i = 0;
+		// The frames go on to the decoder at once and are checked beside
+		// it: a check that waits for a digest holds up no other frame.
+		const judge = async (n, ts, data) => {
+			const [verdict, found] = await Promise.all([book.check(kind, ts, data), book.origin(kind, data)]);
+			n[kind][verdict]++;
+			n[kind + 'Any'][found === null ? 'unknown' : 'ok']++;
+			if (verdict !== 'ok' && n.unknown.length < 10) n.unknown.push({ kind, ts, verdict, origin: found });
+			if (found !== null && i++ % 5 === 0) {
+				const bad = new Uint8Array(data);
+				bad[bad.length >> 1] ^= 0x01;
+				n.tampered[await book.check(kind, ts, bad, 0)]++;
+				n.tamperedAny[(await book.origin(kind, bad, 0)) === null ? 'unknown' : 'ok']++;
+			}
+		};
 		readable.pipeThrough(new TransformStream({
-			async transform(frame, out) {
-				const ts = v.rtpTimestamp(frame);
-				const verdict = await book.check(kind, ts, frame.data);
-				res[kind][verdict]++;
-				if (verdict === 'unknown' && res.unknown.length < 20) res.unknown.push({ kind, ts, type: frame.type || '', nth: res[kind].ok + res[kind].unknown });
-				if (verdict === 'ok' && n++ % 5 === 0) {
-					const bad = new Uint8Array(frame.data.slice(0));
-					bad[bad.length >> 1] ^= 0x01;
-					res.tampered[await book.check(kind, ts, bad, 0)]++;
-				}
+			transform(frame, out) {
+				judge(res.n, v.rtpTimestamp(frame), frame.data.slice(0)).catch((err) => res.errors.push(String(err)));
 				out.enqueue(frame);
 			},
 		})).pipeTo(writable).catch((err) => res.errors.push(String(err)));
@@ -106,11 +115,52 @@ type verdicts struct {
 
 func (v verdicts) total() int { return v.OK + v.Mismatch + v.Unknown }
 
+func (v verdicts) String() string {
+	return fmt.Sprintf("%d of %d match (%d mismatch, %d unknown)", v.OK, v.total(), v.Mismatch, v.Unknown)
+}
+
+// counts are the verdicts of a phase: by timestamp (check) and by digest
+// alone (origin, "Any"), for real frames and tampered ones.
+type counts struct {
+	Video, Audio, VideoAny, AudioAny, Tampered, TamperedAny verdicts
+	Unknown                                                 []map[string]any
+}
+
+// measure starts a phase: it counts the frames from now until there are
+// 200 video and 300 audio frames.
+func measure(t *testing.T, viewer *browsertest.Page) counts {
+	t.Helper()
+	viewer.Eval(`window.carry.n = window.carry.fresh()`, nil)
+	poll(t, viewer, `(({ video: v, audio: a }) => v.ok + v.mismatch + v.unknown >= 200 && a.ok + a.mismatch + a.unknown >= 300)(window.carry.n)`)
+	var c counts
+	viewer.Eval(`window.carry.n`, &c)
+	return c
+}
+
+// atLeast95 fails the test unless 95 % of v's frames match.
+func atLeast95(t *testing.T, what string, v verdicts) {
+	t.Helper()
+	if v.OK*100 < v.total()*95 {
+		t.Errorf("%s: %s, want at least 95 %%", what, v)
+	}
+}
+
+// noneTampered fails the test unless some tampered frames were checked
+// and none passed.
+func noneTampered(t *testing.T, what string, v verdicts) {
+	t.Helper()
+	if v.total() < 20 || v.OK != 0 {
+		t.Errorf("%s: of %d frames with a byte flipped, %d passed, want none of at least 20", what, v.total(), v.OK)
+	}
+}
+
 // TestCarryBrowserFrameDigests: for VP8 and H.264 video and Opus audio
 // from a Chromium publisher, the digests the origin streams match at least
 // 95 % of the frames a Chromium viewer's encoded-frame transform sees
-// (SHA-256 of frame.data with crypto.subtle, by RTP timestamp), the frames
-// still decode, and a frame with one byte changed never matches.
+// (SHA-256 of frame.data with crypto.subtle), at their RTP timestamps and
+// by digest alone, the frames still decode, and a frame with one byte
+// changed never matches. When the publisher reconnects, the viewer's
+// timestamps are renumbered: the frames still match by digest.
 func TestCarryBrowserFrameDigests(t *testing.T) {
 	for _, codec := range []string{"vp8", "h264"} {
 		t.Run(codec, func(t *testing.T) {
@@ -139,42 +189,48 @@ func TestCarryBrowserFrameDigests(t *testing.T) {
 				}
 			}
 			viewer.Eval(verifyJS, nil)
-			poll(t, viewer, `window.carry.video.ok + window.carry.video.mismatch + window.carry.video.unknown >= 200 && window.carry.audio.ok + window.carry.audio.mismatch + window.carry.audio.unknown >= 300`)
 
-			var res struct {
-				Video, Audio, Tampered verdicts
-				Errors                 []string
-				Unknown                []map[string]any
-			}
-			viewer.Eval(`window.carry`, &res)
+			c := measure(t, viewer)
 			var st struct {
 				Decoded int    `json:"decoded"`
 				Codec   string `json:"codec"`
 			}
 			viewer.Eval(statsJS, &st)
-			t.Logf("%s (viewer got %s): video %d of %d frames match, %d mismatch, %d without a digest; audio %d of %d match, %d mismatch, %d without; %d tampered frames: %d rejected, %d passed; %d frames decoded",
-				codec, st.Codec, res.Video.OK, res.Video.total(), res.Video.Mismatch, res.Video.Unknown,
-				res.Audio.OK, res.Audio.total(), res.Audio.Mismatch, res.Audio.Unknown,
-				res.Tampered.total(), res.Tampered.Mismatch, res.Tampered.OK, st.Decoded)
-			if len(res.Unknown) > 0 {
-				t.Logf("frames without a digest: %v", res.Unknown)
+			t.Logf("%s (viewer got %s, %d frames decoded): video by timestamp %v, by digest %v; audio by timestamp %v, by digest %v; tampered frames by timestamp %v, by digest %v",
+				codec, st.Codec, st.Decoded, c.Video, c.VideoAny, c.Audio, c.AudioAny, c.Tampered, c.TamperedAny)
+			if len(c.Unknown) > 0 {
+				t.Logf("frames that did not match at their timestamp: %v", c.Unknown)
 			}
 			if st.Codec != "video/"+map[string]string{"vp8": "VP8", "h264": "H264"}[codec] {
 				t.Errorf("the viewer got %q video, want %s", st.Codec, codec)
 			}
-			for kind, v := range map[string]verdicts{"video": res.Video, "audio": res.Audio} {
-				if v.OK*100 < v.total()*95 {
-					t.Errorf("%s: %d of %d frames match the origin's digests, want at least 95 %%", kind, v.OK, v.total())
-				}
-			}
-			if res.Tampered.total() < 20 || res.Tampered.OK != 0 {
-				t.Errorf("of %d frames with a byte flipped, %d passed the check, want none of at least 20", res.Tampered.total(), res.Tampered.OK)
-			}
+			atLeast95(t, "video by timestamp", c.Video)
+			atLeast95(t, "audio by timestamp", c.Audio)
+			atLeast95(t, "video by digest", c.VideoAny)
+			atLeast95(t, "audio by digest", c.AudioAny)
+			noneTampered(t, "by timestamp", c.Tampered)
+			noneTampered(t, "by digest", c.TamperedAny)
 			if st.Decoded < 30 {
 				t.Errorf("the viewer decoded %d frames through the transform", st.Decoded)
 			}
-			if len(res.Errors) > 0 {
-				t.Errorf("the transform failed: %v", res.Errors)
+
+			// The publisher reconnects: the viewer stays, its timestamps
+			// renumbered to follow on from the old session's.
+			publisher.Eval(fmt.Sprintf(publishJS, key, codec), nil)
+			poll(t, publisher, `window.publisher.connectionState === 'connected'`)
+			// The old session ended when the new one was answered: what
+			// the viewer gets from now on is the new session's.
+			c = measure(t, viewer)
+			t.Logf("%s after the publisher reconnected: video by timestamp %v, by digest %v; audio by timestamp %v, by digest %v; tampered by digest %v",
+				codec, c.Video, c.VideoAny, c.Audio, c.AudioAny, c.TamperedAny)
+			atLeast95(t, "video by digest after a reconnect", c.VideoAny)
+			atLeast95(t, "audio by digest after a reconnect", c.AudioAny)
+			noneTampered(t, "by digest after a reconnect", c.TamperedAny)
+
+			var errs []string
+			viewer.Eval(`window.carry.errors`, &errs)
+			if len(errs) > 0 {
+				t.Errorf("the transform failed: %v", errs)
 			}
 			noJSErrors(t, map[string]*browsertest.Page{"viewer": viewer, "publisher": publisher})
 		})

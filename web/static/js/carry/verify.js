@@ -8,8 +8,11 @@
 //
 // A digest is the first 16 bytes of SHA-256 over the frame's bytes as the
 // encoded-frame API gives them (RTCEncodedVideoFrame.data,
-// RTCEncodedAudioFrame.data), in hex, keyed by kind and the RTP timestamp
-// the origin received the frame with.
+// RTCEncodedAudioFrame.data), in hex, with the frame's kind and the RTP
+// timestamp the origin received it with. A viewer's timestamps are the
+// origin's until its session is renumbered (the publisher reconnected, the
+// quality changed): check() compares at the timestamp, origin() finds a
+// frame by its digest alone, whatever the renumbering.
 
 const SUM_BYTES = 16;
 const MAX_FRAMES = 4096; // digests kept: about 50 s of audio and video
@@ -37,7 +40,8 @@ export function rtpTimestamp(frame) {
 // and answers whether a frame is one of them.
 export class DigestBook {
   #sums = new Map(); // "kind/ts" → [sum], oldest first
-  #waiters = new Map(); // "kind/ts" → [resolve]
+  #bySum = new Map(); // sum → {kind, ts}, oldest first
+  #waiters = new Map(); // "kind/ts" or "sum/" + sum → [resolve]
   #waiting = 0;
 
   constructor(max = MAX_FRAMES) {
@@ -56,6 +60,13 @@ export class DigestBook {
       this.#sums.set(key, [d.sum]);
       if (this.#sums.size > this.max) this.#sums.delete(this.#sums.keys().next().value);
     }
+    this.#bySum.set(d.sum, { kind: d.kind, ts: d.ts });
+    if (this.#bySum.size > this.max) this.#bySum.delete(this.#bySum.keys().next().value);
+    this.#wake(key);
+    this.#wake(`sum/${d.sum}`);
+  }
+
+  #wake(key) {
     const waiting = this.#waiters.get(key);
     if (waiting) {
       this.#waiters.delete(key);
@@ -75,6 +86,18 @@ export class DigestBook {
     const list = this.#sums.get(key);
     if (!list) return 'unknown';
     return list.includes(sum) ? 'ok' : 'mismatch';
+  }
+
+  // origin finds a frame by its digest alone and returns the RTP
+  // timestamp the origin received it with, or null when the origin sent
+  // no such frame of that kind (within waitMs). A frame that passes is
+  // one the origin sent lately; a caller that also wants them in order
+  // checks that the timestamps it gets move forward.
+  async origin(kind, data, waitMs = WAIT_MS) {
+    const sum = await frameDigest(data);
+    if (!this.#bySum.has(sum) && waitMs > 0) await this.#wait(`sum/${sum}`, waitMs);
+    const o = this.#bySum.get(sum);
+    return o && o.kind === kind ? o.ts : null;
   }
 
   #wait(key, ms) {
