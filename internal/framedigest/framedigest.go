@@ -101,9 +101,9 @@ type Assembler struct {
 	// start if it looks like one, since no packet before it will come.
 	first     uint16
 	haveFirst bool
-	h     hash.Hash
-	sum   [sha256.Size]byte
-	nal   [1]byte // a rebuilt FU-A NAL header, here so that it is no allocation
+	h         hash.Hash
+	sum       [sha256.Size]byte
+	nal       [1]byte // a rebuilt FU-A NAL header, here so that it is no allocation
 }
 
 // New makes an assembler for a track of codec c; emit is called, on the
