@@ -14,8 +14,8 @@ import (
 // The frame digest feed (GET /api/v1/channels/{name}/digests) streams, as
 // server-sent events, the digest of every encoded frame of a channel's
 // stream: what a viewer fed by a fellow viewer checks each frame against
-// before showing it (package framedigest). The browser-relay children get
-// the same feed over their control socket; this endpoint is its plain
+// before showing it (package framedigest). The browser-relay children will
+// get the same feed over their control socket; this endpoint is its plain
 // HTTP form, for tools and tests. Each event is one JSON object:
 //
 //	data: {"kind":"video","rid":"","ts":2863311530,"key":true,"sum":"<32 hex digits>"}
