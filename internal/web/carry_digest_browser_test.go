@@ -236,3 +236,30 @@ func TestCarryBrowserFrameDigests(t *testing.T) {
 		})
 	}
 }
+
+// TestCarryBrowserStudioDigests: with the studio as the publisher
+// (Chromium's encoder, simulcast layers where it sends them, each layer
+// digested on its own), the viewer's frames match the origin's digests.
+func TestCarryBrowserStudioDigests(t *testing.T) {
+	s := startVideoSite(t)
+	viewer := openPage(t, s, "", "/", "body")
+	viewer.Eval(gatheredJS, nil)
+	viewer.Eval(`(async () => {
+		const v = await import('/static/js/carry/verify.js');
+		window.book = new v.DigestBook();
+		await v.followFeed('alpha', window.book).ready;
+	})()`, nil)
+	studio := openPage(t, s, "alpha", "/studio", "#studio")
+	goLiveFromStudio(t, studio)
+	viewer.Eval(verifyJS, nil)
+	c := measure(t, viewer)
+	poll(t, studio, `/^\d+×\d+/.test(document.querySelector('#studio-video').textContent)`)
+	t.Logf("studio (%s): video by timestamp %v, by digest %v; audio by timestamp %v, by digest %v; tampered by timestamp %v, by digest %v",
+		studio.Text("#studio-video"), c.Video, c.VideoAny, c.Audio, c.AudioAny, c.Tampered, c.TamperedAny)
+	atLeast95(t, "video by timestamp", c.Video)
+	atLeast95(t, "audio by timestamp", c.Audio)
+	atLeast95(t, "video by digest", c.VideoAny)
+	noneTampered(t, "by timestamp", c.Tampered)
+	noneTampered(t, "by digest", c.TamperedAny)
+	noJSErrors(t, map[string]*browsertest.Page{"viewer": viewer, "studio": studio})
+}
