@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fedwave/fedwave/internal/app/apptest"
 	"github.com/fedwave/fedwave/internal/browsertest"
 )
 
@@ -137,6 +138,16 @@ func measure(t *testing.T, viewer *browsertest.Page) counts {
 	return c
 }
 
+// waitLive waits until the API says alpha is live (its media flows).
+func waitLive(t *testing.T, s *apptest.Server) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); !channelLive(t, s, "alpha"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the channel did not go live")
+		}
+	}
+}
+
 // atLeast95 fails the test unless 95 % of v's frames match.
 func atLeast95(t *testing.T, what string, v verdicts) {
 	t.Helper()
@@ -183,11 +194,7 @@ func TestCarryBrowserFrameDigests(t *testing.T) {
 			})()`, nil)
 			publisher.Eval(fmt.Sprintf(publishJS, key, codec), nil)
 			poll(t, publisher, `window.publisher.connectionState === 'connected'`)
-			for deadline := time.Now().Add(15 * time.Second); !channelLive(t, s, "alpha"); time.Sleep(50 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("the channel did not go live")
-				}
-			}
+			waitLive(t, s)
 			viewer.Eval(verifyJS, nil)
 
 			c := measure(t, viewer)
@@ -251,6 +258,7 @@ func TestCarryBrowserStudioDigests(t *testing.T) {
 	})()`, nil)
 	studio := openPage(t, s, "alpha", "/studio", "#studio")
 	goLiveFromStudio(t, studio)
+	waitLive(t, s) // the studio says live when answered; the channel, when media flows
 	viewer.Eval(verifyJS, nil)
 	c := measure(t, viewer)
 	poll(t, studio, `/^\d+×\d+/.test(document.querySelector('#studio-video').textContent)`)

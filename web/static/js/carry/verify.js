@@ -60,6 +60,7 @@ export class DigestBook {
       this.#sums.set(key, [d.sum]);
       if (this.#sums.size > this.max) this.#sums.delete(this.#sums.keys().next().value);
     }
+    this.#bySum.delete(d.sum); // a frame sent again (silence) is the newest again
     this.#bySum.set(d.sum, { kind: d.kind, ts: d.ts });
     if (this.#bySum.size > this.max) this.#bySum.delete(this.#bySum.keys().next().value);
     this.#wake(key);
