@@ -21,27 +21,32 @@ func Start(mime string, payload []byte) bool {
 	return false
 }
 
-// vp8KeyframeStart reads the VP8 payload descriptor (RFC 7741 §4.2): the
-// start of partition 0 of a frame whose header has the P (inter-frame) bit
-// clear.
+// vp8KeyframeStart: the start of partition 0 of a frame whose header has
+// the P (inter-frame) bit clear.
 func vp8KeyframeStart(b []byte) bool {
+	n, start, ok := VP8Descriptor(b)
+	return ok && start && len(b) > n && b[n]&0x01 == 0
+}
+
+// VP8Descriptor reads the VP8 payload descriptor at the start of an RTP
+// payload (RFC 7741 §4.2): its size in bytes, and whether the packet
+// starts a frame (S set, partition 0). ok is false when the payload is
+// too short for the descriptor it announces.
+func VP8Descriptor(b []byte) (size int, start, ok bool) {
 	if len(b) < 1 {
-		return false
+		return 0, false, false
 	}
-	start, partition := b[0]&0x10 != 0, b[0]&0x07
-	if !start || partition != 0 {
-		return false
-	}
+	start = b[0]&0x10 != 0 && b[0]&0x07 == 0
 	i := 1
 	if b[0]&0x80 != 0 { // X: extension byte
 		if len(b) < 2 {
-			return false
+			return 0, false, false
 		}
 		x := b[1]
 		i = 2
 		if x&0x80 != 0 { // I: picture ID, 7 or 15 bits
 			if len(b) <= i {
-				return false
+				return 0, false, false
 			}
 			if b[i]&0x80 != 0 {
 				i++
@@ -51,11 +56,14 @@ func vp8KeyframeStart(b []byte) bool {
 		if x&0x40 != 0 { // L: TL0PICIDX
 			i++
 		}
-		if x&0x30 != 0 { // T or K: TID/KEYIDX
+		if x&0x30 != 0 { // T or K: TID/Y/KEYIDX
 			i++
 		}
 	}
-	return len(b) > i && b[i]&0x01 == 0
+	if i > len(b) {
+		return 0, false, false
+	}
+	return i, start, true
 }
 
 // H.264 NAL unit types (RFC 6184).

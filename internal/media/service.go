@@ -48,6 +48,8 @@ type channel struct {
 	st     *sfu.Stream
 	holds  int     // Publish and Play calls setting up on it, under Service.mu
 	remote *remote // a linked instance's channel: its pulls; nil for local channels
+
+	digestFeeds int // subscribers of its frame digests, under Service.mu
 }
 
 // session is a publisher or a viewer: the WebRTC side of one WHIP or

@@ -39,6 +39,8 @@ type Layer struct {
 	subs []*DownTrack // copy on write: forward reads it without the lock
 	keys keyCache     // video: the packets since the last keyframe started
 	last atomic.Int64 // arrival of the newest packet, Unix ns
+
+	digests layerDigests
 }
 
 func newLayer(key string, codec webrtc.RTPCodecCapability) *Layer {

@@ -26,6 +26,9 @@ type packet struct {
 // source's SSRC ssrc, and queues it for every subscriber. A layer has
 // one writer at a time: the read loop of its source's track.
 func (l *Layer) Write(ssrc uint32, p *rtp.Packet) {
+	if l.digests.on.Load() {
+		l.pushDigest(ssrc, p)
+	}
 	l.forward(&packet{
 		source: ssrc, seq: p.SequenceNumber, ts: p.Timestamp, marker: p.Marker,
 		key: l.video && keyframe.Start(l.codec.MimeType, p.Payload), payload: p.Payload, at: time.Now(),

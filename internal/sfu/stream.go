@@ -46,8 +46,11 @@ type Stream struct {
 	viewers   map[*Viewer]bool
 	lastPLI   time.Time
 	pliLater  bool            // a request waits for the end of the interval
-	idleSince time.Time       // since when it has had no source and no viewer
+	idleSince time.Time       // since when it has had no source, no viewer and no digest subscriber
 	paused    map[string]bool // video layers silent while another sends (CheckLayers)
+
+	digestSubs int // subscribers of the frame digests: while any, every layer digests
+	feed       digestFeed
 }
 
 // New makes a channel's stream.
@@ -76,6 +79,9 @@ func (st *Stream) Input(key string, c webrtc.RTPCodecCapability) *Layer {
 		return l
 	}
 	l := newLayer(key, c)
+	if st.digestSubs > 0 {
+		l.digest(st.emitDigest)
+	}
 	st.layers[key] = l
 	return l
 }
@@ -152,17 +158,19 @@ func (st *Stream) State() (live bool, since time.Time, viewers int) {
 	return st.live, st.startedAt, len(st.viewers)
 }
 
-// Idle reports since when the stream has had no source and no viewer
-// (false: it has one).
+// Idle reports since when the stream has had no source, no viewer and
+// no digest subscriber (false: it has one).
 func (st *Stream) Idle() (since time.Time, idle bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.idleSince, st.src == nil && len(st.viewers) == 0
+	return st.idleSince, st.isIdle()
 }
+
+func (st *Stream) isIdle() bool { return st.src == nil && len(st.viewers) == 0 && st.digestSubs == 0 }
 
 // idle notes when the stream became idle; under st.mu.
 func (st *Stream) idle() {
-	if st.src == nil && len(st.viewers) == 0 {
+	if st.isIdle() {
 		st.idleSince = time.Now()
 	}
 }

@@ -103,6 +103,7 @@ type Server struct {
 	guestRate  *ratelimit.Keyed
 	mediaRate  *ratelimit.Keyed
 	iceRate    *ratelimit.Keyed
+	digests    digestFeeds // who opens frame digest feeds
 	pages      map[string]*template.Template
 	static     http.Handler
 	metrics    *httpMetrics
@@ -141,6 +142,7 @@ func New(d Deps) (*Server, error) {
 		guestRate: ratelimit.PerMinute(300),
 		mediaRate: ratelimit.PerMinute(max(d.MediaRate, 1)),
 		iceRate:   ratelimit.PerMinute(icePerMinute),
+		digests:   newDigestFeeds(),
 		registry:  d.Registry,
 		proxies:   d.TrustedProxies,
 		timeout:   d.RequestTimeout,
@@ -212,6 +214,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("OPTIONS /whip/{channel}/{id}", s.whipOptions)
 	mux.HandleFunc("POST /whep/{channel}", s.whepPost)
 	s.whepSessionRoutes(mux)
+	mux.HandleFunc("GET /api/v1/channels/{name}/digests", s.apiDigests) // frame digests (digests.go)
 
 	// Stream chain (CONTRACT §5a).
 	if s.relays != nil {
