@@ -21,7 +21,7 @@ import (
 // map by kind and RTP timestamp until the test ends.
 type digestFeed struct {
 	mu   sync.Mutex
-	sums map[string]string // "video/<ts>" → hex digest
+	sums map[string][]string // "video/<ts>" → the hex digests sent at that timestamp
 }
 
 func readDigests(t *testing.T, url string) *digestFeed {
@@ -35,7 +35,7 @@ func readDigests(t *testing.T, url string) *digestFeed {
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("GET %s: %d %s", url, res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	f := &digestFeed{sums: map[string]string{}}
+	f := &digestFeed{sums: map[string][]string{}}
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
 	go func() {
@@ -54,7 +54,8 @@ func readDigests(t *testing.T, url string) *digestFeed {
 			}
 			if json.Unmarshal([]byte(data), &d) == nil {
 				f.mu.Lock()
-				f.sums[d.Kind+"/"+itoa(d.TS)] = d.Sum
+				k := d.Kind + "/" + itoa(d.TS)
+				f.sums[k] = append(f.sums[k], d.Sum)
 				f.mu.Unlock()
 			}
 		}
@@ -64,11 +65,14 @@ func readDigests(t *testing.T, url string) *digestFeed {
 
 func itoa(ts uint32) string { return strconv.FormatUint(uint64(ts), 10) }
 
-func (f *digestFeed) get(kind string, ts uint32) (string, bool) {
+// match reports whether the feed has digests for kind at ts, and whether
+// sum is one of them (the publisher may send several packets at one
+// timestamp, such as Opus headers).
+func (f *digestFeed) match(kind string, ts uint32, sum string) (seen, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s, ok := f.sums[kind+"/"+itoa(ts)]
-	return s, ok
+	sums, seen := f.sums[kind+"/"+itoa(ts)]
+	return seen, slices.Contains(sums, sum)
 }
 
 func (f *digestFeed) count() int {
@@ -137,25 +141,21 @@ func TestDigestFeedMatchesViewerFrames(t *testing.T) {
 			frames := frameSums(t, video, codec)
 			checked, matched := 0, 0
 			for ts, sum := range frames {
-				got, ok := feed.get("video", ts)
-				if !ok {
+				seen, ok := feed.match("video", ts, sum)
+				if !seen {
 					continue // before the feed started, or after the last digest read
 				}
 				checked++
-				if got == sum {
+				if ok {
 					matched++
 				}
 			}
 			audioChecked, audioMatched := 0, 0
-			perTS := map[uint32]int{} // the publisher sends the Ogg headers as packets of one timestamp: no telling those apart
 			for _, p := range audio {
-				perTS[p.Timestamp]++
-			}
-			for _, p := range audio {
-				if got, ok := feed.get("audio", p.Timestamp); ok && perTS[p.Timestamp] == 1 {
+				sum := sha256.Sum256(p.Payload)
+				if seen, ok := feed.match("audio", p.Timestamp, hex.EncodeToString(sum[:16])); seen {
 					audioChecked++
-					sum := sha256.Sum256(p.Payload)
-					if got == hex.EncodeToString(sum[:16]) {
+					if ok {
 						audioMatched++
 					}
 				}
