@@ -25,6 +25,7 @@ import (
 // setup form suggests; the register form says which names are refused
 // before anyone submits it.
 func TestBrowserSetupAsAdmin(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := apptest.Start(t)
 	link := regexp.MustCompile(`http://\S+/setup\?token=\S+`).FindString(s.Output())
 	if link == "" {
@@ -62,6 +63,7 @@ func TestBrowserSetupAsAdmin(t *testing.T) {
 // the chat box (on a phone that opens the keyboard over the video); asking
 // to chat as a guest does.
 func TestChatBrowserNoFocusOnLoad(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	ann := c.open(t, "ann", "/c/alpha")
 	ann.Run(chromedp.WaitVisible("#chat-input"))
@@ -117,6 +119,7 @@ type contrastResult struct {
 // WCAG AA (4.5:1) on the light and the dark theme; switching the theme
 // needs no reload.
 func TestChatBrowserContrast(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	colours := []string{
 		// The palette of auth.RandomColor.

@@ -20,6 +20,7 @@ import (
 // they picked, types their fediverse handle on the channel page and lands
 // on their own server's follow page.
 func TestAccountBrowser(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	remote := fakeFediverse(t)
 	s := apptest.Start(t, func(c *config.Config) { c.FederationAllowPrivate = true })
 	s.CreateUser("alpha", videoPassword, auth.RoleStreamer)

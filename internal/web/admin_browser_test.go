@@ -20,6 +20,7 @@ import (
 // a user by the start of her name, makes her a streamer, bans her for a
 // day with a reason, and sees both actions in the audit log.
 func TestAdminBrowserPeople(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := apptest.Start(t)
 	s.CreateUser("boss", videoPassword, auth.RoleAdmin)
 	s.CreateUser("kim", videoPassword, auth.RoleUser)
@@ -64,6 +65,7 @@ func openTab(t *testing.T, p *browsertest.Page, tab string) {
 // and does not reconnect, and the audit log has it. A moderator sees the
 // reduced view: no admin tabs or pages, no key rotation, no roles.
 func TestAdminBrowserOverviewAndStop(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := startVideoSite(t)
 	s.CreateUser("boss", videoPassword, auth.RoleAdmin)
 	s.CreateUser("mo", videoPassword, auth.RoleModerator)
@@ -103,6 +105,7 @@ func TestAdminBrowserOverviewAndStop(t *testing.T) {
 // rotate a key, rename and delete an emote, revoke an invite, and filter
 // the audit log.
 func TestAdminBrowserEveryAction(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := apptest.Start(t)
 	s.CreateUser("boss", videoPassword, auth.RoleAdmin)
 	s.CreateUser("kim", videoPassword, auth.RoleStreamer)

@@ -14,6 +14,7 @@ import (
 // open (the channel page's player and chat, an embed in another tab), and
 // the channel page shows the number once.
 func TestVideoBrowserOneViewerNumber(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := startVideoSite(t)
 	studio := openPage(t, s, "alpha", "/studio", "#studio")
 	goLiveFromStudio(t, studio)

@@ -15,6 +15,7 @@ import (
 // register, see the channels, open one, log out, log in as a streamer, edit
 // the channel and make a stream key, log out.
 func TestBrowserAccountJourney(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := apptest.Start(t)
 	zed := s.CreateUser("zed", "zed-password", auth.RoleStreamer)
 	b := browsertest.New(t)

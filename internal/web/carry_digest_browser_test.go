@@ -173,6 +173,7 @@ func noneTampered(t *testing.T, what string, v verdicts) {
 // changed never matches. When the publisher reconnects, the viewer's
 // timestamps are renumbered: the frames still match by digest.
 func TestCarryBrowserFrameDigests(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	for _, codec := range []string{"vp8", "h264"} {
 		t.Run(codec, func(t *testing.T) {
 			s := startVideoSite(t)
@@ -248,6 +249,7 @@ func TestCarryBrowserFrameDigests(t *testing.T) {
 // (Chromium's encoder, simulcast layers where it sends them, each layer
 // digested on its own), the viewer's frames match the origin's digests.
 func TestCarryBrowserStudioDigests(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := startVideoSite(t)
 	viewer := openPage(t, s, "", "/", "body")
 	viewer.Eval(gatheredJS, nil)

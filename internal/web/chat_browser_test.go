@@ -18,6 +18,7 @@ import (
 // TestChatBrowserTwoUsers: two people on one channel see each other's
 // messages, with their names; someone on another channel sees none of them.
 func TestChatBrowserTwoUsers(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	ann := c.open(t, "ann", "/c/alpha")
 	bob := c.open(t, "bob", "/c/alpha")
@@ -77,6 +78,7 @@ func TestChatBrowserTwoUsers(t *testing.T) {
 // TestChatBrowserGuest: an anonymous visitor reads the chat, becomes a guest
 // with one click, chats, and stays the same guest after a reload.
 func TestChatBrowserGuest(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	b := browsertest.New(t)
 	reader := b.NewPage(t)
@@ -126,6 +128,7 @@ func TestChatBrowserGuest(t *testing.T) {
 
 // TestChatBrowserNoGuests: where guests are off, there is only a log-in link.
 func TestChatBrowserNoGuests(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t, func(cfg *config.Config) { cfg.Guests = false })
 	p := c.open(t, "", "/c/alpha")
 	var guestButtons int
@@ -143,6 +146,7 @@ func TestChatBrowserNoGuests(t *testing.T) {
 // server restarts the chat reconnects by itself, sends what was typed in the
 // meantime, and shows every message exactly once.
 func TestChatBrowserResume(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	ann := c.open(t, "ann", "/c/alpha")
 	bob := c.open(t, "bob", "/c/alpha")
@@ -195,6 +199,7 @@ func TestChatBrowserResume(t *testing.T) {
 // TestChatBrowserMarkupIsSafe: HTML typed into the chat is shown as text,
 // Markdown is rendered, and nothing runs.
 func TestChatBrowserMarkupIsSafe(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	ann := c.open(t, "ann", "/c/alpha")
 	bob := c.open(t, "bob", "/c/alpha")
@@ -231,6 +236,7 @@ func TestChatBrowserMarkupIsSafe(t *testing.T) {
 // TestChatBrowserErrorsAndLimits: the server's refusals are shown by the
 // box; the length limit is counted down before it is reached.
 func TestChatBrowserErrorsAndLimits(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	ann := c.open(t, "ann", "/c/alpha")
 

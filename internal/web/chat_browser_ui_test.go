@@ -25,6 +25,7 @@ import (
 
 // TestChatBrowserInputHistory: up and down arrows walk through what was sent.
 func TestChatBrowserInputHistory(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	ann := c.open(t, "ann", "/c/alpha")
 	say(t, ann, "first line")
@@ -54,6 +55,7 @@ func TestChatBrowserInputHistory(t *testing.T) {
 // TestChatBrowserPopout: /c/{name}/chat shows the chat alone; with
 // ?transparent=1 it is an overlay for OBS: transparent, no controls.
 func TestChatBrowserPopout(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	ann := c.open(t, "ann", "/c/alpha")
 	say(t, ann, "seen in the overlay")
@@ -107,6 +109,7 @@ func TestChatBrowserPopout(t *testing.T) {
 // TestChatBrowserNameMenu: the menu on a name whispers, ignores, and for the
 // channel's owner deletes.
 func TestChatBrowserNameMenu(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	owner := c.open(t, "alpha", "/c/alpha")
 	bob := c.open(t, "bob", "/c/alpha")
@@ -192,6 +195,7 @@ func TestChatBrowserNameMenu(t *testing.T) {
 // and under it, about 60% of the screen high, on a phone. The screenshots
 // are for a human to look at.
 func TestChatBrowserLayout(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	owner := c.open(t, "alpha", "/c/alpha")
 	ann := c.open(t, "ann", "/c/alpha")
@@ -264,6 +268,7 @@ func TestChatBrowserLayout(t *testing.T) {
 // reader is at the bottom; otherwise a button offers to jump down. The list
 // keeps at most 500 messages.
 func TestChatBrowserScrolling(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	bot := c.s.Login("bob", chatPassword)
 	post := func(text string) {
@@ -317,6 +322,7 @@ func TestChatBrowserScrolling(t *testing.T) {
 // TestChatBrowserEmotes: the emote picker lists the instance's emotes, puts
 // one into the box, and the message shows the image.
 func TestChatBrowserEmotes(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChatSite(t)
 	c.s.CreateUser("boss", chatPassword, auth.RoleAdmin)
 	admin := c.s.Login("boss", chatPassword)

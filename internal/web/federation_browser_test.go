@@ -108,6 +108,7 @@ func (f *fedSite) peerOf(t *testing.T, token, domain string) map[string]any {
 // both pages then show the link as connected. The switches, a refused
 // request, a block and an unlink all work through the pages.
 func TestFederationBrowserLinking(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	a := startFedSite(t, nil)
 	b := startFedSite(t, nil)
 	pa := a.login(t, browsertest.New(t), "boss", "/federation", `#federation[data-loaded="true"]`)
@@ -226,6 +227,7 @@ func startRemoteSite(t *testing.T) *remoteSite {
 // A's own page; the chat-only page works under the remote name; a message
 // sent while A is down waits, says for whom, and arrives when A is back.
 func TestFederationBrowserRemoteChat(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	r := startRemoteSite(t)
 	a, b, remote := r.a, r.b, r.remote
 	alice := r.browserA.NewPage(t)
@@ -309,6 +311,7 @@ func TestFederationBrowserRemoteChat(t *testing.T) {
 // on B's embed page (video frames decoded), which shows the host; when
 // alice stops, B's player says the channel is offline.
 func TestFederationBrowserRemoteVideo(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	r := startRemoteSite(t)
 	browserB := browsertest.New(t)
 	viewer := browserB.NewPage(t)

@@ -15,6 +15,7 @@ import (
 // setup → Site settings (name) → someone signs up → People makes them a
 // streamer → they go live from the studio → the checklist is done.
 func TestOnboardingBrowser(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := apptest.Start(t)
 	link := regexp.MustCompile(`http://\S+/setup\?token=\S+`).FindString(s.Output())
 	if link == "" {

@@ -134,6 +134,7 @@ const framesJS = `Number(document.querySelector('#player').dataset.framesDecoded
 // Relay two joins, relay one dies: the player says "Reconnecting…" over
 // the last picture and plays again through relay two, in the same page.
 func TestRelayBrowserPlayAndRelink(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChainSite(t)
 	one := c.startRelay(t, "one")
 	studio := openPage(t, c.s, "alpha", "/studio", "#studio")

@@ -21,6 +21,7 @@ func relayCard(name string) string {
 // up connected; once it serves a viewer of alpha, alpha's studio and the
 // admin's page draw it in the channel's tree; Revoke ends it.
 func TestRelayBrowserAdminPageAndTree(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	c := startChainSite(t)
 	admin := openPage(t, c.s, "boss", "/relays", `#relays[data-loaded="true"]`)
 	if got := admin.Text("#nav-relays"); got != "Relays" {

@@ -19,6 +19,7 @@ import (
 // invite link, uploads an emote and sees its preview; a newcomer signs up
 // with the invite link in the browser.
 func TestSettingsBrowser(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := apptest.Start(t)
 	s.CreateUser("boss", videoPassword, auth.RoleAdmin)
 	p := openPage(t, s, "boss", "/admin", "#overview")

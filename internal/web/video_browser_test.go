@@ -118,6 +118,7 @@ const homeCardJS = `document.querySelector('#channels li[data-channel="alpha"]')
 // the channel page sees the video play, the home page shows the channel live
 // without a reload; Stop ends it, and the viewer says the channel is offline.
 func TestVideoBrowserLive(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := startVideoSite(t)
 	home := openPage(t, s, "", "/", `#channels li[data-channel="alpha"]`)
 	viewer := openPage(t, s, "", "/c/alpha", "#player")
@@ -184,6 +185,7 @@ func TestVideoBrowserLive(t *testing.T) {
 // TestVideoBrowserEmbed: the embed page plays the stream, switches quality,
 // and goes offline when the stream stops.
 func TestVideoBrowserEmbed(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := startVideoSite(t)
 	studio := openPage(t, s, "alpha", "/studio", "#studio")
 	goLiveFromStudio(t, studio)
@@ -243,6 +245,7 @@ func TestVideoBrowserEmbed(t *testing.T) {
 // TestVideoBrowserStudioSettings: the studio sets the title and makes a
 // stream key for OBS, which the server then accepts.
 func TestVideoBrowserStudioSettings(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := startVideoSite(t)
 	studio := openPage(t, s, "alpha", "/studio", "#studio")
 	studio.Run(

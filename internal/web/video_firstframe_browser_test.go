@@ -19,6 +19,7 @@ import (
 // never answers (UDP blocked on the way), where gathering takes the
 // longest. The times are logged by waitPlaying, never asserted.
 func TestVideoBrowserFirstFrame(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	for _, tc := range []struct {
 		name string
 		opt  func(t *testing.T, c *config.Config)

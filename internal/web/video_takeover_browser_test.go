@@ -11,6 +11,7 @@ import (
 // takes the channel over. The first says it was replaced, with the time,
 // and stays off: it does not take the channel back.
 func TestVideoBrowserTakeoverIsFinal(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := startVideoSite(t)
 	first := openPage(t, s, "alpha", "/studio", "#studio")
 	goLiveFromStudio(t, first)
