@@ -266,7 +266,13 @@ func TestCarryBrowserStudioDigests(t *testing.T) {
 	poll(t, studio, `/^\d+×\d+/.test(document.querySelector('#studio-video').textContent)`)
 	t.Logf("studio (%s): video by timestamp %v, by digest %v; audio by timestamp %v, by digest %v; tampered by timestamp %v, by digest %v",
 		studio.Text("#studio-video"), c.Video, c.VideoAny, c.Audio, c.AudioAny, c.Tampered, c.TamperedAny)
-	atLeast95(t, "video by timestamp", c.Video)
+	// When Chromium pauses its top layer (its bandwidth estimate drops),
+	// the origin moves the viewer to the other layer, which renumbers the
+	// viewer's timestamps: by timestamp, frames may then be unknown, never
+	// mismatched; by digest they still match.
+	if c.Video.Mismatch != 0 || c.Video.OK == 0 {
+		t.Errorf("video by timestamp: %s, want matches and no mismatch", c.Video)
+	}
 	atLeast95(t, "audio by timestamp", c.Audio)
 	atLeast95(t, "video by digest", c.VideoAny)
 	noneTampered(t, "by timestamp", c.Tampered)
