@@ -109,8 +109,8 @@ func (c *ChatClient) read1() map[string]any {
 		default:
 		}
 		c.t.Fatalf("connection closed: %v", c.err)
-	case <-time.After(5 * time.Second):
-		c.t.Fatal("no frame within 5 s")
+	case <-time.After(20 * time.Second): // a bound for a loaded CI machine, not a timing check
+		c.t.Fatal("no frame within 20 s")
 	}
 	return nil
 }
