@@ -1,7 +1,6 @@
 package activitypub_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,71 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
-
 	"github.com/fedwave/fedwave/internal/activitypub/httpsig"
 	"github.com/fedwave/fedwave/internal/app/apptest"
 )
 
-// whipPublish goes live on channel with a real WebRTC publisher (VP8 and
-// Opus samples; the server forwards them without decoding) and returns
-// the WHIP session's URL, to end it with DELETE.
+// whipPublish goes live on channel with a real WebRTC publisher and
+// returns the WHIP session's URL, to end it with DELETE.
 func whipPublish(t *testing.T, s *apptest.Server, channel, key string) string {
 	t.Helper()
-	pc := apptest.LoopbackPeer(t)
-	var tracks []*webrtc.TrackLocalStaticSample
-	for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeOpus} {
-		tr, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime}, strings.ToLower(mime[6:]), "pub")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-			t.Fatal(err)
-		}
-		tracks = append(tracks, tr)
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	req, _ := http.NewRequest("POST", s.URL+"/whip/"+channel, strings.NewReader(pc.LocalDescription().SDP))
-	req.Header.Set("Content-Type", "application/sdp")
-	req.Header.Set("Authorization", "Bearer "+key)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	res := apptest.Publish(t, s.URL+"/whip/"+channel, key)
 	if res.StatusCode != http.StatusCreated {
-		t.Fatalf("WHIP: %d %s", res.StatusCode, answer)
+		t.Fatalf("WHIP: %d", res.StatusCode)
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for ctx.Err() == nil {
-			for _, tr := range tracks {
-				tr.WriteSample(media.Sample{Data: []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a}, Duration: 20 * time.Millisecond})
-			}
-			select {
-			case <-ctx.Done():
-			case <-tick.C:
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
 	loc := res.Header.Get("Location")
 	if !strings.HasPrefix(loc, "http") {
 		loc = s.URL + loc

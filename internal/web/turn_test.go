@@ -1,10 +1,8 @@
 package web_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,7 +14,6 @@ import (
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/fedwave/fedwave/internal/app/apptest"
 	"github.com/fedwave/fedwave/internal/auth"
@@ -210,7 +207,7 @@ func TestTURNUsernamesCarryNoSecrets(t *testing.T) {
 		t.Errorf("a signed-in user's /api/v1/ice user name %q, want expiry:u%d", user, id)
 	}
 
-	pub := whipPublish(t, s.URL+"/whip/alpha", key)
+	pub := apptest.Publish(t, s.URL+"/whip/alpha", key)
 	checkLinks(t, "WHIP", pub, key)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -259,78 +256,6 @@ func checkLinks(t *testing.T, what string, res *http.Response, key string) {
 	}
 }
 
-// postOffer sends pc's offer (with its candidates) and applies the answer.
-func postOffer(t *testing.T, pc *webrtc.PeerConnection, url, token string) *http.Response {
-	t.Helper()
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	req, _ := http.NewRequest("POST", url, strings.NewReader(pc.LocalDescription().SDP))
-	req.Header.Set("Content-Type", "application/sdp")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode == http.StatusCreated {
-		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return res
-}
-
-// whipPublish publishes VP8 and Opus (the payload need not decode: the
-// server forwards packets) until the test ends.
-func whipPublish(t *testing.T, url, key string) *http.Response {
-	t.Helper()
-	pc := apptest.LoopbackPeer(t)
-	var tracks []*webrtc.TrackLocalStaticSample
-	for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeOpus} {
-		tr, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime}, strings.ToLower(mime[6:]), "pub")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-			t.Fatal(err)
-		}
-		tracks = append(tracks, tr)
-	}
-	res := postOffer(t, pc, url, key)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			for _, tr := range tracks {
-				tr.WriteSample(media.Sample{Data: []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a}, Duration: 20 * time.Millisecond})
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return res
-}
-
 // whepOffer asks to watch url and returns the answer.
 func whepOffer(t *testing.T, url string) *http.Response {
 	t.Helper()
@@ -340,5 +265,5 @@ func whepOffer(t *testing.T, url string) *http.Response {
 			t.Fatal(err)
 		}
 	}
-	return postOffer(t, pc, url, "")
+	return apptest.PostOffer(t, pc, url, "")
 }
