@@ -27,20 +27,7 @@ import (
 func TestBrowserSetupAsAdmin(t *testing.T) {
 	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := apptest.Start(t)
-	link := regexp.MustCompile(`http://\S+/setup\?token=\S+`).FindString(s.Output())
-	if link == "" {
-		t.Fatalf("no setup link in %q", s.Output())
-	}
-	p := browsertest.New(t).NewPage(t)
-	p.Run(
-		chromedp.Navigate(link),
-		chromedp.WaitVisible("#setup-form"),
-		chromedp.SendKeys(`#setup-form input[name="name"]`, "admin"),
-		chromedp.SendKeys(`#setup-form input[name="password"]`, "admin-password"),
-		chromedp.SendKeys(`#setup-form input[name="password2"]`, "admin-password"),
-		chromedp.Submit("#setup-form"),
-		chromedp.WaitVisible("#nav-user, #form-error"),
-	)
+	p := setupAdmin(t, s, "admin", "admin-password", "#nav-user, #form-error")
 	var got string
 	p.Eval(`(document.querySelector('#nav-user') || document.querySelector('#form-error')).textContent`, &got)
 	if !strings.HasPrefix(got, "admin#") {
@@ -189,4 +176,25 @@ func TestChatBrowserContrast(t *testing.T) {
 		}
 	}
 	noJSErrors(t, map[string]*browsertest.Page{"viewer": p})
+}
+
+// setupAdmin opens the setup link the server printed in a new browser,
+// creates the admin with name and password, and waits for wait.
+func setupAdmin(t *testing.T, s *apptest.Server, name, password, wait string) *browsertest.Page {
+	t.Helper()
+	link := regexp.MustCompile(`http://\S+/setup\?token=\S+`).FindString(s.Output())
+	if link == "" {
+		t.Fatalf("no setup link in %q", s.Output())
+	}
+	p := browsertest.New(t).NewPage(t)
+	p.Run(
+		chromedp.Navigate(link),
+		chromedp.WaitVisible("#setup-form"),
+		chromedp.SendKeys(`#setup-form input[name="name"]`, name),
+		chromedp.SendKeys(`#setup-form input[name="password"]`, password),
+		chromedp.SendKeys(`#setup-form input[name="password2"]`, password),
+		chromedp.Submit("#setup-form"),
+		chromedp.WaitVisible(wait),
+	)
+	return p
 }

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"regexp"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -17,20 +16,7 @@ import (
 func TestOnboardingBrowser(t *testing.T) {
 	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
 	s := apptest.Start(t)
-	link := regexp.MustCompile(`http://\S+/setup\?token=\S+`).FindString(s.Output())
-	if link == "" {
-		t.Fatalf("no setup link in %q", s.Output())
-	}
-	admin := browsertest.New(t).NewPage(t)
-	admin.Run(
-		chromedp.Navigate(link),
-		chromedp.WaitVisible("#setup-form"),
-		chromedp.SendKeys(`#setup-form input[name="name"]`, "boss"),
-		chromedp.SendKeys(`#setup-form input[name="password"]`, videoPassword),
-		chromedp.SendKeys(`#setup-form input[name="password2"]`, videoPassword),
-		chromedp.Submit("#setup-form"),
-		chromedp.WaitVisible("#onboarding"),
-	)
+	admin := setupAdmin(t, s, "boss", videoPassword, "#onboarding")
 	poll(t, admin, `document.querySelector('#admin').dataset.loaded === 'true'`)
 
 	openTab(t, admin, "settings")
