@@ -18,9 +18,16 @@
 // connecting, reconnecting, paused, live, error), data-quality,
 // data-frames-decoded (the video frames decoded by this session, updated
 // every STATS_MS), data-via (the host of the relay serving this session,
-// empty when the origin does) and data-first-frame-ms (from the start of
-// the session to its first frame).
+// empty when the origin does; "viewer" while a fellow viewer carries the
+// stream to us) and data-first-frame-ms (from the start of the session to
+// its first frame).
+//
+// A viewer may help carry the stream, or be fed by one who does
+// (carry/carry.js, README "Viewers who help"): then no WHEP session plays,
+// the picture comes from a fellow viewer, and the player goes back to WHEP
+// the moment that viewer leaves or stalls.
 
+import { startCarry } from './carry/carry.js';
 import { listenLive } from './live.js';
 import { errorOf, iceConfig, trickler } from './webrtc.js';
 
@@ -71,6 +78,14 @@ function startPlayer(root) {
   root.dataset.framesDecoded = '0';
   root.dataset.via = '';
 
+  const carry = startCarry(root, {
+    restart: () => connect('', 'Helping carry the stream: starting again…'),
+    encoded: () => !pc || Boolean(pc.encoded),
+    fed,
+    unfed: () => connect('', 'The fellow viewer left; back to the server…'),
+    quality: () => quality,
+  });
+
   // --- states
 
   function setState(name, text, detail = '') {
@@ -85,6 +100,7 @@ function startPlayer(root) {
 
   function offline() {
     teardown();
+    carry.stop();
     setState('offline', 'Offline', `${channel} is not streaming right now. The video starts by itself when the stream begins.`);
     setViewers(null);
     schedule(RETRY_MS);
@@ -152,18 +168,21 @@ function startPlayer(root) {
   // connect starts a session. With avoid (reconnecting), the stalled
   // session stays on screen until the new one shows a picture, and the
   // origin is told which relay was lost.
-  async function connect(avoid = null) {
+  async function connect(avoid = null, why = 'The connection was lost; the last picture stays meanwhile.') {
     const again = avoid !== null;
     if (again) retire();
     else teardown();
+    carry.release();
     const my = ++gen;
     startedAt = performance.now();
-    if (again) setState('reconnecting', 'Reconnecting…', 'The connection was lost; the last picture stays meanwhile.');
+    if (again) setState('reconnecting', 'Reconnecting…', why);
     else setState('connecting', 'Connecting…');
     try {
       const iceServers = await iceConfig();
       if (my !== gen) return;
-      const p = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+      const options = carry.pcOptions();
+      const p = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle', ...options });
+      p.encoded = Boolean(options.encodedInsertableStreams); // its frames can be carried on
       pc = p;
       // Video too when listening only: switching back needs no new session.
       p.addTransceiver('video', { direction: 'recvonly' });
@@ -177,6 +196,7 @@ function startPlayer(root) {
       };
       p.addEventListener('track', (ev) => {
         const track = ev.track;
+        if (p.encoded) carry.tap(ev.receiver, track.kind);
         const attach = () => {
           if (my !== gen || stream.getTrackById(track.id)) return;
           stream.addTrack(track);
@@ -315,8 +335,21 @@ function startPlayer(root) {
     });
   }
 
+  // fed: a fellow viewer carries the stream to us (carry.js): it plays,
+  // and the WHEP session ends.
+  function fed(stream) {
+    retire();
+    dropRetired();
+    ui.video.srcObject = stream;
+    root.dataset.via = 'viewer';
+    startPlayback();
+    showLive();
+    schedule(LIVE_POLL_MS);
+  }
+
   function showLive() {
     const first = root.dataset.state !== 'live';
+    carry.playing();
     setState('live', 'Live', quality === 'audio' ? 'Audio only' : '');
     if (first) schedule(1000); // the count now includes this viewer
   }
@@ -343,13 +376,20 @@ function startPlayer(root) {
     let frames = 0;
     let bytes = 0;
     let videoBytes = 0;
+    let lost = 0;
+    let received = 0;
+    let codec = null;
     const buf = { video: { delay: 0, emitted: 0 }, audio: { delay: 0, emitted: 0 } };
     stats.forEach((s) => {
       if (s.type !== 'inbound-rtp' || !buf[s.kind]) return;
       bytes += s.bytesReceived || 0;
+      lost += Math.max(s.packetsLost || 0, 0);
+      received += s.packetsReceived || 0;
       if (s.kind === 'video') {
         frames += s.framesDecoded || 0;
         videoBytes += s.bytesReceived || 0;
+        const c = s.codecId && stats.get(s.codecId);
+        if (c) codec = { mime: c.mimeType, fmtp: c.sdpFmtpLine || '' };
       }
       buf[s.kind].delay += s.jitterBufferDelay || 0;
       buf[s.kind].emitted += s.jitterBufferEmittedCount || 0;
@@ -357,6 +397,7 @@ function startPlayer(root) {
     // The video's buffer when there is video, else the audio's.
     const { delay, emitted } = buf.video.emitted > 0 ? buf.video : buf.audio;
     root.dataset.framesDecoded = String(frames);
+    carry.report({ bytes, lost, received, frames, codec });
     const now = performance.now();
     if (!last) {
       last = { bytes, delay, emitted, at: now, frames, videoBytes };
@@ -488,6 +529,7 @@ function startPlayer(root) {
     gen++;
     clearInterval(statsTimer);
     clearTimeout(retryTimer);
+    carry.stop();
   });
   window.addEventListener('pageshow', (ev) => {
     if (ev.persisted) { // back from the back-forward cache

@@ -40,7 +40,8 @@ export function rtpTimestamp(frame) {
 // and answers whether a frame is one of them.
 export class DigestBook {
   #sums = new Map(); // "kind/ts" → [sum], oldest first
-  #bySum = new Map(); // sum → {kind, ts}, oldest first
+  #bySum = new Map(); // sum → {kind, ts, n}, oldest first
+  #n = 0; // digests added so far: the order the origin sent them in
   #waiters = new Map(); // "kind/ts" or "sum/" + sum → [resolve]
   #waiting = 0;
 
@@ -61,7 +62,7 @@ export class DigestBook {
       if (this.#sums.size > this.max) this.#sums.delete(this.#sums.keys().next().value);
     }
     this.#bySum.delete(d.sum); // a frame sent again (silence) is the newest again
-    this.#bySum.set(d.sum, { kind: d.kind, ts: d.ts });
+    this.#bySum.set(d.sum, { kind: d.kind, ts: d.ts, n: ++this.#n });
     if (this.#bySum.size > this.max) this.#bySum.delete(this.#bySum.keys().next().value);
     this.#wake(key);
     this.#wake(`sum/${d.sum}`);
@@ -91,14 +92,22 @@ export class DigestBook {
 
   // origin finds a frame by its digest alone and returns the RTP
   // timestamp the origin received it with, or null when the origin sent
-  // no such frame of that kind (within waitMs). A frame that passes is
-  // one the origin sent lately; a caller that also wants them in order
-  // checks that the timestamps it gets move forward.
+  // no such frame of that kind (within waitMs).
   async origin(kind, data, waitMs = WAIT_MS) {
+    const found = await this.find(kind, data, waitMs);
+    return found ? found.ts : null;
+  }
+
+  // find is origin with the digest's place in the feed: {ts, n}, n
+  // growing in the order the origin sent the frames, whatever layer or
+  // renumbering. A caller that wants frames in order (not an old one
+  // replayed) takes only a growing n; a frame sent again (silence) gets
+  // a new n.
+  async find(kind, data, waitMs = WAIT_MS) {
     const sum = await frameDigest(data);
     if (!this.#bySum.has(sum) && waitMs > 0) await this.#wait(`sum/${sum}`, waitMs);
     const o = this.#bySum.get(sum);
-    return o && o.kind === kind ? o.ts : null;
+    return o && o.kind === kind ? { ts: o.ts, n: o.n } : null;
   }
 
   #wait(key, ms) {
@@ -123,7 +132,7 @@ export class DigestBook {
 
 // followFeed fills book from a channel's digest feed (server-sent events)
 // until close; ready resolves once the feed is open. The browser-relay
-// children get the same digests over their control socket.
+// children get the same digests over their control socket (carry.js).
 export function followFeed(channel, book) {
   const es = new EventSource(`/api/v1/channels/${encodeURIComponent(channel)}/digests`);
   es.addEventListener('message', (ev) => {
