@@ -155,6 +155,7 @@ func (h *Hub) Join(channel string, conn Conn) (s *Socket, ok bool) {
 	}
 	s = &Socket{hub: h, room: r, id: newID(), conn: conn, q: make(chan []byte, queueLen), done: make(chan struct{}),
 		kids: map[string]bool{}, banned: map[string]time.Time{}}
+	s.ctx, s.abort = context.WithCancel(h.ctx)
 	r.socks[s.id] = s
 	h.wg.Go(s.write)
 	return s, true

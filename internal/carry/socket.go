@@ -22,8 +22,10 @@ type Socket struct {
 	room *room
 	id   string
 	conn Conn
-	q    chan []byte   // to the writer
-	done chan struct{} // closed when the socket closes
+	q     chan []byte   // to the writer
+	done  chan struct{} // closed when the socket closes
+	ctx   context.Context
+	abort context.CancelFunc // ends a write in flight
 
 	closing      bool
 	code         int
@@ -76,29 +78,42 @@ func (s *Socket) sendRaw(b []byte) {
 	case s.q <- b:
 	default:
 		s.close(CodePolicy, "too slow")
+		s.abort() // it will not take the close frame either
 	}
 }
 
 // write is the socket's writer: it sends what is queued until the socket
 // closes, then closes the connection.
 func (s *Socket) write() {
+	defer s.abort()
 	for {
 		select {
+		case <-s.done: // before what is still queued
+			s.finish()
+			return
+		default:
+		}
+		select {
 		case b := <-s.q:
-			ctx, cancel := context.WithTimeout(s.hub.ctx, writeTimeout)
+			ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
 			err := s.conn.Write(ctx, b)
 			cancel()
 			if err != nil {
 				s.Close(CodePolicy, "write failed")
 			}
 		case <-s.done:
-			s.hub.mu.Lock()
-			code, reason := s.code, s.reason
-			s.hub.mu.Unlock()
-			s.conn.Close(code, reason)
+			s.finish()
 			return
 		}
 	}
+}
+
+// finish closes the connection with the socket's close code and reason.
+func (s *Socket) finish() {
+	s.hub.mu.Lock()
+	code, reason := s.code, s.reason
+	s.hub.mu.Unlock()
+	s.conn.Close(code, reason)
 }
 
 // Leave removes the socket (its connection ended): its links end, its
