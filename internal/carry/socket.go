@@ -18,10 +18,10 @@ var errClosed = errors.New("closed")
 
 // Socket is one player's control socket. Its fields are under Hub.mu.
 type Socket struct {
-	hub  *Hub
-	room *room
-	id   string
-	conn Conn
+	hub   *Hub
+	room  *room
+	id    string
+	conn  Conn
 	q     chan []byte   // to the writer
 	done  chan struct{} // closed when the socket closes
 	ctx   context.Context
