@@ -305,3 +305,87 @@ func TestCarrySocketOff(t *testing.T) {
 	}
 }
 
+
+// carryPair is a carrier a feeding viewer b, on alpha of s.
+func carryPair(t *testing.T, s *apptest.Server) (a, b *carryClient, aid, bid string) {
+	t.Helper()
+	a, _ = dialCarry(t, s, "alpha")
+	b, _ = dialCarry(t, s, "alpha")
+	aid = a.hello(true, false)
+	a.stats(true, false, 3e6)
+	bid = b.hello(false, true)
+	b.stats(true, false, 2e6)
+	if f := a.expect("feed"); f["peer"] != bid {
+		t.Fatalf("the carrier was told to feed %v, want %s", f["peer"], bid)
+	}
+	if p := b.expect("parent"); p["peer"] != aid {
+		t.Fatalf("the viewer's parent is %v, want %s", p["peer"], aid)
+	}
+	b.stats(true, true, 2e6)
+	return a, b, aid, bid
+}
+
+// TestCarrySocketHandBack: a carrier switching off unlinks its child on
+// both sides within a round and does not get it back; a child saying it
+// lost its parent unlinks them (the parent is told) and is not placed on
+// that parent again.
+func TestCarrySocketHandBack(t *testing.T) {
+	t.Parallel()
+	s := startCarrySite(t)
+	a, b, aid, bid := carryPair(t, s)
+	if n := a.expect("helping")["n"]; n != 1.0 {
+		t.Errorf("helping %v, want 1", n)
+	}
+	start := time.Now()
+	a.send(map[string]any{"type": "carry", "on": false, "room": 0})
+	if u := a.expect("unlink"); u["peer"] != bid || u["reason"] != "switched off" {
+		t.Errorf("the carrier got %v", u)
+	}
+	if u := b.expect("unlink"); u["peer"] != aid || u["reason"] != "switched off" {
+		t.Errorf("the child got %v", u)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the hand-back took %s", d)
+	}
+	if n := a.expect("helping")["n"]; n != 0.0 {
+		t.Errorf("helping %v after the switch-off, want 0", n)
+	}
+	b.stats(true, false, 2e6)
+	if !b.quiet("parent", 1500*time.Millisecond) {
+		t.Error("the child was placed again on a carrier that switched off")
+	}
+	a.close()
+	b.close()
+
+	c, d, cid, did := carryPair(t, s)
+	d.send(map[string]any{"type": "lost", "peer": cid})
+	if u := c.expect("unlink"); u["peer"] != did || u["reason"] != "lost" {
+		t.Errorf("the carrier got %v", u)
+	}
+	d.stats(true, false, 2e6)
+	if !d.quiet("parent", 1500*time.Millisecond) {
+		t.Error("the child was placed again on the parent it lost")
+	}
+}
+
+// TestCarrySocketLinkedChannel: a linked instance's channel has no carry
+// socket here: its origin places its viewers.
+func TestCarrySocketLinkedChannel(t *testing.T) {
+	t.Parallel()
+	a := startFedSite(t, map[string]auth.Role{"alice": auth.RoleStreamer})
+	b := startFedSite(t, nil)
+	link(t, a, b)
+	remote := "alice@" + a.host
+	eventually(t, "B knows "+remote, func() bool {
+		return b.s.Do("GET", "/api/v1/channels/"+remote, nil, "").Status == http.StatusOK
+	})
+	if c, res := dialCarry(t, b.s, remote); c != nil || res.StatusCode != http.StatusNotFound || errorCode(res) != "not_found" {
+		t.Errorf("the carry socket of %s on B: %v", remote, res)
+	}
+	if page := string(b.s.Do("GET", "/c/"+remote, nil, "").Raw); !strings.Contains(page, `data-carry=""`) {
+		t.Errorf(`B's page of %s: its player lacks data-carry=""`, remote)
+	}
+	if c, _ := dialCarry(t, a.s, "alice"); c == nil {
+		t.Error("no carry socket of alice on her own site")
+	}
+}
