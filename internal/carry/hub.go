@@ -251,6 +251,9 @@ func (h *Hub) find(id string) *Socket {
 
 // place tries the room's waiting viewers for a carrier.
 func (h *Hub) place(r *room, now time.Time) {
+	if h.closed { // (sockets leaving after Close)
+		return
+	}
 	for _, s := range r.socks {
 		if !s.hello || !s.receive || !s.playing || s.parent != "" || s.closing ||
 			now.Sub(s.statsAt) > statsFresh || now.Sub(s.tried) < tryEvery {
@@ -300,7 +303,7 @@ func (h *Hub) unlink(p, k *Socket, reason string, inTree bool) {
 
 // startFeed subscribes the room to its stream's digests, if not yet.
 func (h *Hub) startFeed(r *room) {
-	if r.feed != nil {
+	if r.feed != nil || h.closed {
 		return
 	}
 	in, cancel, err := h.media.Digests(h.ctx, r.name)
