@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,23 @@ func startCarrySite(t *testing.T, opts ...func(*config.Config)) *apptest.Server 
 		return ch["live"] == true
 	})
 	return s
+}
+
+// keyframeRequests is what /metrics says of the keyframe requests sent to
+// publishers.
+func keyframeRequests(t *testing.T, s *apptest.Server) float64 {
+	t.Helper()
+	for line := range strings.Lines(string(s.Do("GET", "/metrics", nil, "").Raw)) {
+		if v, ok := strings.CutPrefix(line, "fedwave_media_keyframe_requests_total "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatal("no fedwave_media_keyframe_requests_total on /metrics")
+	return 0
 }
 
 // carryClient is a player's carry socket.
@@ -169,6 +187,7 @@ func (c *carryClient) closedWith(within time.Duration) websocket.StatusCode {
 func TestCarrySocketDigests(t *testing.T) {
 	t.Parallel()
 	s := startCarrySite(t)
+	pli := keyframeRequests(t, s)
 	a, _ := dialCarry(t, s, "alpha")
 	b, _ := dialCarry(t, s, "alpha")
 	c, _ := dialCarry(t, s, "alpha")
@@ -188,6 +207,7 @@ func TestCarrySocketDigests(t *testing.T) {
 		t.Fatalf("the viewer's parent is %v, want %s", p["peer"], aid)
 	}
 	b.stats(true, true, 2e6)
+	eventually(t, "a keyframe asked of the publisher for the child", func() bool { return keyframeRequests(t, s) > pli })
 	d := b.expect("digests")
 	list, _ := d["list"].([]any)
 	first, _ := list[0].([]any)
