@@ -304,12 +304,20 @@ func TestCarrySocketLimits(t *testing.T) {
 }
 
 // TestCarrySocketOff: with --carry=false the socket is not there and the
-// player says so; a channel that does not exist has none either.
+// player says so; a channel that does not exist has none either, and a
+// page of another site cannot open one.
 func TestCarrySocketOff(t *testing.T) {
 	t.Parallel()
 	on := startCarrySite(t)
 	if c, res := dialCarry(t, on, "nobody"); c != nil || res.StatusCode != http.StatusNotFound {
 		t.Errorf("the socket of a channel that does not exist: %v", res)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(on.URL, "http")+"/api/v1/channels/alpha/carry",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://elsewhere.example"}}})
+	if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("a page of another site opened the carry socket: %v %v", res, err)
 	}
 	if !strings.Contains(string(on.Do("GET", "/c/alpha", nil, "").Raw), `data-carry="1"`) {
 		t.Error(`the channel page's player lacks data-carry="1"`)
