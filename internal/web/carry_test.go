@@ -333,7 +333,6 @@ func TestCarrySocketOff(t *testing.T) {
 	}
 }
 
-
 // carryPair is a carrier a feeding viewer b, on alpha of s.
 func carryPair(t *testing.T, s *apptest.Server) (a, b *carryClient, aid, bid string) {
 	t.Helper()
