@@ -29,6 +29,7 @@ import (
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/avatars"
 	"github.com/fedwave/fedwave/internal/bus"
+	"github.com/fedwave/fedwave/internal/carry"
 	"github.com/fedwave/fedwave/internal/channels"
 	"github.com/fedwave/fedwave/internal/chat"
 	"github.com/fedwave/fedwave/internal/config"
@@ -91,6 +92,7 @@ type App struct {
 	media    *media.Service
 	fed      *federation.Service
 	relays   *relays.Service
+	carry    *carry.Hub // nil: viewers do not help carry streams
 	ap       *activitypub.Service
 	settings *settings.Live
 	avatars  *avatars.Dir
@@ -200,6 +202,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		a.engine.Close()
 		return fail(err)
 	}
+	if cfg.Carry {
+		a.carry = carry.New(carry.Config{Media: a.media, Steady: cfg.CarrySteady, Log: log})
+	}
 	site, err := web.New(web.Deps{
 		TURN:       turnCreds,
 		Auth:       core.Auth,
@@ -225,8 +230,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		RequestTimeout: cfg.RequestTimeout,
 
 		Avatars: avatarDir,
+		Carry:   a.carry,
 	})
 	if err != nil {
+		if a.carry != nil {
+			a.carry.Close()
+		}
 		return fail(err)
 	}
 	a.buildServers(site)
@@ -546,6 +555,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if a.carry != nil {
+		a.carry.Close() // its sockets are hijacked: Shutdown leaves them open
 	}
 	a.fed.Close()
 	a.ap.Close()

@@ -245,6 +245,25 @@ func (t *Tree) StopCarrying(id string) (orphans []string) {
 	return orphans
 }
 
+// DropChild records that viewer id is no longer fed by its carrier (it
+// said the carrier stopped feeding it): it is fed by a server again, and
+// forgotten unless it carries. It returns the carrier it left ("" if it had
+// none).
+func (t *Tree) DropChild(id string) (parent string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.browsers[id]
+	if n == nil || n.parent == nil {
+		return ""
+	}
+	parent = n.parent.id
+	t.detach(n)
+	if !n.carries {
+		t.forget(n)
+	}
+	return parent
+}
+
 // ExpireBrowsers drops the carriers not heard from for BrowserExpire (they
 // stalled or vanished without a goodbye) and returns them and the viewers
 // they fed, to hand back at once, both sorted as LeaveBrowser's orphans. A

@@ -519,3 +519,51 @@ func TestBrowserConcurrentUse(t *testing.T) {
 	checkBrowsers(t, tr)
 	checkTree(t, tr)
 }
+
+// TestDropChild: a child that lost its carrier is fed by a server again;
+// the carrier has its slot back; a carrying child stays a carrier with its
+// own children.
+func TestDropChild(t *testing.T) {
+	tr := New(Config{})
+	now := carriers(tr, "a")
+	if p, ok := tr.PlaceChild("s", "v", now); !ok || p != "a" {
+		t.Fatalf("v placed on %q %v, want a", p, ok)
+	}
+	if p := tr.DropChild("v"); p != "a" {
+		t.Fatalf("DropChild(v) = %q, want a", p)
+	}
+	if _, ok := bnodes(tr)["v"]; ok {
+		t.Error("a dropped viewer that does not carry is still tracked")
+	}
+	if p := tr.DropChild("v"); p != "" {
+		t.Errorf("DropChild of a viewer fed by a server = %q, want \"\"", p)
+	}
+	// a carrier b fed by a, feeding c: dropped, it keeps c.
+	tr.JoinBrowser("b", "s", 2, t0)
+	for now2 := t0; now2.Before(now); now2 = now2.Add(250 * time.Millisecond) {
+		tr.HeardBrowser("b", good, now2)
+	}
+	tr.HeardBrowser("a", good, now)
+	tr.HeardBrowser("b", good, now)
+	if p, ok := tr.PlaceChild("s", "b", now); !ok || p != "a" {
+		t.Fatalf("b placed on %q %v, want a", p, ok)
+	}
+	if p, ok := tr.PlaceChild("s", "c", now); !ok {
+		t.Fatalf("c not placed (%q)", p)
+	}
+	c := bnodes(tr)["c"].Parent
+	if p := tr.DropChild("b"); p != "a" {
+		t.Fatalf("DropChild(b) = %q, want a", p)
+	}
+	m := bnodes(tr)
+	if b := m["b"]; !b.Carries || b.Parent != "" || b.Hops != 0 {
+		t.Errorf("b after the drop: %+v, want a carrier fed by a server", b)
+	}
+	if m["c"].Parent != c {
+		t.Errorf("c's parent changed from %q to %q", c, m["c"].Parent)
+	}
+	if len(m["a"].Children) > 1 || slices.Contains(m["a"].Children, "b") {
+		t.Errorf("a still feeds %v", m["a"].Children)
+	}
+	checkBrowsers(t, tr)
+}

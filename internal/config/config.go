@@ -58,6 +58,13 @@ type Config struct {
 	// FediverseCooldown (--fediverse-cooldown): a stream starting again
 	// this soon after the last go-live post's stream ended posts nothing.
 	FediverseCooldown time.Duration
+
+	// Carry (--carry): viewers may help carry streams (the player's
+	// switch and its control socket); CarrySteady (--carry-steady): how
+	// long a helping viewer's connection is measured good before it takes
+	// children.
+	Carry       bool
+	CarrySteady time.Duration
 }
 
 // Default returns the settings used when nothing is given.
@@ -81,6 +88,9 @@ func Default() Config {
 		RequestTimeout: 30 * time.Second,
 
 		FediverseCooldown: 15 * time.Minute,
+
+		Carry:       true,
+		CarrySteady: 20 * time.Second,
 	}
 }
 
@@ -117,6 +127,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxViewers, "max-viewers", c.MaxViewers, "viewers this site serves itself; more are sent to its relays (0: no limit, relays unused)")
 	fs.IntVar(&c.OriginRelays, "origin-relays", c.OriginRelays, "relays this site feeds itself; the others are fed by relays (0: a default of 4)")
 	fs.BoolVar(&c.FederationAllowPrivate, "federation-allow-private", c.FederationAllowPrivate, "accept linked sites on loopback or private addresses and over plain http (tests, LANs)")
+	fs.BoolVar(&c.Carry, "carry", c.Carry, "viewers may help carry a stream to other viewers (a switch in the player, off for each viewer until they turn it on); false: no switch, no carry socket")
+	fs.DurationVar(&c.CarrySteady, "carry-steady", c.CarrySteady, "how long a helping viewer's connection must be measured good before other viewers are placed on it")
 	fs.DurationVar(&c.FediverseCooldown, "fediverse-cooldown", c.FediverseCooldown, "a stream starting again within this time of the last go-live post's end posts nothing new to the fediverse (0: every start posts)")
 }
 
@@ -315,6 +327,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FediverseCooldown < 0 {
 		return errors.New("--fediverse-cooldown must be 0 or more")
+	}
+	if c.CarrySteady < 0 {
+		return errors.New("--carry-steady must be 0 or more")
 	}
 	if c.ChatRetention < time.Minute {
 		return errors.New("--chat-retention must be at least 1m")

@@ -151,3 +151,21 @@ func TestTrustedProxy(t *testing.T) {
 		t.Fatalf("bad value: %v", err)
 	}
 }
+
+// TestCarryFlags: viewers who help are on by default with 20 s of
+// steadiness; --carry=false turns them off, --carry-steady sets the wait,
+// a negative one is refused.
+func TestCarryFlags(t *testing.T) {
+	c, _, err := Load("serve", nil, env(nil), nil)
+	if err != nil || !c.Carry || c.CarrySteady.String() != "20s" {
+		t.Fatalf("defaults: carry %v, steady %s, %v", c.Carry, c.CarrySteady, err)
+	}
+	c, _, err = Load("serve", []string{"--carry=false", "--carry-steady", "1s"}, env(nil), nil)
+	if err != nil || c.Carry || c.CarrySteady.String() != "1s" {
+		t.Fatalf("--carry=false --carry-steady 1s: carry %v, steady %s, %v", c.Carry, c.CarrySteady, err)
+	}
+	c.CarrySteady = -1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--carry-steady") {
+		t.Errorf("a negative --carry-steady: %v", err)
+	}
+}

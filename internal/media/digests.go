@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/fedwave/fedwave/internal/fail"
@@ -48,4 +49,17 @@ func (s *Service) Digests(ctx context.Context, channel string) (digests <-chan D
 		s.mu.Unlock()
 	}()
 	return in, cancel, nil
+}
+
+// Keyframe asks the publisher of a local channel for a keyframe (a viewer
+// fed by a fellow viewer can only start at one); it does nothing for a
+// channel that is not here or is a linked instance's.
+func (s *Service) Keyframe(channel string) {
+	s.mu.Lock()
+	ch := s.channels[strings.ToLower(channel)]
+	s.mu.Unlock()
+	if ch == nil || ch.remote != nil {
+		return
+	}
+	ch.st.RequestKeyframe()
 }

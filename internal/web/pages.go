@@ -134,6 +134,7 @@ type channelData struct {
 	Popout      bool // the chat alone (/c/{name}/chat)
 	Embed       bool // the player alone (/c/{name}/embed)
 	Transparent bool // chat pop-out as an OBS overlay
+	Carry       bool // the player may help carry the stream (the feature is on, the channel local)
 }
 
 // channelPage gathers what the channel and chat pages show.
@@ -145,7 +146,8 @@ func (s *Server) channelPage(w http.ResponseWriter, r *http.Request) (page, *cha
 		return page{}, nil, false
 	}
 	s.ensureBrowserID(w, r)
-	d := &channelData{Channel: ch, Label: localName(ch), WHIP: s.publicURL + "/whip/" + ch.Name, Guests: s.auth.GuestsAllowed()}
+	d := &channelData{Channel: ch, Label: localName(ch), WHIP: s.publicURL + "/whip/" + ch.Name, Guests: s.auth.GuestsAllowed(),
+		Carry: s.carry.hub != nil && ch.Instance == ""}
 	p := page{Title: ch.Name, Data: d}
 	if sess, _ := s.session(r); sess != nil {
 		u := auth.View(sess.User)

@@ -21,6 +21,7 @@ import (
 	"github.com/fedwave/fedwave/internal/activitypub"
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/avatars"
+	"github.com/fedwave/fedwave/internal/carry"
 	"github.com/fedwave/fedwave/internal/channels"
 	"github.com/fedwave/fedwave/internal/chat"
 	"github.com/fedwave/fedwave/internal/emotes"
@@ -74,6 +75,10 @@ type Deps struct {
 
 	// Avatars keeps users' uploaded avatars (nil: uploads off).
 	Avatars *avatars.Dir
+
+	// Carry places viewers who help carry a stream (nil: off; the carry
+	// socket answers 404 and players show no switch).
+	Carry *carry.Hub
 }
 
 // Server is FedWave's HTTP handler.
@@ -104,6 +109,7 @@ type Server struct {
 	mediaRate  *ratelimit.Keyed
 	iceRate    *ratelimit.Keyed
 	digests    digestFeeds // who opens frame digest feeds
+	carry      carrySockets
 	pages      map[string]*template.Template
 	static     http.Handler
 	metrics    *httpMetrics
@@ -143,6 +149,7 @@ func New(d Deps) (*Server, error) {
 		mediaRate: ratelimit.PerMinute(max(d.MediaRate, 1)),
 		iceRate:   ratelimit.PerMinute(icePerMinute),
 		digests:   newDigestFeeds(),
+		carry:     newCarrySockets(d.Carry),
 		registry:  d.Registry,
 		proxies:   d.TrustedProxies,
 		timeout:   d.RequestTimeout,
@@ -215,6 +222,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /whep/{channel}", s.whepPost)
 	s.whepSessionRoutes(mux)
 	mux.HandleFunc("GET /api/v1/channels/{name}/digests", s.apiDigests) // frame digests (digests.go)
+	mux.HandleFunc("GET /api/v1/channels/{name}/carry", s.apiCarry)     // viewers who help (carry.go)
 
 	// Stream chain (CONTRACT §5a).
 	if s.relays != nil {
