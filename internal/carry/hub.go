@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,13 +33,15 @@ const (
 
 // Timings of the protocol.
 const (
-	DefaultRound = 500 * time.Millisecond // placement round; also the clients' stats interval
-	tryEvery     = time.Second            // a viewer is tried for a carrier at most this often
-	banFor       = 30 * time.Second       // a child is not placed again on the carrier that failed it
-	rateWindow   = 10 * time.Second       // the stream's rate is the best server-fed download this recent
-	lossWindow   = 2 * time.Second        // children's loss reports count against their carrier this long
-	statsFresh   = 2 * time.Second        // a viewer whose last stats are older is not placed
-	queueLen     = 256                    // messages waiting for a socket's writer; full: it is closed
+	DefaultRound  = 500 * time.Millisecond // placement round; also the clients' stats interval
+	tryEvery      = time.Second            // a viewer is tried for a carrier at most this often
+	banFor        = 30 * time.Second       // a child is not placed again on the carrier that failed it
+	keyframeGap   = time.Second            // a fed child asks for a keyframe at most this often
+	rateWindow    = 10 * time.Second       // the stream's rate is from server-fed downloads this recent
+	downSmoothing = 0.2                    // weight of a heartbeat's download in a socket's smoothed one (as the tree's)
+	lossWindow    = 2 * time.Second        // children's loss reports count against their carrier this long
+	statsFresh    = 2 * time.Second        // a viewer whose last stats are older is not placed
+	queueLen      = 256                    // messages waiting for a socket's writer; full: it is closed
 )
 
 // Media is what the hub needs of the media service.
@@ -89,7 +92,7 @@ type room struct {
 	name  string
 	since time.Time // the stream's start: another start means it ended between rounds
 	socks map[string]*Socket
-	rate  float64 // the stream's bitrate as its best server-fed viewer receives it
+	rate  float64 // the stream's bitrate as its server-fed viewers receive it (streamRate)
 	feed  *feed   // the digest subscription, while a socket is fed by a carrier
 }
 
@@ -226,14 +229,26 @@ func (h *Hub) tick(now time.Time) {
 			delete(h.rooms, key) // the sockets' Leave finds them gone
 			continue
 		}
-		r.rate = 0
-		for _, s := range r.socks {
-			if !s.fed && s.playing && now.Sub(s.downAt) <= rateWindow {
-				r.rate = max(r.rate, s.down)
-			}
-		}
+		r.rate = streamRate(r, now)
 		h.place(r, now)
 	}
+}
+
+// streamRate is the stream's bitrate as its server-fed viewers receive
+// it lately: the median of their smoothed downloads (a carrier must keep up
+// with the typical viewer, not with the best moment of the best one).
+func streamRate(r *room, now time.Time) float64 {
+	var downs []float64
+	for _, s := range r.socks {
+		if !s.fed && s.playing && now.Sub(s.downAt) <= rateWindow {
+			downs = append(downs, s.down)
+		}
+	}
+	if len(downs) == 0 {
+		return 0
+	}
+	slices.Sort(downs)
+	return downs[(len(downs)-1)/2]
 }
 
 // find is the open socket with id, in any room (ids are unique).
@@ -292,7 +307,9 @@ func (h *Hub) unlink(p, k *Socket, reason string, inTree bool) {
 	}
 	k.parent = ""
 	delete(p.kids, k.id)
-	k.banned[p.id] = time.Now().Add(banFor)
+	if reason == "lost" || reason == "stalled" {
+		k.banned[p.id] = time.Now().Add(banFor)
+	}
 	p.send(unlinkMsg{Type: "unlink", Peer: k.id, Reason: reason})
 	p.send(helpingMsg{Type: "helping", N: len(p.kids)})
 	if reason != "lost" {

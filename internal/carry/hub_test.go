@@ -88,6 +88,28 @@ func TestSwitchOff(t *testing.T) {
 	if !b.none("parent", time.Second) {
 		t.Error("the child was placed again on a carrier that switched off")
 	}
+	// On again: once steady, it may feed the same child (a switch-off is
+	// no failure of the link).
+	a.send(map[string]any{"type": "carry", "on": true, "room": 2})
+	if f := a.expect("feed"); f["peer"] != bid {
+		t.Errorf("the carrier switched on again was told to feed %v, want %s", f["peer"], bid)
+	}
+}
+
+// TestKeyframeRequests: a fed child may ask for a keyframe (its link
+// opened after the one asked for at placement went by), at most once a
+// second; a viewer fed by a server may not.
+func TestKeyframeRequests(t *testing.T) {
+	m := newFakeMedia()
+	h := startHub(t, m)
+	a, b, _, _ := linked(t, h)
+	_, _, before := m.counts()
+	b.send(map[string]any{"type": "keyframe"})
+	b.send(map[string]any{"type": "keyframe"}) // within the second: not again
+	a.send(map[string]any{"type": "keyframe"}) // fed by the server
+	if _, _, n := m.counts(); n != before+1 {  // (Handle acts before it returns)
+		t.Errorf("%d keyframe requests after a fed child asked twice within a second and its carrier once, want 1", n-before)
+	}
 }
 
 // TestCarrierLeaves: a carrier's socket closing unlinks its child at once.

@@ -65,6 +65,7 @@ func parse(data []byte) (in, error) {
 	case "stats":
 		m.Down = min(clamp(m.Down), maxDown)
 		m.Loss = min(clamp(m.Loss), 1)
+	case "keyframe":
 	case "lost":
 		if !idPattern.MatchString(m.Peer) {
 			return m, errors.New("bad peer")

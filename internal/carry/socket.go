@@ -45,6 +45,7 @@ type Socket struct {
 	kids         map[string]bool // the viewers it feeds
 	banned       map[string]time.Time
 	tried        time.Time // last placement try
+	keyframeAt   time.Time // its last keyframe request
 }
 
 // ID is the socket's id, the only thing peers learn of each other.
@@ -187,6 +188,14 @@ func (s *Socket) Handle(data []byte) error {
 		if p := r.socks[m.Peer]; p != nil && (s.parent == p.id || p.parent == s.id) {
 			p.send(signalMsg{Type: "signal", Peer: s.id, SDP: m.SDP, Candidate: m.Candidate})
 		}
+	case "keyframe":
+		// A fed child missed a frame, or its link opened after the
+		// keyframe asked for when it was placed went by: a browser
+		// publisher sends one only when asked.
+		if s.parent != "" && now.Sub(s.keyframeAt) >= keyframeGap {
+			s.keyframeAt = now
+			h.media.Keyframe(r.name)
+		}
 	case "lost":
 		if p := r.socks[m.Peer]; p != nil && s.parent == p.id {
 			h.unlink(p, s, "lost", false)
@@ -218,8 +227,15 @@ func (s *Socket) carryOff() {
 // how well it keeps up.
 func (s *Socket) stats(m in, now time.Time) {
 	h, r := s.hub, s.room
-	s.playing, s.fed, s.down, s.loss, s.statsAt = m.Playing, m.Fed, m.Down, m.Loss, now
+	s.playing, s.fed, s.loss, s.statsAt = m.Playing, m.Fed, m.Loss, now
 	if m.Playing && !m.Fed {
+		// Smoothed as the tree smooths a carrier's own figure, so that
+		// the two compare: one heartbeat's figure swings with keyframes.
+		if now.Sub(s.downAt) > rateWindow {
+			s.down = m.Down
+		} else {
+			s.down += downSmoothing * (m.Down - s.down)
+		}
 		s.downAt = now
 	}
 	if p := r.socks[s.parent]; p != nil && m.Fed {
