@@ -28,6 +28,7 @@ import { Feeders } from './feeders.js';
 const SWITCH_KEY = 'fedwave.carry';
 const ROOM = 2; // children offered
 const HEARTBEAT_MS = 500;
+const HISTORY = 4; // heartbeats the figures sent span
 const ICE_REFRESH_MS = 10 * 60 * 1000; // TURN credentials are short-lived
 const RECONNECT_MS = 3000;
 const MAX_RECONNECT_MS = 30000;
@@ -58,7 +59,7 @@ export function startCarry(root, player) {
   let child = null; // the FedLink feeding us
   let book = null; // its digests
   let whep = { bytes: 0, lost: 0, received: 0, frames: 0, codec: null }; // the player's last figures
-  let prev = null; // the figures at the last heartbeat
+  let history = []; // the figures at the last heartbeats, oldest first
   let rate = 0; // bits/s we receive lately: what each child costs our upload
   let rejected = 0;
   let fromOrigin = 0; // bytes the origin sent us: media (WHEP) and this socket, for the benchmarks
@@ -111,7 +112,7 @@ export function startCarry(root, player) {
     sock.addEventListener('open', () => {
       retryMs = RECONNECT_MS;
       send({ type: 'hello', carry: on, room: ROOM, receive: receiving });
-      prev = null;
+      history = [];
       heartbeat = setInterval(beat, HEARTBEAT_MS);
     });
     sock.addEventListener('message', (ev) => {
@@ -232,16 +233,20 @@ export function startCarry(root, player) {
       ? { at: performance.now(), bytes: child.n.bytes, lost: child.n.rejected, received: child.n.passed, frames: child.n.decoded + child.n.audio, fed }
       : { at: performance.now(), bytes: whep.bytes, lost: whep.lost, received: whep.received, frames: whep.frames, fed };
     if (fed) root.dataset.framesDecoded = String(child.n.decoded);
-    if (prev && prev.fed === fed) {
+    if (history.length > 0 && history[0].fed !== fed) history = [];
+    const prev = history[0]; // two seconds ago: one heartbeat's figure swings with each keyframe
+    if (prev) {
       const dt = (cur.at - prev.at) / 1000;
       const down = dt > 0 ? ((cur.bytes - prev.bytes) * 8) / dt : 0;
       const got = cur.received - prev.received;
       const lost = cur.lost - prev.lost;
       const loss = got + lost > 0 ? lost / (got + lost) : 0;
       rate = down > 0 ? down : rate;
-      send({ type: 'stats', playing: cur.frames > prev.frames, down: Math.max(0, down), loss: Math.min(Math.max(loss, 0), 1), fed });
+      const last = history[history.length - 1];
+      send({ type: 'stats', playing: cur.frames > last.frames, down: Math.max(0, down), loss: Math.min(Math.max(loss, 0), 1), fed });
     }
-    prev = cur;
+    history.push(cur);
+    if (history.length > HISTORY) history.shift();
     showStatus();
   }
 

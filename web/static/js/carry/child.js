@@ -14,10 +14,11 @@ import { Reassembler, now } from './wire.js';
 
 const WAIT_MS = 500; // a frame waits this long at most for its digest
 const START_MS = 6000; // the first picture must come within this
-const STALL_MS = 700; // then, no picture for this long: the parent is lost
+const STALL_MS = 1000; // then, no picture for this long: the parent is lost
 const CHECK_MS = 100;
-const MAX_QUEUE = 240; // frames waiting to be checked; beyond, the link is too slow
+const MAX_QUEUE = 240; // frames of a kind waiting to be checked; beyond, the link is too slow
 const MAX_LATENCIES = 4096;
+const KEYFRAME_MS = 1000; // asks for a keyframe at most this often
 
 // videoCodec maps a WebRTC codec (mimeType, fmtp line) to the WebCodecs
 // codec string; '' when it cannot be decoded here.
@@ -62,8 +63,11 @@ export class FedLink {
     this.lastPicture = 0;
     this.last = { video: 0, audio: 0 }; // the place in the origin's order of the last frame taken
     this.needKey = true;
-    this.queued = 0;
-    this.work = Promise.resolve();
+    this.askedAt = -KEYFRAME_MS;
+    // Frames are checked in order, each kind on its own: a sound frame
+    // waiting for its digest holds up no picture.
+    this.queued = { video: 0, audio: 0 };
+    this.work = { video: Promise.resolve(), audio: Promise.resolve() };
     this.signals = Promise.resolve();
     this.parts = new Reassembler();
 
@@ -103,6 +107,10 @@ export class FedLink {
       if (dc.label !== 'frames') return dc.close();
       dc.binaryType = 'arraybuffer';
       dc.addEventListener('message', (m) => this.message(m.data));
+      // The keyframe asked for when we were placed may have gone by
+      // before the channel opened: a browser publisher sends one only
+      // when asked.
+      dc.addEventListener('open', () => this.askKeyframe());
       dc.addEventListener('close', () => this.lost('the viewer stopped sending'));
     });
     this.timer = setInterval(() => this.check(), CHECK_MS);
@@ -127,21 +135,22 @@ export class FedLink {
     if (data instanceof ArrayBuffer) this.n.bytes += data.byteLength;
     const frame = this.parts.push(data);
     if (!frame) return;
-    if (this.queued >= MAX_QUEUE) {
+    const kind = frame.kind;
+    if (this.queued[kind] >= MAX_QUEUE) {
       this.lost('the frames come in faster than they can be checked');
       return;
     }
-    this.queued++;
-    this.work = this.work.then(() => this.take(frame)).finally(() => { this.queued--; });
+    this.queued[kind]++;
+    this.work[kind] = this.work[kind].then(() => this.take(frame)).finally(() => { this.queued[kind]--; });
   }
 
   // take checks one frame and decodes it if it passes.
   async take(frame) {
-    const found = await this.book.find(frame.kind, frame.data, WAIT_MS);
+    const found = await this.book.find(frame.kind, frame.data, WAIT_MS, this.last[frame.kind]);
     if (this.closed) return;
-    if (!found || found.n <= this.last[frame.kind]) {
+    if (!found) {
       this.n.rejected++;
-      if (frame.kind === 'video') this.needKey = true;
+      if (frame.kind === 'video') this.waitKey();
       return;
     }
     this.last[frame.kind] = found.n;
@@ -151,7 +160,10 @@ export class FedLink {
       if (frame.kind === 'audio') {
         this.audio.decode(new EncodedAudioChunk({ type: 'key', timestamp, data: frame.data }));
       } else {
-        if (this.needKey && !frame.key) return;
+        if (this.needKey && !frame.key) {
+        this.askKeyframe();
+        return;
+      }
         this.needKey = false;
         this.video.decode(new EncodedVideoChunk({ type: frame.key ? 'key' : 'delta', timestamp, data: frame.data }));
         if (this.latencies.length >= MAX_LATENCIES) this.latencies.shift();
@@ -178,11 +190,25 @@ export class FedLink {
     }
   }
 
+  // waitKey: a video frame is missing; the next ones cannot be decoded
+  // until a keyframe comes.
+  waitKey() {
+    this.needKey = true;
+    this.askKeyframe();
+  }
+
+  askKeyframe() {
+    const t = performance.now();
+    if (this.closed || t - this.askedAt < KEYFRAME_MS) return;
+    this.askedAt = t;
+    this.send({ type: 'keyframe' });
+  }
+
   // resetVideo: the decoder failed (a frame that is not what its header
   // said): a new one waits for a keyframe.
   resetVideo() {
     if (this.closed) return;
-    this.needKey = true;
+    this.waitKey();
     try {
       this.video = this.makeVideo();
     } catch {

@@ -101,12 +101,17 @@ export class DigestBook {
   // find is origin with the digest's place in the feed: {ts, n}, n
   // growing in the order the origin sent the frames, whatever layer or
   // renumbering. A caller that wants frames in order (not an old one
-  // replayed) takes only a growing n; a frame sent again (silence) gets
-  // a new n.
-  async find(kind, data, waitMs = WAIT_MS) {
+  // replayed) passes the n of the last frame it took as after: a frame
+  // the origin sent before that is not found, unless the origin sends the
+  // same bytes again (silence, a repeated sound) within waitMs.
+  async find(kind, data, waitMs = WAIT_MS, after = 0) {
     const sum = await frameDigest(data);
-    if (!this.#bySum.has(sum) && waitMs > 0) await this.#wait(`sum/${sum}`, waitMs);
-    const o = this.#bySum.get(sum);
+    const fresh = () => {
+      const o = this.#bySum.get(sum);
+      return o && o.n > after ? o : null;
+    };
+    if (!fresh() && waitMs > 0) await this.#wait(`sum/${sum}`, waitMs);
+    const o = fresh();
     return o && o.kind === kind ? { ts: o.ts, n: o.n } : null;
   }
 
