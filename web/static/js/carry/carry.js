@@ -33,6 +33,7 @@ const ICE_REFRESH_MS = 10 * 60 * 1000; // TURN credentials are short-lived
 const RECONNECT_MS = 3000;
 const MAX_RECONNECT_MS = 30000;
 const NOTICE_MS = 8000;
+const MAX_EVENTS = 50;
 
 // canCarry says whether this browser can pass its frames on.
 function canCarry() {
@@ -64,6 +65,12 @@ export function startCarry(root, player) {
   let rejected = 0;
   let fromOrigin = 0; // bytes the origin sent us: media (WHEP) and this socket, for the benchmarks
   let noticeUntil = 0; // the switch just came on: the status says what it means
+  const events = []; // the last links made and ended, and why, for tests and bug reports
+
+  function note(what) {
+    events.push(`${Math.round(performance.now())} ${what}`);
+    if (events.length > MAX_EVENTS) events.shift();
+  }
 
   const feeders = new Feeders({ send, onCount: showStatus });
 
@@ -125,8 +132,9 @@ export function startCarry(root, player) {
       }
       if (m && typeof m === 'object') onMessage(m);
     });
-    sock.addEventListener('close', () => {
+    sock.addEventListener('close', (ev) => {
       if (ws !== sock) return;
+      note(`socket closed: ${ev.code} ${ev.reason}`);
       ws = null;
       clearInterval(heartbeat);
       feeders.clear();
@@ -142,8 +150,11 @@ export function startCarry(root, player) {
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m));
   }
 
+  // refreshIce keeps ICE servers (fresh TURN credentials) at hand for
+  // the links the origin asks for: they are made at once, so that no
+  // signal comes before them.
   async function refreshIce() {
-    if (performance.now() - iceAt < ICE_REFRESH_MS && iceAt) return;
+    if (iceAt && performance.now() - iceAt < ICE_REFRESH_MS) return;
     iceAt = performance.now();
     iceServers = await iceConfig();
   }
@@ -155,6 +166,7 @@ export function startCarry(root, player) {
         refreshIce();
         break;
       case 'feed':
+        note(`feed ${peer}`);
         if (on && peer) feeders.add(peer, iceServers);
         else if (peer) send({ type: 'carry', on: false, room: ROOM });
         break;
@@ -166,6 +178,7 @@ export function startCarry(root, player) {
         else feeders.signal(peer, m);
         break;
       case 'unlink':
+        note(`unlink ${peer}: ${m.reason}`);
         if (child && child.peer === peer) dropChild();
         else feeders.remove(peer);
         break;
@@ -176,12 +189,12 @@ export function startCarry(root, player) {
         showStatus();
         break;
     }
-    refreshIce();
   }
 
   // adopt: the origin placed us on a carrier. The WHEP session plays on
   // until the carrier's first picture is decoded.
   function adopt(peer) {
+    note(`parent ${peer}`);
     const codec = whep.codec ? videoCodec(whep.codec.mime, whep.codec.fmtp) : '';
     if (!receiving || !codec || player.quality() === 'audio') {
       send({ type: 'lost', peer });
@@ -201,7 +214,8 @@ export function startCarry(root, player) {
           player.fed(stream);
           showStatus();
         },
-        onLost: () => {
+        onLost: (why) => {
+          note(`lost ${peer}: ${why}`);
           send({ type: 'lost', peer });
           dropChild();
         },
@@ -228,6 +242,7 @@ export function startCarry(root, player) {
 
   // beat tells the origin how well we receive, twice a second.
   function beat() {
+    refreshIce();
     const fed = Boolean(child && child.started);
     const cur = fed
       ? { at: performance.now(), bytes: child.n.bytes, lost: child.n.rejected, received: child.n.passed, frames: child.n.decoded + child.n.audio, fed }
@@ -258,6 +273,7 @@ export function startCarry(root, player) {
     passed: child ? child.n.passed : 0,
     rejected: rejected + (child ? child.n.rejected : 0),
     latencies: child ? child.latencies.slice() : [],
+    events: events.slice(),
   });
   root.carryStats = stats; // for tests and benchmarks
   root.carryBytes = () => fromOrigin;

@@ -18,6 +18,7 @@ const SUM_BYTES = 16;
 const MAX_FRAMES = 4096; // digests kept: about 50 s of audio and video
 const MAX_WAITERS = 512; // frames waiting for their digest at once; beyond, they count as unknown
 const MAX_PER_FRAME = 4; // simulcast layers may share a timestamp
+const MAX_REPEATS = 128; // times the same bytes are remembered (silence repeats 50 times a second)
 export const WAIT_MS = 1000; // how long a frame waits for its digest by default
 
 const SUM = /^[0-9a-f]{32}$/;
@@ -40,7 +41,7 @@ export function rtpTimestamp(frame) {
 // and answers whether a frame is one of them.
 export class DigestBook {
   #sums = new Map(); // "kind/ts" → [sum], oldest first
-  #bySum = new Map(); // sum → {kind, ts, n}, oldest first
+  #bySum = new Map(); // sum → [{kind, ts, n}] (the times the origin sent those bytes), least recently sent first
   #n = 0; // digests added so far: the order the origin sent them in
   #waiters = new Map(); // "kind/ts" or "sum/" + sum → [resolve]
   #waiting = 0;
@@ -61,8 +62,11 @@ export class DigestBook {
       this.#sums.set(key, [d.sum]);
       if (this.#sums.size > this.max) this.#sums.delete(this.#sums.keys().next().value);
     }
+    const sent = this.#bySum.get(d.sum) || [];
     this.#bySum.delete(d.sum); // a frame sent again (silence) is the newest again
-    this.#bySum.set(d.sum, { kind: d.kind, ts: d.ts, n: ++this.#n });
+    sent.push({ kind: d.kind, ts: d.ts, n: ++this.#n });
+    if (sent.length > MAX_REPEATS) sent.shift();
+    this.#bySum.set(d.sum, sent);
     if (this.#bySum.size > this.max) this.#bySum.delete(this.#bySum.keys().next().value);
     this.#wake(key);
     this.#wake(`sum/${d.sum}`);
@@ -91,27 +95,28 @@ export class DigestBook {
   }
 
   // origin finds a frame by its digest alone and returns the RTP
-  // timestamp the origin received it with, or null when the origin sent
-  // no such frame of that kind (within waitMs).
+  // timestamp the origin last received it with, or null when the origin
+  // sent no such frame of that kind (within waitMs).
   async origin(kind, data, waitMs = WAIT_MS) {
-    const found = await this.find(kind, data, waitMs);
-    return found ? found.ts : null;
+    const sum = await frameDigest(data);
+    if (!this.#bySum.has(sum) && waitMs > 0) await this.#wait(`sum/${sum}`, waitMs);
+    const sent = this.#bySum.get(sum);
+    const o = sent && sent[sent.length - 1];
+    return o && o.kind === kind ? o.ts : null;
   }
 
-  // find is origin with the digest's place in the feed: {ts, n}, n
-  // growing in the order the origin sent the frames, whatever layer or
-  // renumbering. A caller that wants frames in order (not an old one
-  // replayed) passes the n of the last frame it took as after: a frame
-  // the origin sent before that is not found, unless the origin sends the
-  // same bytes again (silence, a repeated sound) within waitMs.
+  // find gives a frame's place in the origin's feed: {ts, n}, n growing in
+  // the order the origin sent the frames, whatever layer or renumbering.
+  // A caller that wants frames in order (not an old one replayed) passes
+  // the n of the last frame it took as after, and gets the first time the
+  // origin sent these bytes after that one, waiting up to waitMs for it
+  // (the same bytes come again for silence or a repeated sound); null when
+  // there is none.
   async find(kind, data, waitMs = WAIT_MS, after = 0) {
     const sum = await frameDigest(data);
-    const fresh = () => {
-      const o = this.#bySum.get(sum);
-      return o && o.n > after ? o : null;
-    };
-    if (!fresh() && waitMs > 0) await this.#wait(`sum/${sum}`, waitMs);
-    const o = fresh();
+    const next = () => (this.#bySum.get(sum) || []).find((o) => o.n > after) || null;
+    if (!next() && waitMs > 0) await this.#wait(`sum/${sum}`, waitMs);
+    const o = next();
     return o && o.kind === kind ? { ts: o.ts, n: o.n } : null;
   }
 
