@@ -229,8 +229,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		ActivityPub:    a.ap,
 		RequestTimeout: cfg.RequestTimeout,
 
-		Avatars: avatarDir,
-		Carry:   a.carry,
+		Avatars:  avatarDir,
+		Carry:    a.carry,
+		Audience: a.audience,
 	})
 	if err != nil {
 		if a.carry != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/carry"
 	"github.com/fedwave/fedwave/internal/ratelimit"
 )
@@ -30,14 +31,16 @@ const (
 // carrySockets limits who opens carry sockets.
 type carrySockets struct {
 	hub      *carry.Hub // nil: the feature is off
+	audience *audience.Registry
 	rate     *ratelimit.Keyed
 	conns    *connLimit // by client address
 	channels *connLimit // by channel
 }
 
-func newCarrySockets(hub *carry.Hub) carrySockets {
+func newCarrySockets(hub *carry.Hub, aud *audience.Registry) carrySockets {
 	return carrySockets{
 		hub:      hub,
+		audience: aud,
 		rate:     ratelimit.PerMinute(carryPerMinute),
 		conns:    &connLimit{max: carryPerAddress, n: map[string]int{}},
 		channels: &connLimit{max: carryPerChannel, n: map[string]int{}},
@@ -86,10 +89,19 @@ func (s *Server) apiCarry(w http.ResponseWriter, r *http.Request) {
 		conn.Close(websocket.StatusGoingAway, "the server is stopping")
 		return
 	}
+	// A viewer fed by a fellow viewer has no WHEP session: it counts in
+	// the channel's audience through this socket (once, with its player
+	// and chat, by the same key). A client without a key is not counted
+	// here: its WHEP session has a key of its own.
+	leave := func() {}
+	if who := s.audienceKey(r); who != "" && s.carry.audience != nil {
+		leave = s.carry.audience.Join(ch.Name, who)
+	}
 	// The handler returns (freeing net/http's state for the request); a
 	// goroutine of its own reads the socket.
 	go func() {
 		defer release()
+		defer leave()
 		carryRead(conn, sock)
 	}()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fedwave/fedwave/internal/activitypub"
+	"github.com/fedwave/fedwave/internal/audience"
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/avatars"
 	"github.com/fedwave/fedwave/internal/carry"
@@ -79,6 +80,9 @@ type Deps struct {
 	// Carry places viewers who help carry a stream (nil: off; the carry
 	// socket answers 404 and players show no switch).
 	Carry *carry.Hub
+	// Audience counts a viewer fed by a fellow viewer (it has no WHEP
+	// session) while its carry socket is open (nil: not counted).
+	Audience *audience.Registry
 }
 
 // Server is FedWave's HTTP handler.
@@ -149,7 +153,7 @@ func New(d Deps) (*Server, error) {
 		mediaRate: ratelimit.PerMinute(max(d.MediaRate, 1)),
 		iceRate:   ratelimit.PerMinute(icePerMinute),
 		digests:   newDigestFeeds(),
-		carry:     newCarrySockets(d.Carry),
+		carry:     newCarrySockets(d.Carry, d.Audience),
 		registry:  d.Registry,
 		proxies:   d.TrustedProxies,
 		timeout:   d.RequestTimeout,
