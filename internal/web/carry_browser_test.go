@@ -72,14 +72,15 @@ func carrier(t *testing.T, s *apptest.Server) *browsertest.Page {
 	return p
 }
 
-// children opens the channel page twice in one browser, without the
-// switch, and waits until both are fed by a fellow viewer.
+// children opens the channel's embedded player (no chat) twice in one
+// browser, without the switch, and waits until both are fed by a fellow
+// viewer.
 func children(t *testing.T, s *apptest.Server) []*browsertest.Page {
 	t.Helper()
 	b := browsertest.New(t)
 	kids := []*browsertest.Page{b.NewPage(t), b.NewPage(t)}
 	for _, k := range kids {
-		k.Run(chromedp.Navigate(s.URL+"/c/alpha"), chromedp.WaitVisible("#player"))
+		k.Run(chromedp.Navigate(s.URL+"/c/alpha/embed"), chromedp.WaitVisible("#player"))
 	}
 	for _, k := range kids {
 		poll(t, k, fedJS)
@@ -132,6 +133,11 @@ func TestCarryBrowserViewersHelp(t *testing.T) {
 	}
 	if n := metric(t, s, "fedwave_media_viewers"); n != 1 {
 		t.Errorf("the server has %d WHEP viewers while two of three are fed by the third, want 1", n)
+	}
+	// The children still count as watching, without a WHEP session or a
+	// chat: the parent's browser and the children's (one person).
+	if ch, _ := s.Do("GET", "/api/v1/channels/alpha", nil, "").Body["channel"].(map[string]any); ch["viewers"] != 2.0 {
+		t.Errorf("the channel says %v watching, want 2 (the parent, and the children's browser)", ch["viewers"])
 	}
 
 	// The switch off: the children go back to the server.
@@ -209,11 +215,11 @@ func TestCarryBrowserMeasure(t *testing.T) {
 	// window measures for the span: the bytes the origin sent the three
 	// (their WHEP sessions and control sockets) and the parent's CPU.
 	measure := func(what string) float64 {
-		read := func() (bytes float64) {
+		read := func() (bytes []float64) {
 			for _, p := range all {
 				var n float64
 				p.Eval(playerJS+`.carryBytes()`, &n)
-				bytes += n
+				bytes = append(bytes, n)
 			}
 			return bytes
 		}
@@ -221,9 +227,15 @@ func TestCarryBrowserMeasure(t *testing.T) {
 		u0, s0 := pb.CPU()
 		time.Sleep(window)
 		u1, s1 := pb.CPU()
-		rate := (read() - b0) * 8 / window.Seconds()
-		t.Logf("%s: the origin sent the three viewers %.2f Mb/s; the parent's browser used %.1f%% user + %.1f%% system CPU",
-			what, rate/1e6, 100*(u1-u0).Seconds()/window.Seconds(), 100*(s1-s0).Seconds()/window.Seconds())
+		var rate float64
+		var each []string
+		for i, b := range read() {
+			r := (b - b0[i]) * 8 / window.Seconds()
+			rate += r
+			each = append(each, fmt.Sprintf("%.0f", r/1e3))
+		}
+		t.Logf("%s: the origin sent the three viewers %.2f Mb/s (parent, children: %s kb/s); the parent's browser used %.1f%% user + %.1f%% system CPU",
+			what, rate/1e6, strings.Join(each, ", "), 100*(u1-u0).Seconds()/window.Seconds(), 100*(s1-s0).Seconds()/window.Seconds())
 		return rate
 	}
 	for _, p := range all {
@@ -243,7 +255,14 @@ func TestCarryBrowserMeasure(t *testing.T) {
 		lat = append(lat, l...)
 	}
 	slices.Sort(lat)
-	if len(lat) > 0 {
+	if len(lat) == 0 {
+		for _, k := range kids {
+			var ev []string
+			k.Eval(playerJS+`.carryStats().events`, &ev)
+			t.Logf("a child's links: %q", ev)
+		}
+		t.Error("the children measured no latency")
+	} else {
 		t.Logf("added latency of one hop (the parent getting a frame → the child decoding it), %d frames: p50 %.1f ms, p99 %.1f ms, max %.1f ms",
 			len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
 	}
@@ -259,7 +278,7 @@ func TestCarryBrowserMeasure(t *testing.T) {
 		}
 	}
 	slices.Sort(relinks)
-	t.Logf("children decoding from the server again after their parent left, 10 departures × 2 children: median %v, worst %v, all %v",
+	t.Logf("both children decoding from the server again after their parent left, over 10 departures: median %v, worst %v, all %v",
 		relinks[len(relinks)/2], relinks[len(relinks)-1], relinks)
 }
 
