@@ -28,6 +28,7 @@
 // the moment that viewer leaves or stalls.
 
 import { startCarry } from './carry/carry.js';
+import { localGet, localSet } from './dom.js';
 import { listenLive } from './live.js';
 import { errorOf, iceConfig, trickler } from './webrtc.js';
 
@@ -67,7 +68,7 @@ function startPlayer(root) {
   let gen = 0; // bumped by every connect and teardown; late async work checks it
   let retryTimer = 0;
   let statsTimer = 0;
-  let quality = QUALITIES.includes(storageGet(QUALITY_KEY)) ? storageGet(QUALITY_KEY) : 'high';
+  let quality = QUALITIES.includes(localGet(QUALITY_KEY)) ? localGet(QUALITY_KEY) : 'high';
   let last = null; // the previous stats sample
   let stalledSince = 0;
   let undecodedSince = 0; // video arrives but no frame decodes since then
@@ -473,7 +474,7 @@ function startPlayer(root) {
     if (!QUALITIES.includes(ui.quality.value)) return;
     quality = ui.quality.value;
     root.dataset.quality = quality;
-    storageSet(QUALITY_KEY, quality);
+    localSet(QUALITY_KEY, quality);
     const state = root.dataset.state;
     if (state === 'live' || state === 'connecting' || state === 'paused') switchQuality();
   });
@@ -549,21 +550,5 @@ function startPlayer(root) {
     if (!res.ok) throw new Error(`channel lookup failed (${res.status})`);
     const body = await res.json();
     return body.channel || {};
-  }
-}
-
-function storageGet(key) {
-  try {
-    return localStorage.getItem(key);
-  } catch {
-    return null;
-  }
-}
-
-function storageSet(key, value) {
-  try {
-    localStorage.setItem(key, value);
-  } catch {
-    // Not kept; the choice holds for this page.
   }
 }

@@ -20,6 +20,7 @@
 // switch), data-helping (viewers fed), data-fed ("true" while fed by a
 // fellow viewer), data-carry-rejected (frames refused).
 
+import { localGet, localSet } from '../dom.js';
 import { iceConfig } from '../webrtc.js';
 import { canReceive, FedLink, videoCodec } from './child.js';
 import { DigestBook } from './verify.js';
@@ -49,7 +50,7 @@ export function startCarry(root, player) {
   const ui = { wrap: $('player-carry'), toggle: $('player-carry-switch'), status: $('player-carry-status'), fellow: $('player-fellow') };
   const carrying = canCarry();
   const receiving = canReceive();
-  let on = carrying && storageGet(SWITCH_KEY) === '1';
+  let on = carrying && localGet(SWITCH_KEY) === '1';
   let ws = null;
   let wanted = false; // the player plays: keep a socket open
   let retryMs = RECONNECT_MS;
@@ -83,7 +84,7 @@ export function startCarry(root, player) {
 
   function setSwitch(value) {
     on = carrying && value;
-    storageSet(SWITCH_KEY, on ? '1' : '0');
+    localSet(SWITCH_KEY, on ? '1' : '0');
     if (!on) feeders.clear(); // the origin hands them back when it hears us
     send({ type: 'carry', on, room: ROOM });
     if (on) noticeUntil = performance.now() + NOTICE_MS;
@@ -320,20 +321,4 @@ export function startCarry(root, player) {
     },
     stats,
   };
-}
-
-function storageGet(key) {
-  try {
-    return localStorage.getItem(key);
-  } catch {
-    return null;
-  }
-}
-
-function storageSet(key, value) {
-  try {
-    localStorage.setItem(key, value);
-  } catch {
-    // Not kept; the choice holds for this page.
-  }
 }
