@@ -241,3 +241,37 @@ func TestStreamEnded(t *testing.T) {
 		t.Errorf("%d sockets after", n)
 	}
 }
+
+// TestReceiveFollowsStats: a viewer whose stats say it no longer takes a
+// carrier's frames (it chose a lower quality) is not placed; saying it
+// does again, it is.
+func TestReceiveFollowsStats(t *testing.T) {
+	h := startHub(t, newFakeMedia())
+	a, b := join(t, h), join(t, h)
+	a.hello(true, false)
+	a.stats(true, false, 3e6)
+	bid := b.hello(false, true)
+	b.send(map[string]any{"type": "stats", "playing": true, "down": 2e6, "fed": false, "receive": false})
+	if !b.none("parent", 2*time.Second) {
+		t.Fatal("a viewer that said it takes no carrier's frames was placed on one")
+	}
+	b.send(map[string]any{"type": "stats", "playing": true, "down": 2e6, "fed": false, "receive": true})
+	if f := a.expect("feed"); f["peer"] != bid {
+		t.Errorf("the carrier was told to feed %v, want %s", f["peer"], bid)
+	}
+}
+
+// TestLeave: a child leaving its carrier by choice unlinks them (the
+// carrier is told) and may be placed on it again.
+func TestLeave(t *testing.T) {
+	h := startHub(t, newFakeMedia())
+	a, b, aid, bid := linked(t, h)
+	b.send(map[string]any{"type": "leave", "peer": aid})
+	if u := a.expect("unlink"); u["peer"] != bid || u["reason"] != "left" {
+		t.Errorf("the carrier got %v", u)
+	}
+	b.stats(true, false, 2e6)
+	if p := b.expect("parent"); p["peer"] != aid {
+		t.Errorf("the child was placed on %v, want %s again", p["peer"], aid)
+	}
+}

@@ -21,13 +21,13 @@ type in struct {
 	Type      string     `json:"type"`
 	Carry     bool       `json:"carry"`   // hello
 	Room      int        `json:"room"`    // hello, carry
-	Receive   bool       `json:"receive"` // hello
+	Receive   *bool      `json:"receive"` // hello; stats (when it changes: the viewer's quality)
 	On        bool       `json:"on"`      // carry
 	Playing   bool       `json:"playing"` // stats
 	Down      float64    `json:"down"`
 	Loss      float64    `json:"loss"`
 	Fed       bool       `json:"fed"`
-	Peer      string     `json:"peer"` // signal, lost
+	Peer      string     `json:"peer"` // signal, lost, leave
 	SDP       *sdp       `json:"sdp"`
 	Candidate *candidate `json:"candidate"`
 }
@@ -66,7 +66,7 @@ func parse(data []byte) (in, error) {
 		m.Down = min(clamp(m.Down), maxDown)
 		m.Loss = min(clamp(m.Loss), 1)
 	case "keyframe":
-	case "lost":
+	case "lost", "leave":
 		if !idPattern.MatchString(m.Peer) {
 			return m, errors.New("bad peer")
 		}

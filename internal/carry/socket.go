@@ -169,7 +169,7 @@ func (s *Socket) Handle(data []byte) error {
 	r := s.room
 	switch m.Type {
 	case "hello":
-		s.hello, s.receive = true, m.Receive
+		s.hello, s.receive = true, m.Receive != nil && *m.Receive
 		s.send(welcome{Type: "welcome", ID: s.id})
 		if m.Carry {
 			s.carryOn(m.Room, now)
@@ -196,9 +196,16 @@ func (s *Socket) Handle(data []byte) error {
 			s.keyframeAt = now
 			h.media.Keyframe(r.name)
 		}
-	case "lost":
+	case "lost", "leave":
+		// lost: the carrier failed the child, which is not placed on it
+		// again for a while; leave: the child chose to go (another
+		// quality), no fault of the carrier's.
+		reason := "lost"
+		if m.Type == "leave" {
+			reason = "left"
+		}
 		if p := r.socks[m.Peer]; p != nil && s.parent == p.id {
-			h.unlink(p, s, "lost", false)
+			h.unlink(p, s, reason, false)
 			h.place(r, now)
 		}
 	}
@@ -228,6 +235,9 @@ func (s *Socket) carryOff() {
 func (s *Socket) stats(m in, now time.Time) {
 	h, r := s.hub, s.room
 	s.playing, s.fed, s.loss, s.statsAt = m.Playing, m.Fed, m.Loss, now
+	if m.Receive != nil { // a viewer choosing a lower quality than carriers pass on is not placed on one
+		s.receive = *m.Receive
+	}
 	if m.Playing && !m.Fed {
 		// Smoothed as the tree smooths a carrier's own figure, so that
 		// the two compare: one heartbeat's figure swings with keyframes.
