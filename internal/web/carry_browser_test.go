@@ -140,6 +140,16 @@ func TestCarryBrowserViewersHelp(t *testing.T) {
 		t.Errorf("the channel says %v watching, want 2 (the parent, and the children's browser)", ch["viewers"])
 	}
 
+	// A child choosing Low goes back to the server (a carrier passes on
+	// High); back on High, it is fed again.
+	choose := func(p *browsertest.Page, q string) {
+		p.Eval(`(() => { const s = document.querySelector('#player-quality'); s.value = '`+q+`'; s.dispatchEvent(new Event('change')); })()`, nil)
+	}
+	choose(kids[0], "low")
+	allDecode(t, kids[:1], false)
+	choose(kids[0], "high")
+	allDecode(t, kids[:1], true)
+
 	// The switch off: the children go back to the server.
 	parent.Run(chromedp.Click("#player-carry-switch"))
 	took := allDecode(t, kids, false)

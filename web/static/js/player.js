@@ -475,6 +475,7 @@ function startPlayer(root) {
     quality = ui.quality.value;
     root.dataset.quality = quality;
     localSet(QUALITY_KEY, quality);
+    carry.qualityChanged();
     const state = root.dataset.state;
     if (state === 'live' || state === 'connecting' || state === 'paused') switchQuality();
   });

@@ -43,7 +43,7 @@ function canCarry() {
 }
 
 export function startCarry(root, player) {
-  const off = { pcOptions: () => ({}), tap() {}, release() {}, report() {}, playing() {}, stop() {}, stats: () => null };
+  const off = { pcOptions: () => ({}), tap() {}, release() {}, qualityChanged() {}, report() {}, playing() {}, stop() {}, stats: () => null };
   if (root.dataset.carry !== '1' || typeof WebSocket !== 'function') return off;
   const channel = root.dataset.channel;
   const $ = (id) => document.getElementById(id);
@@ -73,6 +73,12 @@ export function startCarry(root, player) {
     if (events.length > MAX_EVENTS) events.shift();
   }
 
+  // A carrier passes on what it receives: its own quality. So only a
+  // viewer on "High" feeds others, and is fed by others (the origin places
+  // no "Low" or "Audio only" viewer on a carrier).
+  const carries = () => on && player.quality() === 'high';
+  const takesFrames = () => receiving && player.quality() === 'high';
+
   const feeders = new Feeders({ send, onCount: showStatus });
 
   if (ui.wrap) ui.wrap.hidden = !carrying;
@@ -86,7 +92,7 @@ export function startCarry(root, player) {
     on = carrying && value;
     localSet(SWITCH_KEY, on ? '1' : '0');
     if (!on) feeders.clear(); // the origin hands them back when it hears us
-    send({ type: 'carry', on, room: ROOM });
+    send({ type: 'carry', on: carries(), room: ROOM });
     if (on) noticeUntil = performance.now() + NOTICE_MS;
     if (on && !player.encoded()) player.restart();
     showStatus();
@@ -102,6 +108,10 @@ export function startCarry(root, player) {
     ui.status.hidden = !on;
     const mbps = rate > 0 ? ` · ~${((rate * Math.max(feeders.count, 1)) / 1e6).toFixed(1)} Mb/s up` : '';
     const n = feeders.count;
+    if (!carries()) {
+      ui.status.textContent = 'Helps on High quality only';
+      return;
+    }
     if (n === 0 && performance.now() < noticeUntil) {
       ui.status.textContent = 'Thank you! Viewers you help can see your IP address, and you theirs.';
       return;
@@ -119,7 +129,7 @@ export function startCarry(root, player) {
     ws = sock;
     sock.addEventListener('open', () => {
       retryMs = RECONNECT_MS;
-      send({ type: 'hello', carry: on, room: ROOM, receive: receiving });
+      send({ type: 'hello', carry: carries(), room: ROOM, receive: takesFrames() });
       history = [];
       heartbeat = setInterval(beat, HEARTBEAT_MS);
     });
@@ -168,8 +178,8 @@ export function startCarry(root, player) {
         break;
       case 'feed':
         note(`feed ${peer}`);
-        if (on && peer) feeders.add(peer, iceServers);
-        else if (peer) send({ type: 'carry', on: false, room: ROOM });
+        if (carries() && peer) feeders.add(peer, iceServers);
+        else if (peer) send({ type: 'carry', on: false, room: 0 });
         break;
       case 'parent':
         if (peer) adopt(peer);
@@ -197,7 +207,7 @@ export function startCarry(root, player) {
   function adopt(peer) {
     note(`parent ${peer}`);
     const codec = whep.codec ? videoCodec(whep.codec.mime, whep.codec.fmtp) : '';
-    if (!receiving || !codec || player.quality() === 'audio') {
+    if (!takesFrames() || !codec) {
       send({ type: 'lost', peer });
       return;
     }
@@ -259,7 +269,7 @@ export function startCarry(root, player) {
       const loss = got + lost > 0 ? lost / (got + lost) : 0;
       rate = down > 0 ? down : rate;
       const last = history[history.length - 1];
-      send({ type: 'stats', playing: cur.frames > last.frames, down: Math.max(0, down), loss: Math.min(Math.max(loss, 0), 1), fed });
+      send({ type: 'stats', playing: cur.frames > last.frames, down: Math.max(0, down), loss: Math.min(Math.max(loss, 0), 1), fed, receive: takesFrames() });
     }
     history.push(cur);
     if (history.length > HISTORY) history.shift();
@@ -299,8 +309,15 @@ export function startCarry(root, player) {
     // quality, a reload): the carrier feeding us, if any, is let go.
     release() {
       if (!child) return;
-      send({ type: 'lost', peer: child.peer });
+      send({ type: 'leave', peer: child.peer });
       dropChild(false);
+    },
+    // qualityChanged: the viewer chose another quality (the player starts
+    // a session of its own for it, which lets go of a carrier feeding us).
+    qualityChanged() {
+      if (!on) return;
+      send({ type: 'carry', on: carries(), room: ROOM });
+      if (!carries()) feeders.clear(); // the origin hands them back when it hears us
     },
     // report takes the WHEP session's cumulative figures.
     report(figures) {
