@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -234,7 +235,14 @@ func TestFederationBrowserRemoteChat(t *testing.T) {
 	alice.Run(chromedp.Navigate(a.s.URL + "/c/alice"))
 	waitJoined(t, alice)
 
-	// B's home: alice@A, live, before B's own offline channel.
+	// B's home: alice@A, live, before B's own offline channel. B learns of
+	// the stream from A's listing first: on a loaded machine that can take
+	// longer than the home page's wait, and its next refresh is 30 s away.
+	for deadline := time.Now().Add(30 * time.Second); !listedLive(t, b.s, remote); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("B's channel list never showed %s live", remote)
+		}
+	}
 	browserB := browsertest.New(t)
 	bob := b.login(t, browserB, "bob", "/", "#channels")
 	card := `document.querySelector('#channels li[data-channel="` + remote + `"]')`
@@ -343,4 +351,16 @@ func link(t *testing.T, a, b *fedSite) {
 		pa, pb := a.peerOf(t, bossA, b.host), b.peerOf(t, bossB, a.host)
 		return pa["connected"] == true && pb["connected"] == true
 	})
+}
+
+// listedLive reports whether s's channel list shows name live.
+func listedLive(t *testing.T, s *apptest.Server, name string) bool {
+	t.Helper()
+	list, _ := s.Do("GET", "/api/v1/channels", nil, "").Body["channels"].([]any)
+	for _, c := range list {
+		if ch, _ := c.(map[string]any); ch["name"] == name {
+			return ch["live"] == true
+		}
+	}
+	return false
 }
