@@ -65,10 +65,11 @@ type Conn interface {
 
 // Config sets up a hub.
 type Config struct {
-	Media  Media
-	Steady time.Duration // how long a carrier carries, measured good, before it takes children; 0: the chain's default
-	Round  time.Duration // the placement round; 0: DefaultRound
-	Log    *slog.Logger
+	Media    Media
+	Steady   time.Duration // how long a carrier carries, measured good, before it takes children; 0: the chain's default
+	Children int           // viewers a carrier feeds at most; 0: the chain's default
+	Round    time.Duration // the placement round; 0: DefaultRound
+	Log      *slog.Logger
 }
 
 // Hub is the carry sockets of every channel. It is safe for concurrent use.
@@ -110,7 +111,7 @@ func New(cfg Config) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		media: cfg.Media,
-		tree:  chain.New(chain.Config{BrowserSteady: cfg.Steady, BrowserExpire: 2 * time.Second}),
+		tree:  chain.New(chain.Config{BrowserSteady: cfg.Steady, BrowserChildren: cfg.Children, BrowserExpire: 2 * time.Second}),
 		round: cfg.Round,
 		log:   cfg.Log,
 		ctx:   ctx, cancel: cancel,

@@ -65,6 +65,9 @@ type Config struct {
 	// children.
 	Carry       bool
 	CarrySteady time.Duration
+	// CarryChildren (--carry-children): viewers one helping viewer feeds
+	// at most (1 or 2: the player offers 2).
+	CarryChildren int
 }
 
 // Default returns the settings used when nothing is given.
@@ -89,8 +92,9 @@ func Default() Config {
 
 		FediverseCooldown: 15 * time.Minute,
 
-		Carry:       true,
-		CarrySteady: 20 * time.Second,
+		Carry:         true,
+		CarrySteady:   20 * time.Second,
+		CarryChildren: 2,
 	}
 }
 
@@ -129,6 +133,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.FederationAllowPrivate, "federation-allow-private", c.FederationAllowPrivate, "accept linked sites on loopback or private addresses and over plain http (tests, LANs)")
 	fs.BoolVar(&c.Carry, "carry", c.Carry, "viewers may help carry a stream to other viewers (a switch in the player, off for each viewer until they turn it on); false: no switch, no carry socket")
 	fs.DurationVar(&c.CarrySteady, "carry-steady", c.CarrySteady, "how long a helping viewer's connection must be measured good before other viewers are placed on it")
+	fs.IntVar(&c.CarryChildren, "carry-children", c.CarryChildren, "viewers one helping viewer feeds at most (1 or 2)")
 	fs.DurationVar(&c.FediverseCooldown, "fediverse-cooldown", c.FediverseCooldown, "a stream starting again within this time of the last go-live post's end posts nothing new to the fediverse (0: every start posts)")
 }
 
@@ -330,6 +335,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CarrySteady < 0 {
 		return errors.New("--carry-steady must be 0 or more")
+	}
+	if c.CarryChildren < 1 || c.CarryChildren > 2 {
+		return errors.New("--carry-children must be 1 or 2")
 	}
 	if c.ChatRetention < time.Minute {
 		return errors.New("--chat-retention must be at least 1m")

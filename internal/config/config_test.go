@@ -168,4 +168,13 @@ func TestCarryFlags(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--carry-steady") {
 		t.Errorf("a negative --carry-steady: %v", err)
 	}
+	if c, _, err = Load("serve", []string{"--carry-children", "1"}, env(nil), nil); err != nil || c.CarryChildren != 1 {
+		t.Errorf("--carry-children 1: %d, %v", c.CarryChildren, err)
+	}
+	for _, n := range []int{0, 3} {
+		c.CarryChildren = n
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--carry-children") {
+			t.Errorf("--carry-children %d: %v", n, err)
+		}
+	}
 }
