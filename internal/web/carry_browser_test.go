@@ -22,9 +22,9 @@ import (
 
 // startCarryPage starts a site where a carrier is steady after a second
 // (20 s by default), with alpha publishing VP8 from a Chromium page.
-func startCarryPage(t *testing.T) *apptest.Server {
+func startCarryPage(t *testing.T, opts ...func(*config.Config)) *apptest.Server {
 	t.Helper()
-	s := apptest.Start(t, func(c *config.Config) { c.CarrySteady = time.Second })
+	s := apptest.Start(t, append([]func(*config.Config){func(c *config.Config) { c.CarrySteady = time.Second }}, opts...)...)
 	s.CreateUser("alpha", videoPassword, auth.RoleStreamer)
 	tok := s.Login("alpha", videoPassword)
 	key, _ := s.Do("POST", "/api/v1/channels/alpha/stream-key", nil, tok).Body["streamKey"].(string)
@@ -183,6 +183,39 @@ func TestCarryBrowserViewersHelp(t *testing.T) {
 	}
 	allDecode(t, kids, false)
 	noJSErrors(t, map[string]*browsertest.Page{"child 1": kids[0], "child 2": kids[1], "tampering parent": tamperer})
+}
+
+// TestCarryBrowserTwoHops: with one child per carrier (--carry-children
+// 1), a chain of browsers forms: A feeds B, and B, carrying too, feeds C
+// the frames it checked. When A leaves, B goes back to the server and C
+// stays on B, playing on.
+func TestCarryBrowserTwoHops(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
+	s := startCarryPage(t, func(c *config.Config) { c.CarryChildren = 1 })
+	a := carrier(t, s)
+	b := openPage(t, s, "", "/c/alpha", "#player")
+	poll(t, b, fedJS)
+	b.Run(chromedp.Click("#player-carry-switch"))
+	poll(t, b, playerJS+`.dataset.carrying === 'true'`)
+	c := browsertest.New(t).NewPage(t)
+	c.Run(chromedp.Navigate(s.URL+"/c/alpha/embed"), chromedp.WaitVisible("#player"))
+	allDecode(t, []*browsertest.Page{c}, true)
+	for _, p := range []*browsertest.Page{a, b} {
+		poll(t, p, playerJS+`.dataset.helping === '1'`)
+	}
+	if n := metric(t, s, "fedwave_media_viewers"); n != 1 {
+		t.Errorf("the server has %d WHEP viewers for a chain of three browsers, want 1", n)
+	}
+
+	a.Run(chromedp.Navigate("about:blank"))
+	allDecode(t, []*browsertest.Page{b}, false)
+	decodes(t, c, 30) // a second more on B, fed by the server now
+	var events []string
+	c.Eval(playerJS+`.carryStats().events`, &events)
+	if len(events) != 1 || !strings.Contains(events[0], "parent") {
+		t.Errorf("C's links after its grandparent left: %q, want the one to B only", events)
+	}
+	noJSErrors(t, map[string]*browsertest.Page{"B": b, "C": c})
 }
 
 // metric reads one figure of the site's /metrics.
