@@ -161,9 +161,9 @@ export class FedLink {
         this.audio.decode(new EncodedAudioChunk({ type: 'key', timestamp, data: frame.data }));
       } else {
         if (this.needKey && !frame.key) {
-        this.askKeyframe();
-        return;
-      }
+          this.askKeyframe();
+          return;
+        }
         this.needKey = false;
         this.video.decode(new EncodedVideoChunk({ type: frame.key ? 'key' : 'delta', timestamp, data: frame.data }));
         if (this.latencies.length >= MAX_LATENCIES) this.latencies.shift();
