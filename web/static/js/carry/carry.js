@@ -63,7 +63,7 @@ export function startCarry(root, player) {
   let whep = { bytes: 0, lost: 0, received: 0, frames: 0, codec: null }; // the player's last figures
   let history = []; // the figures at the last heartbeats, oldest first
   let rate = 0; // bits/s we receive lately: what each child costs our upload
-  let rejected = 0;
+  let rejected = 0; // frames refused by the check, all links
   let fromOrigin = 0; // bytes the origin sent us: media (WHEP) and this socket, for the benchmarks
   let noticeUntil = 0; // the switch just came on: the status says what it means
   const events = []; // the last links made and ended, and why, for tests and bug reports
@@ -102,7 +102,7 @@ export function startCarry(root, player) {
     root.dataset.carrying = String(on);
     root.dataset.helping = String(feeders.count);
     root.dataset.fed = String(Boolean(child && child.started));
-    root.dataset.carryRejected = String(rejected + (child ? child.n.rejected : 0));
+    root.dataset.carryRejected = String(rejected);
     if (ui.fellow) ui.fellow.hidden = !(child && child.started);
     if (!ui.status) return;
     ui.status.hidden = !on;
@@ -225,6 +225,10 @@ export function startCarry(root, player) {
           player.fed(stream);
           showStatus();
         },
+        onRefused: () => {
+          rejected++;
+          showStatus();
+        },
         onLost: (why) => {
           note(`lost ${peer}: ${why}`);
           send({ type: 'lost', peer });
@@ -245,7 +249,6 @@ export function startCarry(root, player) {
     const was = child;
     child = null;
     book = null;
-    rejected += was.n.rejected;
     was.close();
     if (was.started && back) player.unfed();
     showStatus();
@@ -282,7 +285,7 @@ export function startCarry(root, player) {
     sent: feeders.sent,
     decoded: child ? child.n.decoded : 0,
     passed: child ? child.n.passed : 0,
-    rejected: rejected + (child ? child.n.rejected : 0),
+    rejected,
     latencies: child ? child.latencies.slice() : [],
     events: events.slice(),
   });

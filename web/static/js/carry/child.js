@@ -12,7 +12,7 @@
 
 import { Reassembler, now } from './wire.js';
 
-const WAIT_MS = 500; // a frame waits this long at most for its digest
+const WAIT_MS = 1000; // a frame waits this long at most for its digest (it usually comes first; on a loaded machine, later)
 const START_MS = 6000; // the first picture must come within this
 const STALL_MS = 1000; // then, no picture for this long: the parent is lost
 const CHECK_MS = 100;
@@ -48,13 +48,14 @@ export function canReceive() {
 
 // FedLink is one parent→child link, on the child.
 export class FedLink {
-  constructor({ peer, book, codec, iceServers, send, onFrame, onFirst, onLost }) {
+  constructor({ peer, book, codec, iceServers, send, onFrame, onFirst, onLost, onRefused }) {
     this.peer = peer;
     this.book = book;
     this.send = send; // a control message to the origin
     this.onFrame = onFrame; // a frame that passed, to pass on to our own children
     this.onFirst = onFirst; // (MediaStream): the first picture is decoded
     this.onLost = onLost; // (why)
+    this.onRefused = onRefused; // a frame failed the check (counted even after the link ended)
     this.closed = false;
     this.started = false;
     this.n = { decoded: 0, passed: 0, rejected: 0, bytes: 0, audio: 0 };
@@ -147,12 +148,13 @@ export class FedLink {
   // take checks one frame and decodes it if it passes.
   async take(frame) {
     const found = await this.book.find(frame.kind, frame.data, WAIT_MS, this.last[frame.kind]);
-    if (this.closed) return;
     if (!found) {
       this.n.rejected++;
+      this.onRefused();
       if (frame.kind === 'video') this.waitKey();
       return;
     }
+    if (this.closed) return;
     this.last[frame.kind] = found.n;
     this.n.passed++;
     const timestamp = Math.round(performance.now() * 1000);
