@@ -18,9 +18,10 @@ import (
 
 // publishJS publishes alpha from a Chromium page over WHIP with the fake
 // camera and microphone, video in one codec only; %q are the stream key
-// and the codec ("vp8" or "h264").
-const publishJS = `(async (key, codec) => {
-	const ms = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
+// and the codec ("vp8" or "h264"), %d the picture's width, height and
+// frame rate.
+const publishJS = `(async (key, codec, width, height, frameRate) => {
+	const ms = await navigator.mediaDevices.getUserMedia({ video: { width, height, frameRate }, audio: true });
 	const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
 	const video = pc.addTransceiver(ms.getVideoTracks()[0], { direction: 'sendonly' });
 	pc.addTransceiver(ms.getAudioTracks()[0], { direction: 'sendonly' });
@@ -31,7 +32,7 @@ const publishJS = `(async (key, codec) => {
 	if (!res.ok) throw new Error('WHIP: ' + res.status + ' ' + await res.text());
 	await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
 	window.publisher = pc;
-})(%q, %q)`
+})(%q, %q, %d, %d, %d)`
 
 // gatheredJS defines gathered(pc): ICE gathering is over (loopback only,
 // it takes moments).
@@ -174,6 +175,7 @@ func noneTampered(t *testing.T, what string, v verdicts) {
 // timestamps are renumbered: the frames still match by digest.
 func TestCarryBrowserFrameDigests(t *testing.T) {
 	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
+	oneHeavyAtATime(t)
 	for _, codec := range []string{"vp8", "h264"} {
 		t.Run(codec, func(t *testing.T) {
 			s := startVideoSite(t)
@@ -193,7 +195,7 @@ func TestCarryBrowserFrameDigests(t *testing.T) {
 				window.book = new v.DigestBook();
 				await v.followFeed('alpha', window.book).ready;
 			})()`, nil)
-			publisher.Eval(fmt.Sprintf(publishJS, key, codec), nil)
+			publisher.Eval(fmt.Sprintf(publishJS, key, codec, 640, 360, 30), nil)
 			poll(t, publisher, `window.publisher.connectionState === 'connected'`)
 			waitLive(t, s)
 			viewer.Eval(verifyJS, nil)
@@ -224,7 +226,7 @@ func TestCarryBrowserFrameDigests(t *testing.T) {
 
 			// The publisher reconnects: the viewer stays, its timestamps
 			// renumbered to follow on from the old session's.
-			publisher.Eval(fmt.Sprintf(publishJS, key, codec), nil)
+			publisher.Eval(fmt.Sprintf(publishJS, key, codec, 640, 360, 30), nil)
 			poll(t, publisher, `window.publisher.connectionState === 'connected'`)
 			// The old session ended when the new one was answered: what
 			// the viewer gets from now on is the new session's.
@@ -250,6 +252,7 @@ func TestCarryBrowserFrameDigests(t *testing.T) {
 // digested on its own), the viewer's frames match the origin's digests.
 func TestCarryBrowserStudioDigests(t *testing.T) {
 	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
+	oneHeavyAtATime(t)
 	s := startVideoSite(t)
 	viewer := openPage(t, s, "", "/", "body")
 	viewer.Eval(gatheredJS, nil)
