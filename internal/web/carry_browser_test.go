@@ -163,7 +163,7 @@ func TestCarryBrowserViewersHelp(t *testing.T) {
 		}
 	}
 	if n := metric(t, s, "fedwave_media_viewers"); n != 1 {
-		t.Errorf("the server has %d WHEP viewers while two of three are fed by the third, want 1", n)
+		t.Errorf("the server has %v WHEP viewers while two of three are fed by the third, want 1", n)
 	}
 	// The children still count as watching, without a WHEP session or a
 	// chat: the parent's browser and the children's (one person).
@@ -236,7 +236,7 @@ func TestCarryBrowserTwoHops(t *testing.T) {
 		poll(t, p, playerJS+`.dataset.helping === '1'`)
 	}
 	if n := metric(t, s, "fedwave_media_viewers"); n != 1 {
-		t.Errorf("the server has %d WHEP viewers for a chain of three browsers, want 1", n)
+		t.Errorf("the server has %v WHEP viewers for a chain of three browsers, want 1", n)
 	}
 
 	a.Run(chromedp.Navigate("about:blank"))
@@ -248,20 +248,6 @@ func TestCarryBrowserTwoHops(t *testing.T) {
 	c.Eval(playerJS+`.carryStats().events`, &events)
 	t.Logf("C's links: %q", events) // one, to B; a loaded machine may add a relink
 	noJSErrors(t, map[string]*browsertest.Page{"B": b, "C": c})
-}
-
-// metric reads one figure of the site's /metrics.
-func metric(t *testing.T, s *apptest.Server, name string) int {
-	t.Helper()
-	res := s.Do("GET", "/metrics", nil, "")
-	for line := range strings.Lines(string(res.Raw)) {
-		var v float64
-		if n, _ := fmt.Sscanf(line, name+" %g", &v); n == 1 {
-			return int(v)
-		}
-	}
-	t.Fatalf("/metrics has no %s", name)
-	return 0
 }
 
 // TestCarryBrowserMeasure measures viewers who help (the issue's

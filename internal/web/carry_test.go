@@ -34,12 +34,11 @@ func startCarrySite(t *testing.T, opts ...func(*config.Config)) *apptest.Server 
 	return s
 }
 
-// keyframeRequests is what /metrics says of the keyframe requests sent to
-// publishers.
-func keyframeRequests(t *testing.T, s *apptest.Server) float64 {
+// metric reads one figure of the site's /metrics.
+func metric(t *testing.T, s *apptest.Server, name string) float64 {
 	t.Helper()
 	for line := range strings.Lines(string(s.Do("GET", "/metrics", nil, "").Raw)) {
-		if v, ok := strings.CutPrefix(line, "fedwave_media_keyframe_requests_total "); ok {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
 				t.Fatal(err)
@@ -47,7 +46,7 @@ func keyframeRequests(t *testing.T, s *apptest.Server) float64 {
 			return f
 		}
 	}
-	t.Fatal("no fedwave_media_keyframe_requests_total on /metrics")
+	t.Fatalf("no %s on /metrics", name)
 	return 0
 }
 
@@ -187,7 +186,7 @@ func (c *carryClient) closedWith(within time.Duration) websocket.StatusCode {
 func TestCarrySocketDigests(t *testing.T) {
 	t.Parallel()
 	s := startCarrySite(t)
-	pli := keyframeRequests(t, s)
+	pli := metric(t, s, "fedwave_media_keyframe_requests_total")
 	a, _ := dialCarry(t, s, "alpha")
 	b, _ := dialCarry(t, s, "alpha")
 	c, _ := dialCarry(t, s, "alpha")
@@ -207,7 +206,7 @@ func TestCarrySocketDigests(t *testing.T) {
 		t.Fatalf("the viewer's parent is %v, want %s", p["peer"], aid)
 	}
 	b.stats(true, true, 2e6)
-	eventually(t, "a keyframe asked of the publisher for the child", func() bool { return keyframeRequests(t, s) > pli })
+	eventually(t, "a keyframe asked of the publisher for the child", func() bool { return metric(t, s, "fedwave_media_keyframe_requests_total") > pli })
 	d := b.expect("digests")
 	list, _ := d["list"].([]any)
 	first, _ := list[0].([]any)
