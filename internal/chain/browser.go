@@ -191,10 +191,7 @@ func (t *Tree) PlaceChild(stream, viewer string, now time.Time) (carrier string,
 	}
 	if best == nil {
 		if v != nil {
-			t.detach(v)
-			if !v.carries {
-				t.forget(v)
-			}
+			t.toServer(v)
 		}
 		return "", false
 	}
@@ -257,11 +254,17 @@ func (t *Tree) DropChild(id string) (parent string) {
 		return ""
 	}
 	parent = n.parent.id
+	t.toServer(n)
+	return parent
+}
+
+// toServer: n is fed by a server now. A viewer that does not carry is no
+// node then, and is forgotten.
+func (t *Tree) toServer(n *bnode) {
 	t.detach(n)
 	if !n.carries {
 		t.forget(n)
 	}
-	return parent
 }
 
 // ExpireBrowsers drops the carriers not heard from for BrowserExpire (they
