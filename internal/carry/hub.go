@@ -374,11 +374,12 @@ func (h *Hub) fanOut(r *room, f *feed, in <-chan sfu.Digest) {
 			}
 		}
 		buf = append(buf, "]}"...)
+		msg := append([]byte(nil), buf...) // one copy for every fed socket: writers only read it
 		h.mu.Lock()
 		if r.feed == f {
 			for _, s := range r.socks {
 				if s.parent != "" {
-					s.sendRaw(append([]byte(nil), buf...))
+					s.sendRaw(msg)
 				}
 			}
 		}
