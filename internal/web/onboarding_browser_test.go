@@ -41,8 +41,15 @@ func TestOnboardingBrowser(t *testing.T) {
 	admin.Eval(`(() => { const s = `+row+`.querySelector('select.role'); s.value = 'streamer'; s.dispatchEvent(new Event('change')); })()`, nil)
 	poll(t, admin, row+`?.querySelector('select.role').value === 'streamer'`)
 
-	// The header offers bob the studio once he is a streamer.
-	bob.Run(chromedp.Reload(), chromedp.WaitVisible("#nav-studio"))
+	// The header offers bob the studio once he is a streamer: once the
+	// admin page's request has saved the role, which the select's value
+	// does not wait for (a reload before it showed no studio, CI).
+	waitFor(t, "the studio in bob's header", func() bool {
+		var ok bool
+		bob.Run(chromedp.Reload(), chromedp.WaitVisible("#nav-user"))
+		bob.Eval(`document.querySelector('#nav-studio') !== null`, &ok)
+		return ok
+	})
 	follow(bob, "#nav-studio", "#studio-golive")
 	goLiveFromStudio(t, bob)
 	waitFor(t, "bob's channel live", func() bool { return channelLive(t, s, "bob") })
