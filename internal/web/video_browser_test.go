@@ -182,6 +182,39 @@ func TestVideoBrowserLive(t *testing.T) {
 	noJSErrors(t, map[string]*browsertest.Page{"home": home, "viewer": viewer, "studio": studio})
 }
 
+// TestVideoBrowserJitterMeter: the "~N ms buffer" figure from WebRTC's
+// running counters. The first sample often comes before the first picture,
+// when only sound (counted in samples, not frames) has left the buffer; CI
+// once waited 20 s for a figure because the video's frame count was held
+// against that sample count.
+func TestVideoBrowserJitterMeter(t *testing.T) {
+	t.Parallel() // browser tests wait on Chromium more than they compute: two at a time
+	s := apptest.Start(t)
+	p := browsertest.New(t).NewPage(t)
+	p.Run(chromedp.Navigate(s.URL + "/"))
+	poll(t, p, `document.readyState === 'complete'`)
+	var got []any
+	p.Eval(`(async () => {
+		const { JitterMeter } = await import('/static/js/jitter.js');
+		const m = new JitterMeter();
+		const buf = (vd, ve, ad, ae) => ({ video: { delay: vd, emitted: ve }, audio: { delay: ad, emitted: ae } });
+		return [
+			m.sample(buf(0, 0, 2400, 48000), 0),          // sound only: a baseline
+			m.sample(buf(0, 0, 3600, 72000), 500),        // less than a second
+			m.sample(buf(0, 0, 4800, 96000), 1000),       // 2,400 s over 48,000 samples
+			m.sample(buf(0.1, 2, 7200, 144000), 1500),    // the first pictures: a new baseline
+			m.sample(buf(3.1, 32, 9600, 192000), 2500),   // 3 s over 30 frames
+			m.sample(buf(3.1, 32, 9600, 192000), 3500),   // nothing left the buffer
+			m.sample(buf(0, 0, 0, 0), 4500),          // a new session: counters from 0
+			m.sample(buf(0.5, 10, 0, 0), 5500),
+		];
+	})()`, &got)
+	want := []any{nil, nil, 50.0, nil, 100.0, nil, nil, nil}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the meter gave %v, want %v", got, want)
+	}
+}
+
 // TestVideoBrowserEmbed: the embed page plays the stream, switches quality,
 // and goes offline when the stream stops.
 func TestVideoBrowserEmbed(t *testing.T) {

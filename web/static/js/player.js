@@ -29,6 +29,7 @@
 
 import { startCarry } from './carry/carry.js';
 import { localGet, localSet } from './dom.js';
+import { JitterMeter } from './jitter.js';
 import { listenLive } from './live.js';
 import { errorOf, iceConfig, trickler } from './webrtc.js';
 
@@ -70,6 +71,7 @@ function startPlayer(root) {
   let statsTimer = 0;
   let quality = QUALITIES.includes(localGet(QUALITY_KEY)) ? localGet(QUALITY_KEY) : 'high';
   let last = null; // the previous stats sample
+  const jitter = new JitterMeter(); // the ~N ms buffer chip
   let stalledSince = 0;
   let undecodedSince = 0; // video arrives but no frame decodes since then
   let startedAt = 0; // when the current session began, until its first frame
@@ -395,24 +397,19 @@ function startPlayer(root) {
       buf[s.kind].delay += s.jitterBufferDelay || 0;
       buf[s.kind].emitted += s.jitterBufferEmittedCount || 0;
     });
-    // The video's buffer when there is video, else the audio's.
-    const { delay, emitted } = buf.video.emitted > 0 ? buf.video : buf.audio;
     root.dataset.framesDecoded = String(frames);
     carry.report({ bytes, lost, received, frames, codec });
     const now = performance.now();
     if (!last) {
-      last = { bytes, delay, emitted, at: now, frames, videoBytes };
+      last = { bytes, frames, videoBytes };
+      jitter.reset();
+      jitter.sample(buf, now);
       return;
     }
-    // The buffer figure spans a second or more: steadier than one sample.
-    const dEmitted = emitted - last.emitted;
-    if (now - last.at >= 1000 && dEmitted > 0) {
-      const ms = Math.round(((delay - last.delay) / dEmitted) * 1000);
+    const ms = jitter.sample(buf, now);
+    if (ms !== null) {
       ui.latency.textContent = `~${ms} ms buffer` + (via ? ` · via relay ${via}` : '');
       ui.latency.hidden = root.dataset.state !== 'live';
-      last.delay = delay;
-      last.emitted = emitted;
-      last.at = now;
     }
     // Video that keeps arriving without a frame decoding (the decoder
     // waits for a keyframe that was lost for good) would leave a black
