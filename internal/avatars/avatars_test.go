@@ -72,23 +72,3 @@ func TestSweep(t *testing.T) {
 		}
 	}
 }
-
-// BenchmarkCheck: judging the largest image taken (1024×1024), which
-// decodes it whole.
-func BenchmarkCheck(b *testing.B) {
-	img := image.NewGray(image.Rect(0, 0, MaxSide, MaxSide))
-	for i := range img.Pix {
-		img.Pix[i] = uint8(i * 7 % 251)
-	}
-	var buf bytes.Buffer
-	png.Encode(&buf, img)
-	if buf.Len() > MaxSize {
-		b.Skipf("test image is %d bytes", buf.Len())
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Check(buf.Bytes()); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

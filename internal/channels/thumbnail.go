@@ -3,7 +3,6 @@ package channels
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,19 +11,27 @@ import (
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/fail"
 	"github.com/fedwave/fedwave/internal/fsutil"
+	"github.com/fedwave/fedwave/internal/imagecheck"
 	"github.com/fedwave/fedwave/internal/store"
 )
 
 // MaxThumbnail bounds a thumbnail upload.
 const MaxThumbnail = 256 << 10
 
+// thumbRules are what a thumbnail upload must be (see imagecheck). The
+// studio sends 320x180 JPEGs; other clients may send up to full HD.
+var thumbRules = imagecheck.Rules{
+	Noun:    "thumbnail",
+	Types:   []string{imagecheck.JPEG, imagecheck.PNG, imagecheck.WebP},
+	MaxSize: MaxThumbnail,
+	MaxSide: 1920,
+}
+
 // ThumbPrefix is where thumbnails are served.
 const ThumbPrefix = "/thumbs/"
 
-var thumbTypes = map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
-
-// SetThumbnail stores a preview image the studio captured. The type is
-// judged from the bytes; nothing is decoded.
+// SetThumbnail stores a preview image the studio captured, judged by its
+// bytes (imagecheck).
 func (s *Service) SetThumbnail(ctx context.Context, u *store.User, name string, data []byte) (string, error) {
 	ch, err := s.find(ctx, name)
 	if err != nil {
@@ -33,13 +40,11 @@ func (s *Service) SetThumbnail(ctx context.Context, u *store.User, name string, 
 	if !auth.CanManageChannel(u, ch) {
 		return "", fail.New(fail.Forbidden, "forbidden", "only the channel's owner can set its thumbnail")
 	}
-	if len(data) > MaxThumbnail {
-		return "", fail.New(fail.Invalid, "thumbnail_too_large", "a thumbnail is at most %d KiB", MaxThumbnail>>10)
+	ct, err := imagecheck.Check(data, thumbRules)
+	if err != nil {
+		return "", err
 	}
-	ext, ok := thumbTypes[http.DetectContentType(data)]
-	if !ok {
-		return "", fail.New(fail.Invalid, "invalid_thumbnail", "a thumbnail is a JPEG, PNG or WebP image")
-	}
+	ext := imagecheck.Ext(ct)
 	if err := os.MkdirAll(s.thumbDir, 0o700); err != nil {
 		return "", err
 	}
@@ -59,11 +64,7 @@ func (s *Service) SetThumbnail(ctx context.Context, u *store.User, name string, 
 func (s *Service) ThumbnailFile(file string) (string, bool) {
 	ext := filepath.Ext(file)
 	name := file[:len(file)-len(ext)]
-	valid := false
-	for _, e := range thumbTypes {
-		valid = valid || e == ext
-	}
-	if !valid || auth.CheckNameFormat(name) != nil {
+	if !thumbRules.KnownExt(ext) || auth.CheckNameFormat(name) != nil {
 		return "", false
 	}
 	return filepath.Join(s.thumbDir, file), true

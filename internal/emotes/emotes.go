@@ -7,7 +7,6 @@ package emotes
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,17 +16,28 @@ import (
 
 	"github.com/fedwave/fedwave/internal/fail"
 	"github.com/fedwave/fedwave/internal/fsutil"
+	"github.com/fedwave/fedwave/internal/imagecheck"
 )
 
-// MaxSize bounds an emote image.
-const MaxSize = 256 << 10
+// Bounds of an emote image. Chat shows emotes at line height; 512 pixels
+// leave room for sharp pictures on dense screens.
+const (
+	MaxSize = 256 << 10 // bytes
+	MaxSide = 512       // pixels, each side
+)
 
 // URLPrefix is where emote files are served.
 const URLPrefix = "/emotes/"
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
 
-var extensions = map[string]string{"image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
+// Rules are what an emote upload must be (see imagecheck).
+var Rules = imagecheck.Rules{
+	Noun:    "emote",
+	Types:   []string{imagecheck.PNG, imagecheck.GIF, imagecheck.WebP},
+	MaxSize: MaxSize,
+	MaxSide: MaxSide,
+}
 
 // Emote is one entry of the set.
 type Emote struct {
@@ -56,20 +66,11 @@ func Open(dir string) (*Set, error) {
 	for _, e := range entries {
 		ext := filepath.Ext(e.Name())
 		name := strings.TrimSuffix(e.Name(), ext)
-		if e.Type().IsRegular() && nameRE.MatchString(name) && isKnownExt(ext) {
+		if e.Type().IsRegular() && nameRE.MatchString(name) && Rules.KnownExt(ext) {
 			s.files[name] = e.Name()
 		}
 	}
 	return s, nil
-}
-
-func isKnownExt(ext string) bool {
-	for _, e := range extensions {
-		if e == ext {
-			return true
-		}
-	}
-	return false
 }
 
 // Dir is where the files are.
@@ -96,19 +97,17 @@ func (s *Set) List() []Emote {
 }
 
 // Add stores an image as emote name, replacing one of that name. Only PNG,
-// GIF and WebP up to MaxSize are accepted, judged by content, not by what
-// the uploader claims.
+// GIF and WebP within the bounds are accepted, judged by content, not by
+// what the uploader claims (imagecheck).
 func (s *Set) Add(name string, data []byte) (Emote, error) {
 	if !nameRE.MatchString(name) {
 		return Emote{}, fail.New(fail.Invalid, "invalid_emote_name", "an emote name has 1 to 32 letters, digits or _")
 	}
-	if len(data) > MaxSize {
-		return Emote{}, fail.New(fail.Invalid, "emote_too_large", "an emote image is at most %d KiB", MaxSize>>10)
+	ct, err := imagecheck.Check(data, Rules)
+	if err != nil {
+		return Emote{}, err
 	}
-	ext, ok := extensions[http.DetectContentType(data)]
-	if !ok {
-		return Emote{}, fail.New(fail.Invalid, "invalid_emote_image", "an emote is a PNG, GIF or WebP image")
-	}
+	ext := imagecheck.Ext(ct)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := fsutil.WriteFile(s.dir, name+ext, data); err != nil {

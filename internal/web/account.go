@@ -9,6 +9,7 @@ import (
 	"github.com/fedwave/fedwave/internal/auth"
 	"github.com/fedwave/fedwave/internal/avatars"
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/imagecheck"
 	"github.com/fedwave/fedwave/internal/ratelimit"
 )
 
@@ -186,9 +187,17 @@ func (s *Server) replaceAvatar(w http.ResponseWriter, r *http.Request, sess *aut
 	writeJSON(w, http.StatusOK, map[string]any{"user": auth.View(sess.User)})
 }
 
-// avatarCSP forbids an avatar, were a browser ever to open one as a
-// document, from running or loading anything.
-const avatarCSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+// imageCSP forbids an uploaded image (an avatar, an emote, a thumbnail),
+// were a browser ever to open one as a document, from running or loading
+// anything.
+const imageCSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+
+// setImageHeaders sets the type a stored upload's content was judged to be
+// (by its extension, which imagecheck chose) and imageCSP.
+func setImageHeaders(w http.ResponseWriter, file string) {
+	w.Header().Set("Content-Type", imagecheck.ContentType(file))
+	w.Header().Set("Content-Security-Policy", imageCSP)
+}
 
 // avatarFile serves an uploaded avatar with the type its content was
 // judged to be; names are random and never reused, so it may be cached.
@@ -208,9 +217,8 @@ func (s *Server) avatarFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
+	setImageHeaders(w, name)
 	h := w.Header()
-	h.Set("Content-Type", avatars.ContentType(name))
-	h.Set("Content-Security-Policy", avatarCSP)
 	h.Set("Cache-Control", "public, max-age=604800, immutable")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	http.ServeContent(w, r, name, info.ModTime(), f)

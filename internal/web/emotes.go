@@ -74,6 +74,7 @@ func (s *Server) emoteFile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such emote")
 		return
 	}
+	setImageHeaders(w, file)
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	http.ServeFile(w, r, filepath.Join(s.emotes.Dir(), file))
 }

@@ -52,6 +52,7 @@ func (s *Server) thumbFile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such thumbnail")
 		return
 	}
+	setImageHeaders(w, r.PathValue("file"))
 	w.Header().Set("Cache-Control", "public, max-age=30")
 	http.ServeFile(w, r, path)
 }

@@ -52,13 +52,16 @@ func TestStudioEmbedTokenThumbnailICE(t *testing.T) {
 	if r := put(owner, make([]byte, 300<<10)); r.Status != 413 {
 		t.Fatalf("too large: %d", r.Status)
 	}
+	// Decoded, not sniffed: an image with a page appended is refused.
+	wantError(t, put(owner, append(bytes.Clone(img.Bytes()), "<html><script>alert(1)</script>"...)), 400, "thumbnail_invalid")
 	r = put(owner, img.Bytes())
 	url, _ := r.Body["thumbnail"].(string)
 	if r.Status != 200 || !strings.HasPrefix(url, "/thumbs/alpha.png?v=") {
 		t.Fatalf("thumbnail: %d %s", r.Status, r.Raw)
 	}
-	if got := s.Do("GET", url, nil, ""); got.Status != 200 || !bytes.Equal(got.Raw, img.Bytes()) {
-		t.Fatalf("serving the thumbnail: %d", got.Status)
+	if got := s.Do("GET", url, nil, ""); got.Status != 200 || !bytes.Equal(got.Raw, img.Bytes()) ||
+		got.Header.Get("Content-Type") != "image/png" || !strings.Contains(got.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Fatalf("serving the thumbnail: %d %v", got.Status, got.Header)
 	}
 	if ch := s.Do("GET", "/api/v1/channels/alpha", nil, "").Body["channel"].(map[string]any); ch["thumbnail"] != url {
 		t.Fatalf("channel thumbnail %v", ch["thumbnail"])

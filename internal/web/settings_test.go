@@ -259,6 +259,7 @@ func TestEmoteRenameAudited(t *testing.T) {
 	s, admin, _ := adminSetup(t)
 	var img bytes.Buffer
 	png.Encode(&img, image.NewRGBA(image.Rect(0, 0, 4, 4)))
+	wantError(t, s.Do("PUT", "/api/v1/emotes/wave", append(bytes.Clone(img.Bytes()), "<svg onload=alert(1)>"...), admin), 400, "emote_invalid")
 	if r := s.Do("PUT", "/api/v1/emotes/wave", img.Bytes(), admin); r.Status != 201 {
 		t.Fatalf("upload: %d %s", r.Status, r.Raw)
 	}
@@ -274,8 +275,9 @@ func TestEmoteRenameAudited(t *testing.T) {
 	if e := lastAudit(t, s, admin); e["action"] != "emote_rename" || e["detail"] != "wave → hello" {
 		t.Fatalf("audit: %v", e)
 	}
-	if r := s.Do("GET", "/emotes/hello.png", nil, ""); r.Status != 200 || !bytes.Equal(r.Raw, img.Bytes()) {
-		t.Fatalf("renamed image: %d", r.Status)
+	if r := s.Do("GET", "/emotes/hello.png", nil, ""); r.Status != 200 || !bytes.Equal(r.Raw, img.Bytes()) ||
+		r.Header.Get("Content-Type") != "image/png" || !strings.Contains(r.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Fatalf("renamed image: %d %v", r.Status, r.Header)
 	}
 	if r := s.Do("GET", "/emotes/wave.png", nil, ""); r.Status != 404 {
 		t.Fatalf("old name still served: %d", r.Status)
