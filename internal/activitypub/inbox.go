@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +66,7 @@ func (s *Service) Inbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u, err := url.Parse(sig.KeyID); err != nil || !s.hostRate.Allow(strings.ToLower(u.Host)) {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(s.hostRate.Every().Seconds()))))
 		apError(w, http.StatusTooManyRequests, "too many activities from this host")
 		return
 	}

@@ -61,6 +61,17 @@ func (k *Keyed) prune(now time.Time) {
 	}
 }
 
+// Every is how long a refused caller waits for its next event: the time
+// one event takes to come back into an empty bucket.
+func (k *Keyed) Every() time.Duration {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.limit <= 0 {
+		return time.Minute
+	}
+	return time.Duration(float64(time.Second) / float64(k.limit))
+}
+
 // SetLimit changes the rate and burst of every bucket, the existing ones
 // included (a setting changed while people are sending), keeping what
 // each has left.

@@ -37,3 +37,19 @@ func TestSetLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestEvery(t *testing.T) {
+	for _, c := range []struct {
+		k    *Keyed
+		want time.Duration
+	}{
+		{PerMinute(30), 2 * time.Second},
+		{PerMinute(10), 6 * time.Second},
+		{New(20, 60), 50 * time.Millisecond},
+		{New(0, 1), time.Minute},
+	} {
+		if got := c.k.Every(); got != c.want {
+			t.Errorf("%v a second: every %v, want %v", c.k.limit, got, c.want)
+		}
+	}
+}

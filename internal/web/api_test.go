@@ -359,6 +359,10 @@ func TestAuthRateLimit(t *testing.T) {
 		last = s.Do("POST", "/api/v1/login", map[string]string{"name": "nobody", "password": "password1"}, "")
 	}
 	wantError(t, last, 429, "rate_limited")
+	// A limit kept by the auth service: the default wait.
+	if ra := last.Header.Get("Retry-After"); ra != "5" {
+		t.Errorf("Retry-After %q, want 5", ra)
+	}
 }
 
 func TestOperations(t *testing.T) {

@@ -54,6 +54,7 @@ func (s *Server) apiCarry(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := clientIP(r)
 	if !s.carry.rate.Allow(ip) {
+		retryAfter(w, s.carry.rate.Every())
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many carry sockets started from your address; wait a moment")
 		return
 	}

@@ -77,6 +77,7 @@ const icePerMinute = 30
 // only to this server's media port (see package turn).
 func (s *Server) apiICE(w http.ResponseWriter, r *http.Request) {
 	if !s.iceRate.Allow(clientIP(r)) {
+		retryAfter(w, s.iceRate.Every())
 		s.fail(w, r, fail.New(fail.TooMany, "rate_limited", "too many ICE server requests from your address; wait a minute"))
 		return
 	}

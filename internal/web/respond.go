@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fedwave/fedwave/internal/fail"
 )
@@ -30,8 +32,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// writeError is the one place that builds HTTP error bodies.
+// retryLater is the Retry-After of a 429 whose limit did not say: a
+// connection count, or a limit kept outside this package.
+const retryLater = 5 * time.Second
+
+// retryAfter tells a refused client when to try again, in whole seconds,
+// at least one.
+func retryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))
+}
+
+// writeError is the one place that builds HTTP error bodies. A 429 always
+// says when to try again (RFC 6585): the limit's own interval when the
+// caller set it with retryAfter, else retryLater.
 func writeError(w http.ResponseWriter, status int, code, message string) {
+	if status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
+		retryAfter(w, retryLater)
+	}
 	var b errorBody
 	b.Error.Code, b.Error.Message = code, message
 	writeJSON(w, status, b)

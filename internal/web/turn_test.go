@@ -124,6 +124,10 @@ func TestICERateLimited(t *testing.T) {
 		if i < 10 {
 			t.Fatalf("limited after only %d requests", i)
 		}
+		// 30 a minute: the next one in 2 s (RFC 6585's Retry-After).
+		if ra := r.Header.Get("Retry-After"); ra != "2" {
+			t.Errorf("Retry-After %q, want 2", ra)
+		}
 		return
 	}
 	t.Fatal("1000 requests from one address were all answered")

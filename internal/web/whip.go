@@ -139,6 +139,7 @@ func (s *Server) mediaAllowed(w http.ResponseWriter, r *http.Request) bool {
 	if s.mediaRate.Allow(clientIP(r)) {
 		return true
 	}
+	retryAfter(w, s.mediaRate.Every())
 	s.mediaFail(w, r, fail.New(fail.TooMany, "rate_limited", "too many sessions started from your address; wait a moment"))
 	return false
 }
