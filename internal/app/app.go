@@ -203,7 +203,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return fail(err)
 	}
 	if cfg.Carry {
-		a.carry = carry.New(carry.Config{Media: a.media, Steady: cfg.CarrySteady, Children: cfg.CarryChildren, Log: log})
+		a.carry = carry.New(carry.Config{Media: a.media, Steady: cfg.CarrySteady, Children: cfg.CarryChildren, Depth: cfg.CarryDepth, Log: log})
 	}
 	site, err := web.New(web.Deps{
 		TURN:       turnCreds,

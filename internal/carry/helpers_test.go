@@ -225,12 +225,16 @@ func (c *client) closed() int {
 	return c.code
 }
 
-// startHub starts a hub with fast timings over m; at cleanup it is
-// closed and must have left no goroutine behind.
-func startHub(t *testing.T, m *fakeMedia) *Hub {
+// startHub starts a hub with fast timings over m, changed by opts; at
+// cleanup it is closed and must have left no goroutine behind.
+func startHub(t *testing.T, m *fakeMedia, opts ...func(*Config)) *Hub {
 	t.Helper()
 	before := runtime.NumGoroutine()
-	h := New(Config{Media: m, Steady: 300 * time.Millisecond, Round: 50 * time.Millisecond})
+	cfg := Config{Media: m, Steady: 300 * time.Millisecond, Round: 50 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h := New(cfg)
 	t.Cleanup(func() {
 		h.Close()
 		deadline := time.Now().Add(5 * time.Second)

@@ -68,6 +68,7 @@ type Config struct {
 	Media    Media
 	Steady   time.Duration // how long a carrier carries, measured good, before it takes children; 0: the chain's default
 	Children int           // viewers a carrier feeds at most; 0: the chain's default
+	Depth    int           // browser hops in a row below a server at most; 0: the chain's default
 	Round    time.Duration // the placement round; 0: DefaultRound
 	Log      *slog.Logger
 }
@@ -111,7 +112,7 @@ func New(cfg Config) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		media: cfg.Media,
-		tree:  chain.New(chain.Config{BrowserSteady: cfg.Steady, BrowserChildren: cfg.Children, BrowserExpire: 2 * time.Second}),
+		tree:  chain.New(chain.Config{BrowserSteady: cfg.Steady, BrowserChildren: cfg.Children, BrowserDepth: cfg.Depth, BrowserExpire: 2 * time.Second}),
 		round: cfg.Round,
 		log:   cfg.Log,
 		ctx:   ctx, cancel: cancel,

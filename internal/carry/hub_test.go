@@ -122,6 +122,33 @@ func TestCarrierLeaves(t *testing.T) {
 	}
 }
 
+// TestDepth: a fed viewer that carries too takes a child only while that
+// child stays within the configured browser hops below the server.
+func TestDepth(t *testing.T) {
+	for _, depth := range []int{1, 2} {
+		t.Run(fmt.Sprint(depth), func(t *testing.T) {
+			h := startHub(t, newFakeMedia(), func(c *Config) { c.Children, c.Depth = 1, depth })
+			_, b, _, bid := linked(t, h)
+			b.send(map[string]any{"type": "carry", "on": true, "room": 1})
+			c := join(t, h)
+			cid := c.hello(false, true)
+			c.stats(true, false, 2e6)
+			if depth == 1 {
+				if !c.none("parent", 1500*time.Millisecond) || !b.none("feed", 0) {
+					t.Error("a viewer was placed two browser hops below the server with --carry-depth 1")
+				}
+				return
+			}
+			if p := c.expect("parent"); p["peer"] != bid {
+				t.Errorf("the third viewer's parent is %v, want the fed carrier %s", p["peer"], bid)
+			}
+			if f := b.expect("feed"); f["peer"] != cid {
+				t.Errorf("the fed carrier was told to feed %v, want %s", f["peer"], cid)
+			}
+		})
+	}
+}
+
 // TestLost: a child saying it lost its parent unlinks them (the parent is
 // told) and is not placed on that parent again.
 func TestLost(t *testing.T) {

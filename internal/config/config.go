@@ -66,8 +66,10 @@ type Config struct {
 	Carry       bool
 	CarrySteady time.Duration
 	// CarryChildren (--carry-children): viewers one helping viewer feeds
-	// at most (1 or 2: the player offers 2).
+	// at most (1 or 2: the player offers 2). CarryDepth (--carry-depth):
+	// browser hops in a row below a server at most (1 to 4).
 	CarryChildren int
+	CarryDepth    int
 }
 
 // Default returns the settings used when nothing is given.
@@ -95,6 +97,7 @@ func Default() Config {
 		Carry:         true,
 		CarrySteady:   20 * time.Second,
 		CarryChildren: 2,
+		CarryDepth:    2,
 	}
 }
 
@@ -134,6 +137,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Carry, "carry", c.Carry, "viewers may help carry a stream to other viewers (a switch in the player, off for each viewer until they turn it on); false: no switch, no carry socket")
 	fs.DurationVar(&c.CarrySteady, "carry-steady", c.CarrySteady, "how long a helping viewer's connection must be measured good before other viewers are placed on it")
 	fs.IntVar(&c.CarryChildren, "carry-children", c.CarryChildren, "viewers one helping viewer feeds at most (1 or 2)")
+	fs.IntVar(&c.CarryDepth, "carry-depth", c.CarryDepth, "browser hops in a row below a server at most (1 to 4): each hop adds a little latency, and a departure upsets everything below it")
 	fs.DurationVar(&c.FediverseCooldown, "fediverse-cooldown", c.FediverseCooldown, "a stream starting again within this time of the last go-live post's end posts nothing new to the fediverse (0: every start posts)")
 }
 
@@ -338,6 +342,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CarryChildren < 1 || c.CarryChildren > 2 {
 		return errors.New("--carry-children must be 1 or 2")
+	}
+	if c.CarryDepth < 1 || c.CarryDepth > 4 {
+		return errors.New("--carry-depth must be from 1 to 4")
 	}
 	if c.ChatRetention < time.Minute {
 		return errors.New("--chat-retention must be at least 1m")

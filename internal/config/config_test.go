@@ -157,7 +157,7 @@ func TestTrustedProxy(t *testing.T) {
 // a negative one is refused.
 func TestCarryFlags(t *testing.T) {
 	c, _, err := Load("serve", nil, env(nil), nil)
-	if err != nil || !c.Carry || c.CarrySteady.String() != "20s" {
+	if err != nil || !c.Carry || c.CarrySteady.String() != "20s" || c.CarryChildren != 2 || c.CarryDepth != 2 {
 		t.Fatalf("defaults: carry %v, steady %s, %v", c.Carry, c.CarrySteady, err)
 	}
 	c, _, err = Load("serve", []string{"--carry=false", "--carry-steady", "1s"}, env(nil), nil)
@@ -175,6 +175,15 @@ func TestCarryFlags(t *testing.T) {
 		c.CarryChildren = n
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--carry-children") {
 			t.Errorf("--carry-children %d: %v", n, err)
+		}
+	}
+	if c, _, err = Load("serve", []string{"--carry-depth", "1"}, env(nil), nil); err != nil || c.CarryDepth != 1 {
+		t.Errorf("--carry-depth 1: %d, %v", c.CarryDepth, err)
+	}
+	for _, n := range []int{0, 5} {
+		c.CarryDepth = n
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--carry-depth") {
+			t.Errorf("--carry-depth %d: %v", n, err)
 		}
 	}
 }
