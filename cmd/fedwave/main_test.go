@@ -77,6 +77,10 @@ func TestUserCreate(t *testing.T) {
 	if out, err := runCLI(t, "another-password\n", "user", "create", "--data", dir, "--password-stdin", "streamer1", "--role", "streamer"); err != nil {
 		t.Fatalf("%q %v", out, err)
 	}
+	// The names kept from strangers who register are the operator's to use.
+	if out, err := runCLI(t, "password1\n", "user", "create", "admin", "--role", "admin", "--password-stdin", "--data", dir); err != nil || !strings.HasPrefix(out, "admin#") {
+		t.Fatalf("user create admin: %q %v", out, err)
+	}
 	if _, err := runCLI(t, "password1\n", "user", "create", "ops", "--password-stdin", "--data", dir); err == nil || !strings.Contains(err.Error(), "taken") {
 		t.Fatalf("duplicate: %v", err)
 	}

@@ -50,6 +50,21 @@ func CheckName(name string) error {
 	return nil
 }
 
+// CheckOperatorName is the rule for accounts the operator makes on the
+// command line: any well-formed name but a guest's. The reserved words keep
+// strangers who register from passing as the site's staff ("admin",
+// "mod"); the operator is the staff, and `user create admin --role admin`
+// is what they type.
+func CheckOperatorName(name string) error {
+	if err := CheckNameFormat(name); err != nil {
+		return err
+	}
+	if strings.HasPrefix(strings.ToLower(name), "guest-") {
+		return fail.New(fail.Invalid, "reserved_name", "names starting with guest- are for guests")
+	}
+	return nil
+}
+
 // CheckSetupName is CheckName for the first admin, made at /setup: the
 // setup form asks for an admin name, and "admin" is the obvious answer.
 func CheckSetupName(name string) error {

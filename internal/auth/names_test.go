@@ -5,6 +5,20 @@ import (
 	"testing"
 )
 
+// The operator may take the names kept from strangers, but not a guest's.
+func TestOperatorNames(t *testing.T) {
+	for _, ok := range []string{"admin", "mod", "Moderator", "staff", "alice"} {
+		if err := CheckOperatorName(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"guest-1234", "GUEST-ab", "a", "a b", "<script>"} {
+		if err := CheckOperatorName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
 func TestNames(t *testing.T) {
 	for _, ok := range []string{"ab", "Alice_99", "a-b", strings.Repeat("x", 24)} {
 		if err := CheckName(ok); err != nil {

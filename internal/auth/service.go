@@ -123,15 +123,21 @@ func (s *Service) Register(ctx context.Context, from, name, password, invite str
 	return u, tok, err
 }
 
-// CreateUser creates an account with a password and role (the CLI and the
-// admin use it; Register is the public path). A streamer or higher role gets
-// their channel at once.
+// CreateUser creates an account with a password and role for the operator
+// (the CLI; reserved words are allowed, CheckOperatorName). Register is the
+// public path. A streamer or higher role gets their channel at once.
 func (s *Service) CreateUser(ctx context.Context, name, password string, role Role) (*store.User, error) {
 	return s.createUser(ctx, "", name, password, role)
 }
 
+// createUser makes an account for a client at address from; "" is the
+// operator.
 func (s *Service) createUser(ctx context.Context, from, name, password string, role Role) (*store.User, error) {
-	if err := CheckName(name); err != nil {
+	check := CheckName
+	if from == "" {
+		check = CheckOperatorName
+	}
+	if err := check(name); err != nil {
 		return nil, err
 	}
 	if err := checkPassword(password); err != nil {

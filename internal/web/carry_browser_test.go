@@ -238,6 +238,10 @@ func TestCarryBrowserTwoHops(t *testing.T) {
 	if n := metric(t, s, "fedwave_media_viewers"); n != 1 {
 		t.Errorf("the server has %v WHEP viewers for a chain of three browsers, want 1", n)
 	}
+	// The figures for the issue's benchmarks; they decide nothing.
+	poll(t, c, playerJS+`.carryStats().latencies.length >= 200`)
+	t.Logf("added latency (a carrier getting a frame → its child handing it, checked, to the decoder): hop 1 (A → B) %s; hop 2 (B → C) %s",
+		hopLatency(b), hopLatency(c))
 
 	a.Run(chromedp.Navigate("about:blank"))
 	allDecode(t, []*browsertest.Page{b}, false)
@@ -248,6 +252,22 @@ func TestCarryBrowserTwoHops(t *testing.T) {
 	c.Eval(playerJS+`.carryStats().events`, &events)
 	t.Logf("C's links: %q", events) // one, to B; a loaded machine may add a relink
 	noJSErrors(t, map[string]*browsertest.Page{"B": b, "C": c})
+}
+
+// hopLatency sums up the latency the children pages measured over their
+// link: "N frames: p50, p99, max".
+func hopLatency(kids ...*browsertest.Page) string {
+	var lat []float64
+	for _, k := range kids {
+		var l []float64
+		k.Eval(playerJS+`.carryStats().latencies`, &l)
+		lat = append(lat, l...)
+	}
+	if len(lat) == 0 {
+		return "no frames"
+	}
+	slices.Sort(lat)
+	return fmt.Sprintf("%d frames: p50 %.1f ms, p99 %.1f ms, max %.1f ms", len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
 }
 
 // TestCarryBrowserMeasure measures viewers who help (the issue's
@@ -309,24 +329,7 @@ func TestCarryBrowserMeasure(t *testing.T) {
 	with := measure("one carries for two")
 	t.Logf("origin upload with a carrier / without: %.2f", with/without)
 
-	var lat []float64
-	for _, k := range kids {
-		var l []float64
-		k.Eval(playerJS+`.carryStats().latencies`, &l)
-		lat = append(lat, l...)
-	}
-	slices.Sort(lat)
-	if len(lat) == 0 {
-		for _, k := range kids {
-			var ev []string
-			k.Eval(playerJS+`.carryStats().events`, &ev)
-			t.Logf("a child's links: %q", ev)
-		}
-		t.Error("the children measured no latency")
-	} else {
-		t.Logf("added latency of one hop (the parent getting a frame → the child decoding it), %d frames: p50 %.1f ms, p99 %.1f ms, max %.1f ms",
-			len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
-	}
+	t.Logf("added latency of one hop (the parent getting a frame → the child decoding it): %s", hopLatency(kids...))
 
 	var relinks []time.Duration
 	for i := range 10 {
