@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ type member struct {
 	handle string
 	key    string // who the member is in the channel's audience
 	leave  func() // stops counting the member in the audience
+	last   int64  // in a remote room, the offset of the last message it was sent
 }
 
 // openRoom finds or opens the room of a channel and takes a reference to
@@ -105,13 +107,39 @@ func (h *Hub) release(r *room) {
 	r.mu.Unlock()
 }
 
-// deliver fans a published frame out to the local members.
+// deliver fans a published frame out to the local members. A remote
+// room's messages may come again or late (the home's catch-up after a
+// member resumed from its own offset): a member is sent each offset once,
+// in order.
 func (r *room) deliver(msg []byte) {
+	off := int64(-1)
+	if r.home != "" {
+		off = messageOffset(msg)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for s := range r.members {
+	for s, m := range r.members {
+		if off >= 0 {
+			if off <= m.last {
+				continue
+			}
+			m.last = off
+			r.members[s] = m
+		}
 		s.enqueue(msg)
 	}
+}
+
+// messageOffset is the offset of a message frame; -1 for other frames.
+func messageOffset(frame []byte) int64 {
+	var f struct {
+		Type   string `json:"type"`
+		Offset int64  `json:"offset"`
+	}
+	if json.Unmarshal(frame, &f) != nil || f.Type != "message" {
+		return -1
+	}
+	return f.Offset
 }
 
 func (r *room) publish(frame []byte) {
@@ -125,8 +153,11 @@ func (r *room) publish(frame []byte) {
 // it); then, with new messages held back, the few that arrived meanwhile,
 // and s joins. So s sees every offset exactly once, in order.
 func (r *room) add(ctx context.Context, s *Session, m member, after *int64) error {
-	wait := func(m *store.Message) error { return s.sendWait(ctx, messageFrame(m)) }
-	now := func(m *store.Message) error { s.send(messageFrame(m)); return nil }
+	if after != nil {
+		m.last = *after
+	}
+	wait := func(msg *store.Message) error { m.last = msg.Offset; return s.sendWait(ctx, messageFrame(msg)) }
+	now := func(msg *store.Message) error { m.last = msg.Offset; s.send(messageFrame(msg)); return nil }
 	unlock, err := r.replay(ctx, after, wait, now)
 	if err != nil {
 		return err
@@ -201,6 +232,7 @@ func (r *room) update(s *Session, m member) {
 	r.mu.Lock()
 	old, ok := r.members[s]
 	if ok {
+		m.last = old.last
 		r.members[s] = m
 	}
 	r.mu.Unlock()

@@ -158,3 +158,33 @@ func TestRemoteModeration(t *testing.T) {
 		t.Fatalf("banned user's send from B: %v", e)
 	}
 }
+
+// A reader on B resuming a room B holds no copy of yet gets each offset
+// after its resume point once, in order: A's catch-up does not repeat what
+// the reader already has.
+func TestRemoteResumeBeforeCatchUp(t *testing.T) {
+	a, b := startSite(t), startSite(t)
+	link(t, b, a)
+	_, aliceT := a.user(t, "alice", auth.RoleStreamer)
+	room := "alice@" + a.host
+	eventually(t, "alice@A listed on B", func() bool { return b.channel(t, room) != nil })
+	ca := a.Dial(aliceT)
+	ca.Join("alice", nil)
+	for i := 1; i <= 3; i++ {
+		ca.Say("alice", fmt.Sprint("before ", i), fmt.Sprint("n", i))
+	}
+
+	after := int64(2)
+	cb := b.Dial("")
+	var offsets []any
+	for _, m := range cb.Join(room, &after) {
+		offsets = append(offsets, m["offset"])
+	}
+	ca.Say("alice", "after", "n4")
+	for len(offsets) == 0 || offsets[len(offsets)-1] != 4.0 {
+		offsets = append(offsets, cb.Expect("message")["offset"])
+	}
+	if fmt.Sprint(offsets) != "[3 4]" {
+		t.Errorf("resuming after 2 on B, the reader got offsets %v, want [3 4]", offsets)
+	}
+}
