@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,10 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fedwave/fedwave/internal/config"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (string, error) {
@@ -274,5 +278,30 @@ func TestServePrintsSetupLinkAndStopsOnSIGTERM(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit after SIGTERM")
+	}
+}
+
+// A second instance on one machine: when the default media port is taken,
+// serve takes a free one (and says so) instead of exiting; a port chosen
+// by hand must be free.
+func TestMediaPortTaken(t *testing.T) {
+	held, err := net.ListenPacket("udp", fmt.Sprintf("0.0.0.0:%d", config.DefaultMediaPort))
+	if err == nil { // else another process holds it: taken all the same
+		defer held.Close()
+	}
+	startChildOutput(t, t.TempDir(), "--media-port", strconv.Itoa(config.DefaultMediaPort)) // answers /healthz
+
+	other, err := net.ListenPacket("udp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	port := strconv.Itoa(other.LocalAddr().(*net.UDPAddr).Port)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	err = run(ctx, []string{"serve", "--data", t.TempDir(), "--http", freeAddr(t), "--turn-port", "0", "--media-port", port}, func(string) string { return "" }, strings.NewReader(""), &out, &out)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "media port") {
+		t.Errorf("serve on a taken --media-port %s: %v (%s)", port, err, out.String())
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,7 +138,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return fail(err)
 	}
 	a.avatars = avatarDir
-	a.engine, err = media.NewEngine(media.EngineConfig{Port: cfg.MediaPort, PublicIP: cfg.PublicIP, Loopback: cfg.MediaLoopback, Log: log})
+	engineCfg := media.EngineConfig{Port: cfg.MediaPort, PublicIP: cfg.PublicIP, Loopback: cfg.MediaLoopback, Log: log}
+	a.engine, err = media.NewEngine(engineCfg)
+	if errors.Is(err, syscall.EADDRINUSE) && cfg.MediaPort == config.DefaultMediaPort {
+		engineCfg.Port = 0
+		if a.engine, err = media.NewEngine(engineCfg); err == nil {
+			log.Warn("the default media port is taken (another instance?): using a free one; set --media-port to choose, and open it in a firewall",
+				"default", config.DefaultMediaPort, "port", a.engine.Port())
+		}
+	}
 	if err != nil {
 		return fail(err)
 	}

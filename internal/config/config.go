@@ -73,11 +73,16 @@ type Config struct {
 }
 
 // Default returns the settings used when nothing is given.
+// DefaultMediaPort is --media-port's default. When another process holds
+// it (a second instance on one machine), serve takes a free port instead
+// and says so; a port set to anything else must be free.
+const DefaultMediaPort = 8189
+
 func Default() Config {
 	return Config{
 		DataDir:   "./data",
 		HTTPAddr:  "127.0.0.1:8080",
-		MediaPort: 8189,
+		MediaPort: DefaultMediaPort,
 		TURNPort:  3478,
 		Guests:    true,
 		AuthRate:  30,
