@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -281,15 +282,27 @@ func TestServePrintsSetupLinkAndStopsOnSIGTERM(t *testing.T) {
 	}
 }
 
-// A second instance on one machine: when the default media port is taken,
-// serve takes a free one (and says so) instead of exiting; a port chosen
-// by hand must be free.
-func TestMediaPortTaken(t *testing.T) {
-	held, err := net.ListenPacket("udp", fmt.Sprintf("0.0.0.0:%d", config.DefaultMediaPort))
-	if err == nil { // else another process holds it: taken all the same
-		defer held.Close()
+// A second instance on one machine: when the default media or TURN port
+// is taken, serve takes a free one (and says so) instead of exiting; a
+// port chosen by hand must be free.
+func TestPortsTaken(t *testing.T) {
+	for _, port := range []int{config.DefaultMediaPort, config.DefaultTURNPort} {
+		held, err := net.ListenPacket("udp", fmt.Sprintf("0.0.0.0:%d", port))
+		if err == nil { // else another process holds it: taken all the same
+			defer held.Close()
+		}
 	}
-	startChildOutput(t, t.TempDir(), "--media-port", strconv.Itoa(config.DefaultMediaPort)) // answers /healthz
+	url, _, _ := startChildOutput(t, t.TempDir(), "--media-port", strconv.Itoa(config.DefaultMediaPort), "--turn-port", strconv.Itoa(config.DefaultTURNPort))
+	res, err := http.Get(url + "/api/v1/ice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var ice struct{ IceServers []struct{ URLs []string } }
+	if err := json.NewDecoder(res.Body).Decode(&ice); err != nil || len(ice.IceServers) == 0 || len(ice.IceServers[0].URLs) == 0 ||
+		strings.Contains(ice.IceServers[0].URLs[0], fmt.Sprint(":", config.DefaultTURNPort)) {
+		t.Errorf("the ICE servers of the second instance: %+v %v, want its own TURN port", ice, err)
+	}
 
 	other, err := net.ListenPacket("udp", "0.0.0.0:0")
 	if err != nil {

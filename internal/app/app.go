@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -332,10 +333,20 @@ func (a *App) startTURN() (func(user int64) ([]string, string, string), error) {
 		if realm == "" {
 			realm = "fedwave"
 		}
-		if a.turn, err = turn.New(turn.Config{
+		tc := turn.Config{
 			Port: cfg.TURNPort, ListenIP: turnListen(cfg), PublicIP: cfg.PublicIP, Realm: realm, Creds: creds,
 			MediaPeers: mediaPeers(cfg, a.engine.Port()), AllowLoopbackPeers: cfg.TURNLoopback, Log: a.log,
-		}); err != nil {
+		}
+		a.turn, err = turn.New(tc)
+		if errors.Is(err, syscall.EADDRINUSE) && cfg.TURNPort == config.DefaultTURNPort {
+			if tc.Port, err = freePort(tc.ListenIP); err == nil {
+				if a.turn, err = turn.New(tc); err == nil {
+					a.log.Warn("the default TURN port is taken (another instance?): using a free one; set --turn-port to choose, and open it in a firewall",
+						"default", config.DefaultTURNPort, "port", tc.Port)
+				}
+			}
+		}
+		if err != nil {
 			return nil, fmt.Errorf("TURN server: %w", err)
 		}
 		urls = a.turn.URLs(host)
@@ -350,6 +361,27 @@ func (a *App) startTURN() (func(user int64) ([]string, string, string), error) {
 		name, pass, _ := creds.Issue(id, time.Now())
 		return urls, name, pass
 	}, nil
+}
+
+// freePort finds a port free for both UDP and TCP on ip, for a server
+// that binds both itself right after.
+func freePort(ip string) (int, error) {
+	var err error
+	for range 10 {
+		var u net.PacketConn
+		if u, err = net.ListenPacket("udp", net.JoinHostPort(ip, "0")); err != nil {
+			continue
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		var l net.Listener
+		l, err = net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		u.Close()
+		if err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
+	return 0, err
 }
 
 // mediaPeers are the addresses browsers reach the media port on, as the

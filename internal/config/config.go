@@ -73,17 +73,20 @@ type Config struct {
 }
 
 // Default returns the settings used when nothing is given.
-// DefaultMediaPort is --media-port's default. When another process holds
-// it (a second instance on one machine), serve takes a free port instead
-// and says so; a port set to anything else must be free.
-const DefaultMediaPort = 8189
+// The default media and TURN ports. When another process holds one (a
+// second instance on one machine), serve takes a free port instead and
+// says so; a port set to anything else must be free.
+const (
+	DefaultMediaPort = 8189
+	DefaultTURNPort  = 3478
+)
 
 func Default() Config {
 	return Config{
 		DataDir:   "./data",
 		HTTPAddr:  "127.0.0.1:8080",
 		MediaPort: DefaultMediaPort,
-		TURNPort:  3478,
+		TURNPort:  DefaultTURNPort,
 		Guests:    true,
 		AuthRate:  30,
 		LogLevel:  "info",
