@@ -59,6 +59,10 @@ func usageErr(format string, args ...any) error {
 }
 
 func main() {
+	// Every time FedWave shows or stores is UTC (CONTRACT: RFC 3339 UTC),
+	// whatever zone the machine is in; a time.Now() that reaches JSON
+	// without .UTC() would otherwise carry the local offset.
+	time.Local = time.UTC
 	err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return

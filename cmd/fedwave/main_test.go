@@ -282,6 +282,37 @@ func TestServePrintsSetupLinkAndStopsOnSIGTERM(t *testing.T) {
 	}
 }
 
+// Times are UTC on a machine in another zone: an invite made at once says
+// when it expires with a Z.
+func TestTimesAreUTC(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := runCLI(t, "password1\n", "user", "create", "admin", "--role", "admin", "--password-stdin", "--data", dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TZ", "Asia/Tokyo")
+	url, _, _ := startChildOutput(t, dir)
+	post := func(path, body, tok string) map[string]any {
+		req, _ := http.NewRequest("POST", url+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		json.NewDecoder(res.Body).Decode(&out)
+		return out
+	}
+	tok, _ := post("/api/v1/login", `{"name":"admin","password":"password1"}`, "")["token"].(string)
+	inv, _ := post("/api/v1/admin/invites", `{"uses":1,"seconds":3600}`, tok)["invite"].(map[string]any)
+	for _, k := range []string{"createdAt", "expires"} {
+		if v, _ := inv[k].(string); !strings.HasSuffix(v, "Z") {
+			t.Errorf("the invite's %s is %q, want UTC", k, v)
+		}
+	}
+}
+
 // A second instance on one machine: when the default media or TURN port
 // is taken, serve takes a free one (and says so) instead of exiting; a
 // port chosen by hand must be free.
