@@ -1,7 +1,10 @@
 package activitypub_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"strings"
@@ -65,7 +68,9 @@ func TestGoLivePostReachesFollower(t *testing.T) {
 	if r := s.Do("PATCH", "/api/v1/channels/alice", map[string]any{"title": "Building a <synth>"}, tok); r.Status != http.StatusOK {
 		t.Fatalf("title: %d %v", r.Status, r.Body)
 	}
-	req, _ := http.NewRequest("PUT", s.URL+"/api/v1/channels/alice/thumbnail", strings.NewReader("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"))
+	var img bytes.Buffer
+	png.Encode(&img, image.NewGray(image.Rect(0, 0, 16, 9)))
+	req, _ := http.NewRequest("PUT", s.URL+"/api/v1/channels/alice/thumbnail", &img)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	thumb := s.Send(req)
 	if thumb.Status != http.StatusOK {
