@@ -31,6 +31,10 @@ type Federation interface {
 	Post(ctx context.Context, host, channel string, from *store.User, text, nonce string) (wait func(context.Context) (id, offset int64, err error), err error)
 	// Whisper delivers a local user's whisper to a user of host.
 	Whisper(ctx context.Context, host string, from *store.User, to, text string) error
+	// Chatters tells a room's home who is signed in to it here (handles
+	// without host), so that its presence lists them; called when that
+	// changes, at most once a second per room.
+	Chatters(host, channel string, handles []string)
 }
 
 // Event is what happens in a room, as told to the instances that follow it.
@@ -45,7 +49,11 @@ type Event struct {
 }
 
 // follower is another instance following a local room.
-type follower struct{ fn func(Event) }
+type follower struct {
+	host     string
+	fn       func(Event)
+	chatters []string // who is signed in to the room there, with @host
+}
 
 // emit tells the room's followers; fn must not block.
 func (r *room) emit(ev Event) {
@@ -66,10 +74,10 @@ func (h *Hub) emitTo(channel string, ev Event) {
 	}
 }
 
-// Follow makes another instance a follower of a local room: fn gets the
+// Follow makes instance host a follower of a local room: fn gets the
 // history after an offset (or the recent history), then every event, in
 // order, until stop. fn must not block.
-func (h *Hub) Follow(ctx context.Context, channel string, after *int64, fn func(Event)) (stop func(), err error) {
+func (h *Hub) Follow(ctx context.Context, host, channel string, after *int64, fn func(Event)) (stop func(), err error) {
 	if after != nil && *after < 0 {
 		return nil, fail.New(fail.Invalid, "invalid_offset", "an offset is 0 or more")
 	}
@@ -90,7 +98,7 @@ func (h *Hub) Follow(ctx context.Context, channel string, after *int64, fn func(
 		h.release(r)
 		return nil, err
 	}
-	f := &follower{fn: fn}
+	f := &follower{host: host, fn: fn}
 	r.mu.Lock()
 	if r.followers == nil {
 		r.followers = map[*follower]bool{}
@@ -106,9 +114,34 @@ func (h *Hub) Follow(ctx context.Context, channel string, after *int64, fn func(
 			r.mu.Lock()
 			delete(r.followers, f)
 			r.mu.Unlock()
+			r.presenceChanged() // its chatters leave the list
 			h.release(r)
 		})
 	}, nil
+}
+
+// RemoteChatters sets who is signed in to a local room on instance host
+// (handles without host; at most maxChatters are kept), as its follower
+// reported them: the room's presence lists them with @host.
+func (h *Hub) RemoteChatters(host, channel string, handles []string) {
+	h.mu.Lock()
+	r := h.rooms[lower(channel)]
+	h.mu.Unlock()
+	if r == nil || r.home != "" {
+		return
+	}
+	list := make([]string, 0, min(len(handles), maxChatters))
+	for _, hd := range handles[:min(len(handles), maxChatters)] {
+		list = append(list, hd+"@"+host)
+	}
+	r.mu.Lock()
+	for f := range r.followers {
+		if f.host == host {
+			f.chatters = list
+		}
+	}
+	r.mu.Unlock()
+	r.presenceChanged()
 }
 
 // PostRemote queues a message of another instance's user (from is its

@@ -271,11 +271,30 @@ func (r *room) chatters() []string {
 	for _, h := range users {
 		handles = append(handles, h)
 	}
+	for f := range r.followers {
+		handles = append(handles, f.chatters...)
+	}
 	sort.Strings(handles)
 	if len(handles) > maxChatters {
 		handles = handles[:maxChatters]
 	}
 	return handles
+}
+
+// reportChatters tells a remote room's home who is signed in here, at most
+// once a second; r.mu is held.
+func (r *room) reportChatters() {
+	if r.presenceDue != nil {
+		return
+	}
+	wait := time.Second - time.Since(r.lastPresence)
+	r.presenceDue = time.AfterFunc(max(wait, 0), func() {
+		r.mu.Lock()
+		r.presenceDue = nil
+		r.lastPresence = time.Now()
+		r.mu.Unlock()
+		r.hub.fed.Chatters(r.home, r.homeName, r.chatters())
+	})
 }
 
 // presence is the room's presence frame: the channel's audience (watching
@@ -292,11 +311,16 @@ func (r *room) presence() []byte {
 	return encode(presenceFrame{Type: "presence", Channel: r.name, Viewers: r.hub.audience.Count(r.name), Chatters: r.chatters()})
 }
 
-// presenceChanged pushes a presence frame at most once a second.
+// presenceChanged pushes a presence frame at most once a second; a
+// remote room tells its home who is signed in here instead.
 func (r *room) presenceChanged() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.presenceDue != nil || (len(r.members) == 0 && len(r.followers) == 0) || r.home != "" {
+	if r.home != "" {
+		r.reportChatters()
+		return
+	}
+	if r.presenceDue != nil || (len(r.members) == 0 && len(r.followers) == 0) {
 		return
 	}
 	wait := time.Second - time.Since(r.lastPresence)

@@ -188,3 +188,28 @@ func TestRemoteResumeBeforeCatchUp(t *testing.T) {
 		t.Errorf("resuming after 2 on B, the reader got offsets %v, want [3 4]", offsets)
 	}
 }
+
+// One room across sites: A's presence lists who is signed in to it on B
+// (with B's host), B's shows them as its own; leaving takes them off.
+func TestChattersAcrossSites(t *testing.T) {
+	a, b := startSite(t), startSite(t)
+	link(t, b, a)
+	aliceH, aliceT := a.user(t, "alice", auth.RoleStreamer)
+	bobH, bobT := b.user(t, "bob", auth.RoleUser)
+	room := "alice@" + a.host
+	eventually(t, "alice@A listed on B", func() bool { return b.channel(t, room) != nil })
+
+	ca := a.Dial(aliceT)
+	ca.Join("alice", nil)
+	cb := b.Dial(bobT)
+	cb.Join(room, nil)
+	chatters := func(f map[string]any) string { return fmt.Sprint(f["chatters"]) }
+	want := fmt.Sprint([]string{aliceH, bobH + "@" + b.host})
+	ca.ExpectWhere(func(f map[string]any) bool { return f["type"] == "presence" && chatters(f) == want })
+	wantB := fmt.Sprint([]string{aliceH + "@" + a.host, bobH})
+	cb.ExpectWhere(func(f map[string]any) bool { return f["type"] == "presence" && chatters(f) == wantB })
+
+	cb.Conn.CloseNow()
+	want = fmt.Sprint([]string{aliceH})
+	ca.ExpectWhere(func(f map[string]any) bool { return f["type"] == "presence" && chatters(f) == want })
+}

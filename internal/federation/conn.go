@@ -274,6 +274,8 @@ func (c *conn) dispatch(env *wire.Envelope) {
 		c.hearReply(env)
 	case "viewers":
 		c.hearViewers(env)
+	case "chatters":
+		c.hearChatters(env)
 	default:
 		c.p.s.log.Debug("federation: unknown frame type", "peer", c.p.domain, "type", env.Type)
 	}

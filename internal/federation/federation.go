@@ -34,7 +34,8 @@ const (
 
 // Hub is what federation needs of the chat.
 type Hub interface {
-	Follow(ctx context.Context, channel string, after *int64, fn func(chat.Event)) (stop func(), err error)
+	Follow(ctx context.Context, host, channel string, after *int64, fn func(chat.Event)) (stop func(), err error)
+	RemoteChatters(host, channel string, handles []string)
 	PostRemote(ctx context.Context, from *store.User, channel, text, nonce string) (wait func() (chat.Message, error), err error)
 	WhisperIn(ctx context.Context, from *store.User, to, text string) error
 	Mirror(host string, ev chat.Event)

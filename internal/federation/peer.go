@@ -26,6 +26,7 @@ type peer struct {
 	theirOut bool
 	listing  []remoteChannel
 	follows  map[string]bool      // their rooms our chat mirrors
+	chatters map[string][]string  // who is signed in here to those rooms, as last told
 	reported map[string]int       // people here on their channels, as last told
 	counted  map[string]bool      // our channels they reported people on
 	waiters  map[int64]chan reply // requests waiting for their reply
@@ -54,7 +55,7 @@ func (s *Service) ensure(sp *store.Peer) *peer {
 	p := s.peers[sp.Domain]
 	if p == nil {
 		p = &peer{s: s, domain: sp.Domain, theirIn: true, theirOut: true,
-			follows: map[string]bool{}, reported: map[string]int{}, counted: map[string]bool{}, waiters: map[int64]chan reply{}}
+			follows: map[string]bool{}, chatters: map[string][]string{}, reported: map[string]int{}, counted: map[string]bool{}, waiters: map[int64]chan reply{}}
 		p.ctx, p.cancel = context.WithCancel(s.ctx)
 		s.peers[sp.Domain] = p
 	}

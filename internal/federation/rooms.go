@@ -21,6 +21,7 @@ import (
 
 // Bounds on what crosses a link.
 const (
+	maxChatters = 200     // handles in one room's chatters
 	maxOutbox   = 1000    // messages waiting for one peer
 	maxText     = 4 << 10 // bytes of one message's source text
 	whisperWait = 10 * time.Second
@@ -99,10 +100,56 @@ func (s *Service) Unfollow(host, channel string) {
 	}
 	p.mu.Lock()
 	delete(p.follows, channel)
+	delete(p.chatters, channel)
 	c := p.conn
 	p.mu.Unlock()
 	if c != nil {
 		c.send("unsub", subBody{Channel: channel})
+	}
+}
+
+type chattersBody struct {
+	Channel  string   `json:"channel"`
+	Chatters []string `json:"chatters"`
+}
+
+// Chatters implements chat.Federation.
+func (s *Service) Chatters(host, channel string, handles []string) {
+	p := s.runtime(host)
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if !p.follows[channel] {
+		p.mu.Unlock()
+		return
+	}
+	p.chatters[channel] = handles
+	c := p.conn
+	p.mu.Unlock()
+	if c != nil {
+		c.send("chatters", chattersBody{Channel: channel, Chatters: handles})
+	}
+}
+
+// hearChatters: who is signed in on the peer to one of our rooms it
+// follows. Only handles of its own users count (they get its host).
+func (c *conn) hearChatters(env *wire.Envelope) {
+	var b chattersBody
+	if json.Unmarshal(env.Body, &b) != nil || auth.CheckNameFormat(b.Channel) != nil {
+		return
+	}
+	handles := make([]string, 0, min(len(b.Chatters), maxChatters))
+	for _, h := range b.Chatters {
+		if _, num, err := auth.ParseHandle(h); err == nil && num >= 0 && len(handles) < maxChatters {
+			handles = append(handles, h)
+		}
+	}
+	c.mu.Lock()
+	_, subscribed := c.subs[strings.ToLower(b.Channel)]
+	c.mu.Unlock()
+	if subscribed {
+		c.p.s.hub.RemoteChatters(c.p.domain, b.Channel, handles)
 	}
 }
 
@@ -122,6 +169,12 @@ func (p *peer) subscribe(c *conn, channel string) {
 		after = &last
 	}
 	c.send("sub", subBody{Channel: channel, After: after})
+	p.mu.Lock()
+	handles, ok := p.chatters[channel]
+	p.mu.Unlock()
+	if ok { // a new subscription there starts without them
+		c.send("chatters", chattersBody{Channel: channel, Chatters: handles})
+	}
 }
 
 func (p *peer) resubscribe(c *conn) {
@@ -168,7 +221,7 @@ func (c *conn) hearSub(env *wire.Envelope) {
 	}
 	c.stopSub(b.Channel)
 	self := c.p.s.self
-	stop, err := c.p.s.hub.Follow(c.ctx, b.Channel, b.After, func(ev chat.Event) {
+	stop, err := c.p.s.hub.Follow(c.ctx, c.p.domain, b.Channel, b.After, func(ev chat.Event) {
 		c.send("event", toWire(ev, self))
 	})
 	if err != nil {
@@ -265,7 +318,7 @@ func decodeEvent(body []byte, self string, blocked func(host string) bool) (chat
 	case "delete":
 		ev.IDs = w.IDs[:min(len(w.IDs), 1000)]
 	case "presence":
-		for _, h := range w.Chatters[:min(len(w.Chatters), 200)] {
+		for _, h := range w.Chatters[:min(len(w.Chatters), maxChatters)] {
 			ev.Chatters = append(ev.Chatters, strings.TrimSuffix(truncate(h, 300), "@"+self))
 		}
 	case "system":
