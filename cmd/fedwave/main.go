@@ -25,9 +25,6 @@ import (
 	"github.com/fedwave/fedwave/internal/loadtest"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 const usage = `FedWave: a self-hosted live-streaming site.
 
 Usage:
@@ -290,7 +287,7 @@ func keysRotate(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func printVersion(w io.Writer) {
-	fmt.Fprintf(w, "fedwave %s (%s %s/%s", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "fedwave %s (%s %s/%s", app.BuildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" || s.Key == "vcs.time" || s.Key == "vcs.modified" {

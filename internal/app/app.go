@@ -446,7 +446,7 @@ func (a *App) newFederation(aud *audience.Registry) (*federation.Service, error)
 		return nil, err
 	}
 	return federation.New(federation.Deps{
-		Store: a.core.Store, Key: key, PublicURL: a.cfg.PublicURL, Name: a.cfg.Name, Version: buildVersion(),
+		Store: a.core.Store, Key: key, PublicURL: a.cfg.PublicURL, Name: a.cfg.Name, Version: BuildVersion(),
 		AllowPrivate: a.cfg.FederationAllowPrivate, Audience: aud, Log: a.log,
 		Local: func(ctx context.Context) ([]channels.View, error) { return a.core.Channels.Local(ctx) },
 	})
@@ -460,7 +460,7 @@ func (a *App) newActivityPub() (*activitypub.Service, error) {
 		return nil, err
 	}
 	return activitypub.New(activitypub.Deps{
-		Store: a.core.Store, Key: key, PublicURL: a.cfg.PublicURL, Name: a.cfg.Name, Version: buildVersion(),
+		Store: a.core.Store, Key: key, PublicURL: a.cfg.PublicURL, Name: a.cfg.Name, Version: BuildVersion(),
 		Site: func() (string, bool) {
 			cur := a.settings.Get()
 			return cur.Name, cur.OpenRegistrations()
@@ -503,9 +503,18 @@ func turnListen(cfg config.Config) string {
 	return ""
 }
 
-// buildVersion is the module version this binary was built from.
-func buildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+// Version is set at build time with
+// -ldflags "-X github.com/fedwave/fedwave/internal/app.Version=…".
+var Version string
+
+// BuildVersion is this binary's version, the same in `fedwave version`,
+// /.well-known/fedwave and NodeInfo: Version if set, else the module
+// version it was built as, else "dev".
+func BuildVersion() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
 	return "dev"
