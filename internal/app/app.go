@@ -446,7 +446,8 @@ func (a *App) newFederation(aud *audience.Registry) (*federation.Service, error)
 		return nil, err
 	}
 	return federation.New(federation.Deps{
-		Store: a.core.Store, Key: key, PublicURL: a.cfg.PublicURL, Name: a.cfg.Name, Version: BuildVersion(),
+		Store: a.core.Store, Key: key, PublicURL: a.cfg.PublicURL, Version: BuildVersion(),
+		Name:         func() string { return a.settings.Get().Name },
 		AllowPrivate: a.cfg.FederationAllowPrivate, Audience: aud, Log: a.log,
 		Local: func(ctx context.Context) ([]channels.View, error) { return a.core.Channels.Local(ctx) },
 	})
@@ -463,7 +464,7 @@ func (a *App) newActivityPub() (*activitypub.Service, error) {
 		Store: a.core.Store, Key: key, PublicURL: a.cfg.PublicURL, Name: a.cfg.Name, Version: BuildVersion(),
 		Site: func() (string, bool) {
 			cur := a.settings.Get()
-			return cur.Name, cur.OpenRegistrations()
+			return cur.SiteName(), cur.OpenRegistrations()
 		},
 		AllowPrivate: a.cfg.FederationAllowPrivate, Log: a.log,
 		Cooldown: a.cfg.FediverseCooldown,

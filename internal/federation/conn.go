@@ -231,7 +231,7 @@ func (c *conn) hello() {
 		c.close("peer gone")
 		return
 	}
-	c.send("hello", hello{Name: c.p.s.name, Incoming: sp.Incoming, Outgoing: sp.Outgoing})
+	c.send("hello", hello{Name: c.p.s.displayName(), Incoming: sp.Incoming, Outgoing: sp.Outgoing})
 	c.afterHello(sp.Outgoing)
 }
 

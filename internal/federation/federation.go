@@ -46,8 +46,8 @@ type Hub interface {
 type Deps struct {
 	Store        store.Store
 	Key          *wire.Key
-	PublicURL    string // this instance's base URL; its host[:port] names it
-	Name         string // display name (default: the host)
+	PublicURL    string        // this instance's base URL; its host[:port] names it
+	Name         func() string // display name, read when shown (the site's setting); "" or nil: the host
 	Version      string
 	AllowPrivate bool // --federation-allow-private
 	// Local lists this instance's channels, for linked peers.
@@ -63,7 +63,7 @@ type Service struct {
 	key          *wire.Key
 	self         string
 	publicURL    string
-	name         string
+	name         func() string
 	version      string
 	allowPrivate bool
 	local        func(ctx context.Context) ([]channels.View, error)
@@ -100,8 +100,8 @@ func New(d Deps) (*Service, error) {
 		log: d.Log, now: d.Now, client: wire.NewClient(d.AllowPrivate),
 		peers: map[string]*peer{}, listing: make(chan struct{}, 1),
 	}
-	if s.name == "" {
-		s.name = s.self
+	if s.name == nil {
+		s.name = func() string { return "" }
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -123,6 +123,15 @@ func (s *Service) Attach(h Hub) { s.hub = h }
 
 // Self is this instance's host.
 func (s *Service) Self() string { return s.self }
+
+// displayName is the name other sites show for this one: the site's
+// name setting, else its host.
+func (s *Service) displayName() string {
+	if n := s.name(); n != "" {
+		return n
+	}
+	return s.self
+}
 
 // Run keeps the links up until ctx ends or Close.
 func (s *Service) Run(ctx context.Context) {

@@ -42,7 +42,7 @@ type WellKnown struct {
 
 // WellKnown describes this instance to others.
 func (s *Service) WellKnown() WellKnown {
-	w := WellKnown{Domain: s.self, Name: s.name, Software: "fedwave", Version: s.version, PublicKey: s.key.PublicBase64()}
+	w := WellKnown{Domain: s.self, Name: s.displayName(), Software: "fedwave", Version: s.version, PublicKey: s.key.PublicBase64()}
 	w.Federation.Incoming, w.Federation.Outgoing = true, true
 	w.Endpoints.Link, w.Endpoints.WS = linkPath, wsPath
 	return w
@@ -256,7 +256,7 @@ func (s *Service) rename(host, name string) {
 
 // notify sends a signed link notice to a peer and decodes its answer.
 func (s *Service) notify(ctx context.Context, sp *store.Peer, b linkBody, answer any) error {
-	b.URL, b.Name = s.publicURL, s.name
+	b.URL, b.Name = s.publicURL, s.displayName()
 	body, err := json.Marshal(b)
 	if err != nil {
 		return err

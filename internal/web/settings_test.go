@@ -247,9 +247,17 @@ func TestSiteNameShows(t *testing.T) {
 	if ni.Body["openRegistrations"] != false || ni.Body["metadata"].(map[string]any)["nodeName"] != "Wave <Town>" {
 		t.Fatalf("nodeinfo: %s", ni.Raw)
 	}
-	putSettings(t, s, admin, map[string]any{"registration": "open"})
-	if ni := s.Do("GET", "/nodeinfo/2.1", nil, ""); ni.Body["openRegistrations"] != true {
-		t.Fatalf("nodeinfo once open: %s", ni.Raw)
+	// Linked sites see the same name.
+	if wk := s.Do("GET", "/.well-known/fedwave", nil, ""); wk.Body["name"] != "Wave <Town>" {
+		t.Errorf("/.well-known/fedwave: %s", wk.Raw)
+	}
+	putSettings(t, s, admin, map[string]any{"registration": "open", "name": ""})
+	ni = s.Do("GET", "/nodeinfo/2.1", nil, "")
+	if ni.Body["openRegistrations"] != true || ni.Body["metadata"].(map[string]any)["nodeName"] != "FedWave" {
+		t.Fatalf("nodeinfo once open, with no name: %s", ni.Raw)
+	}
+	if wk := s.Do("GET", "/.well-known/fedwave", nil, ""); wk.Body["name"] != wk.Body["domain"] {
+		t.Errorf("/.well-known/fedwave with no name: %s", wk.Raw)
 	}
 }
 
