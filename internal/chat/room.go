@@ -281,22 +281,6 @@ func (r *room) chatters() []string {
 	return handles
 }
 
-// reportChatters tells a remote room's home who is signed in here, at most
-// once a second; r.mu is held.
-func (r *room) reportChatters() {
-	if r.presenceDue != nil {
-		return
-	}
-	wait := time.Second - time.Since(r.lastPresence)
-	r.presenceDue = time.AfterFunc(max(wait, 0), func() {
-		r.mu.Lock()
-		r.presenceDue = nil
-		r.lastPresence = time.Now()
-		r.mu.Unlock()
-		r.hub.fed.Chatters(r.home, r.homeName, r.chatters())
-	})
-}
-
 // presence is the room's presence frame: the channel's audience (watching
 // or chatting, each person once) and who is signed in here.
 func (r *room) presence() []byte {
@@ -312,15 +296,12 @@ func (r *room) presence() []byte {
 }
 
 // presenceChanged pushes a presence frame at most once a second; a
-// remote room tells its home who is signed in here instead.
+// remote room tells its home who is signed in here instead (its presence
+// is the home's).
 func (r *room) presenceChanged() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.home != "" {
-		r.reportChatters()
-		return
-	}
-	if r.presenceDue != nil || (len(r.members) == 0 && len(r.followers) == 0) {
+	if r.presenceDue != nil || (r.home == "" && len(r.members) == 0 && len(r.followers) == 0) {
 		return
 	}
 	wait := time.Second - time.Since(r.lastPresence)
@@ -329,6 +310,10 @@ func (r *room) presenceChanged() {
 		r.presenceDue = nil
 		r.lastPresence = time.Now()
 		r.mu.Unlock()
+		if r.home != "" {
+			r.hub.fed.Chatters(r.home, r.homeName, r.chatters())
+			return
+		}
 		r.publish(r.presence())
 		r.emit(Event{Kind: "presence", Channel: r.name, Viewers: r.hub.audience.Count(r.name), Chatters: r.chatters()})
 	})
