@@ -203,6 +203,7 @@ func (h *Hub) openRemoteRoom(ctx context.Context, host, name string) (*room, err
 	}
 	return h.acquireRoom(strings.ToLower(name)+"@"+host, func(r *room) {
 		r.home, r.homeName = host, strings.ToLower(name)
+		r.caughtUp = make(chan struct{})
 		h.fed.Follow(host, r.homeName)
 	})
 }
@@ -240,6 +241,9 @@ func (h *Hub) Mirror(host string, ev Event) {
 	case "presence":
 		frame := encode(presenceFrame{Type: "presence", Channel: r.name, Viewers: ev.Viewers, Chatters: ev.Chatters})
 		r.mu.Lock()
+		if r.mirrored == nil {
+			close(r.caughtUp) // the home sends presence right after its replay
+		}
 		r.mirrored = frame
 		r.mu.Unlock()
 		r.publish(frame)

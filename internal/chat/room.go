@@ -43,6 +43,7 @@ type room struct {
 	// committer, and its presence is the home's (mirrored).
 	home, homeName string
 	mirrored       []byte
+	caughtUp       chan struct{} // closed with the first mirrored presence: the home's replay is in
 }
 
 func newRoom(h *Hub, key string) *room {

@@ -232,17 +232,32 @@ func (h *Hub) queuePost(ctx context.Context, u *store.User, channel, text, nonce
 	}, nil
 }
 
+// catchUpWait bounds how long a history request for a room of a linked
+// instance waits for the home's replay.
+const catchUpWait = 2 * time.Second
+
 // History returns stored messages: after an offset (oldest first), or the
 // most recent ones when after is nil.
-// A room of a linked instance answers from its mirror here: what was
-// said while someone here followed it.
+// A room of a linked instance answers from its mirror here, brought up to
+// date first: the room is followed for the request (when no one here
+// follows it already) and the home's replay awaited, for catchUpWait at
+// most (the home replays its 50 most recent messages to a mirror that has
+// none).
 func (h *Hub) History(ctx context.Context, channel string, after *int64, limit int) ([]Message, error) {
 	var key string
 	if host, name, ok := h.remoteName(channel); ok {
-		if err := h.fed.CheckRoom(ctx, host, name); err != nil {
+		r, err := h.openRemoteRoom(ctx, host, name)
+		if err != nil {
 			return nil, err
 		}
-		key = lower(name) + "@" + host
+		defer h.release(r)
+		select {
+		case <-r.caughtUp:
+		case <-time.After(catchUpWait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		key = r.name
 	} else {
 		ch, err := h.channel(ctx, name)
 		if err != nil {

@@ -213,3 +213,30 @@ func TestChattersAcrossSites(t *testing.T) {
 	want = fmt.Sprint([]string{aliceH})
 	ca.ExpectWhere(func(f map[string]any) bool { return f["type"] == "presence" && chatters(f) == want })
 }
+
+// B's REST history of A's room, before anyone on B followed it, is A's:
+// B follows the room for the request and waits for A's replay.
+func TestRemoteHistoryBeforeAnyoneFollows(t *testing.T) {
+	a, b := startSite(t), startSite(t)
+	link(t, b, a)
+	_, aliceT := a.user(t, "alice", auth.RoleStreamer)
+	room := "alice@" + a.host
+	eventually(t, "alice@A listed on B", func() bool { return b.channel(t, room) != nil })
+	ca := a.Dial(aliceT)
+	ca.Join("alice", nil)
+	for i := 1; i <= 3; i++ {
+		ca.Say("alice", fmt.Sprint("said ", i), fmt.Sprint("n", i))
+	}
+	r := b.Do("GET", "/api/v1/channels/"+room+"/messages?after=1", nil, "")
+	msgs, _ := r.Body["messages"].([]any)
+	var offsets []any
+	for _, m := range msgs {
+		offsets = append(offsets, m.(map[string]any)["offset"])
+	}
+	if r.Status != 200 || fmt.Sprint(offsets) != "[2 3]" {
+		t.Fatalf("B's history of %s after 1: %d, offsets %v (%s)", room, r.Status, offsets, r.Raw)
+	}
+	if html := msgs[0].(map[string]any)["html"]; html != "said 2" {
+		t.Errorf("B rendered %q", html)
+	}
+}
