@@ -96,15 +96,17 @@ function startRelays(root) {
         cards.delete(name);
       }
     }
-    for (const r of relays) {
+    relays.forEach((r, i) => {
       let card = cards.get(r.name);
       if (!card) {
         card = newCard(r.name, revoke);
         cards.set(r.name, card);
       }
       fill(card, r);
-      list.append(card); // in the server's order
-    }
+      // In the server's order, moving only what is out of place: a card
+      // moved on every refresh loses its node under a click in progress.
+      if (list.children[i] !== card) list.insertBefore(card, list.children[i] || null);
+    });
     $('relays-empty').hidden = relays.length > 0;
   }
 
