@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/fedwave/fedwave/internal/app/apptest"
 	"github.com/fedwave/fedwave/internal/auth"
 )
 
@@ -163,16 +164,7 @@ func TestRemoteModeration(t *testing.T) {
 // after its resume point once, in order: A's catch-up does not repeat what
 // the reader already has.
 func TestRemoteResumeBeforeCatchUp(t *testing.T) {
-	a, b := startSite(t), startSite(t)
-	link(t, b, a)
-	_, aliceT := a.user(t, "alice", auth.RoleStreamer)
-	room := "alice@" + a.host
-	eventually(t, "alice@A listed on B", func() bool { return b.channel(t, room) != nil })
-	ca := a.Dial(aliceT)
-	ca.Join("alice", nil)
-	for i := 1; i <= 3; i++ {
-		ca.Say("alice", fmt.Sprint("before ", i), fmt.Sprint("n", i))
-	}
+	b, ca, room := aliceSaidThree(t)
 
 	after := int64(2)
 	cb := b.Dial("")
@@ -217,16 +209,7 @@ func TestChattersAcrossSites(t *testing.T) {
 // B's REST history of A's room, before anyone on B followed it, is A's:
 // B follows the room for the request and waits for A's replay.
 func TestRemoteHistoryBeforeAnyoneFollows(t *testing.T) {
-	a, b := startSite(t), startSite(t)
-	link(t, b, a)
-	_, aliceT := a.user(t, "alice", auth.RoleStreamer)
-	room := "alice@" + a.host
-	eventually(t, "alice@A listed on B", func() bool { return b.channel(t, room) != nil })
-	ca := a.Dial(aliceT)
-	ca.Join("alice", nil)
-	for i := 1; i <= 3; i++ {
-		ca.Say("alice", fmt.Sprint("said ", i), fmt.Sprint("n", i))
-	}
+	b, _, room := aliceSaidThree(t)
 	r := b.Do("GET", "/api/v1/channels/"+room+"/messages?after=1", nil, "")
 	msgs, _ := r.Body["messages"].([]any)
 	var offsets []any
@@ -239,4 +222,22 @@ func TestRemoteHistoryBeforeAnyoneFollows(t *testing.T) {
 	if html := msgs[0].(map[string]any)["html"]; html != "said 2" {
 		t.Errorf("B rendered %q", html)
 	}
+}
+
+// aliceSaidThree links B to A and has alice say "said 1" to "said 3" in
+// her room on A (offsets 1 to 3) before anyone on B follows it; ca is her
+// connection, room "alice@A".
+func aliceSaidThree(t *testing.T) (b *site, ca *apptest.ChatClient, room string) {
+	t.Helper()
+	a, b := startSite(t), startSite(t)
+	link(t, b, a)
+	_, aliceT := a.user(t, "alice", auth.RoleStreamer)
+	room = "alice@" + a.host
+	eventually(t, "alice@A listed on B", func() bool { return b.channel(t, room) != nil })
+	ca = a.Dial(aliceT)
+	ca.Join("alice", nil)
+	for i := 1; i <= 3; i++ {
+		ca.Say("alice", fmt.Sprint("said ", i), fmt.Sprint("n", i))
+	}
+	return b, ca, room
 }
