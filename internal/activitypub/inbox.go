@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -66,7 +65,7 @@ func (s *Service) Inbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u, err := url.Parse(sig.KeyID); err != nil || !s.hostRate.Allow(strings.ToLower(u.Host)) {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(s.hostRate.Every().Seconds()))))
+		w.Header().Set("Retry-After", s.hostRate.RetryAfter())
 		apError(w, http.StatusTooManyRequests, "too many activities from this host")
 		return
 	}

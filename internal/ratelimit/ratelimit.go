@@ -3,6 +3,8 @@
 package ratelimit
 
 import (
+	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -70,6 +72,12 @@ func (k *Keyed) Every() time.Duration {
 		return time.Minute
 	}
 	return time.Duration(float64(time.Second) / float64(k.limit))
+}
+
+// RetryAfter is Every as an HTTP Retry-After value: whole seconds,
+// rounded up, at least one.
+func (k *Keyed) RetryAfter() string {
+	return strconv.Itoa(max(1, int(math.Ceil(k.Every().Seconds()))))
 }
 
 // SetLimit changes the rate and burst of every bucket, the existing ones

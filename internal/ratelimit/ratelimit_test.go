@@ -40,16 +40,21 @@ func TestSetLimit(t *testing.T) {
 
 func TestEvery(t *testing.T) {
 	for _, c := range []struct {
-		k    *Keyed
-		want time.Duration
+		k     *Keyed
+		want  time.Duration
+		retry string
 	}{
-		{PerMinute(30), 2 * time.Second},
-		{PerMinute(10), 6 * time.Second},
-		{New(20, 60), 50 * time.Millisecond},
-		{New(0, 1), time.Minute},
+		{PerMinute(30), 2 * time.Second, "2"},
+		{PerMinute(10), 6 * time.Second, "6"},
+		{PerMinute(40), 1500 * time.Millisecond, "2"},
+		{New(20, 60), 50 * time.Millisecond, "1"},
+		{New(0, 1), time.Minute, "60"},
 	} {
 		if got := c.k.Every(); got != c.want {
 			t.Errorf("%v a second: every %v, want %v", c.k.limit, got, c.want)
+		}
+		if got := c.k.RetryAfter(); got != c.retry {
+			t.Errorf("%v a second: Retry-After %q, want %q", c.k.limit, got, c.retry)
 		}
 	}
 }

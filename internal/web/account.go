@@ -122,10 +122,9 @@ func (s *Server) apiAccountName(w http.ResponseWriter, r *http.Request, sess *au
 }
 
 func (s *Server) allowAccountChange(w http.ResponseWriter, r *http.Request) bool {
-	if s.acct.rate.Allow(clientIP(r)) {
+	if allow(w, s.acct.rate, clientIP(r)) {
 		return true
 	}
-	retryAfter(w, s.acct.rate.Every())
 	s.fail(w, r, fail.New(fail.TooMany, "rate_limited", "too many account changes from your address; wait a minute"))
 	return false
 }

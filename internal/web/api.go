@@ -52,8 +52,7 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiGuest(w http.ResponseWriter, r *http.Request) {
-	if !s.guestRate.Allow(clientIP(r)) {
-		retryAfter(w, s.guestRate.Every())
+	if !allow(w, s.guestRate, clientIP(r)) {
 		s.fail(w, r, fail.New(fail.TooMany, "rate_limited", "too many guest identities from your address; wait a minute"))
 		return
 	}

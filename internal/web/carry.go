@@ -53,8 +53,7 @@ func (s *Server) apiCarry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := clientIP(r)
-	if !s.carry.rate.Allow(ip) {
-		retryAfter(w, s.carry.rate.Every())
+	if !allow(w, s.carry.rate, ip) {
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many carry sockets started from your address; wait a moment")
 		return
 	}

@@ -58,8 +58,7 @@ type digestEvent struct {
 
 func (s *Server) apiDigests(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
-	if !s.digests.rate.Allow(ip) {
-		retryAfter(w, s.digests.rate.Every())
+	if !allow(w, s.digests.rate, ip) {
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many digest feeds started from your address; wait a moment")
 		return
 	}

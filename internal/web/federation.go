@@ -102,8 +102,7 @@ func (s *Server) federationRoutes(mux *http.ServeMux) {
 	h := s.fed.Handler(s.fail)
 	peerLimit := s.peerRate
 	limited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !peerLimit.Allow(clientIP(r)) {
-			retryAfter(w, peerLimit.Every())
+		if !allow(w, peerLimit, clientIP(r)) {
 			s.fail(w, r, fail.New(fail.TooMany, "rate_limited", "too many federation requests from your address"))
 			return
 		}

@@ -24,7 +24,7 @@ func (s *Server) formFollow(w http.ResponseWriter, r *http.Request) {
 	if err == nil && ch.Instance != "" {
 		err = fail.New(fail.NotFound, "not_local", "this channel lives on another FedWave site: follow it there")
 	}
-	if err == nil && !s.acct.follow.Allow(clientIP(r)) {
+	if err == nil && !allow(w, s.acct.follow, clientIP(r)) {
 		err = fail.New(fail.TooMany, "rate_limited", "too many look-ups from your address; wait a minute and try again")
 	}
 	if err != nil {

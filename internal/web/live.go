@@ -76,8 +76,7 @@ const icePerMinute = 30
 // anonymous ones, which share their address's allocation quota and relay
 // only to this server's media port (see package turn).
 func (s *Server) apiICE(w http.ResponseWriter, r *http.Request) {
-	if !s.iceRate.Allow(clientIP(r)) {
-		retryAfter(w, s.iceRate.Every())
+	if !allow(w, s.iceRate, clientIP(r)) {
 		s.fail(w, r, fail.New(fail.TooMany, "rate_limited", "too many ICE server requests from your address; wait a minute"))
 		return
 	}

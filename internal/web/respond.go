@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/fedwave/fedwave/internal/fail"
+	"github.com/fedwave/fedwave/internal/ratelimit"
 )
 
 // maxJSONBody bounds every JSON request body.
@@ -32,22 +31,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// retryLater is the Retry-After of a 429 whose limit did not say: a
-// connection count, or a limit kept outside this package.
-const retryLater = 5 * time.Second
+// retryLater is the Retry-After (seconds) of a 429 whose limit did not
+// say: a connection count, or a limit kept outside this package.
+const retryLater = "5"
 
-// retryAfter tells a refused client when to try again, in whole seconds,
-// at least one.
-func retryAfter(w http.ResponseWriter, d time.Duration) {
-	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))
+// allow spends one of key's events on k. When none is left it reports
+// false, having set Retry-After to k's interval: the caller answers 429.
+func allow(w http.ResponseWriter, k *ratelimit.Keyed, key string) bool {
+	if k.Allow(key) {
+		return true
+	}
+	w.Header().Set("Retry-After", k.RetryAfter())
+	return false
 }
 
 // writeError is the one place that builds HTTP error bodies. A 429 always
-// says when to try again (RFC 6585): the limit's own interval when the
-// caller set it with retryAfter, else retryLater.
+// says when to try again (RFC 6585): the limit's own interval when allow
+// set it, else retryLater.
 func writeError(w http.ResponseWriter, status int, code, message string) {
 	if status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
-		retryAfter(w, retryLater)
+		w.Header().Set("Retry-After", retryLater)
 	}
 	var b errorBody
 	b.Error.Code, b.Error.Message = code, message

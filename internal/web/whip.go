@@ -136,10 +136,9 @@ func (s *Server) answerSession(w http.ResponseWriter, r *http.Request, kind, cha
 // mediaAllowed limits the sessions a client address starts (each is a
 // peer connection, costly to make), answering 429 beyond.
 func (s *Server) mediaAllowed(w http.ResponseWriter, r *http.Request) bool {
-	if s.mediaRate.Allow(clientIP(r)) {
+	if allow(w, s.mediaRate, clientIP(r)) {
 		return true
 	}
-	retryAfter(w, s.mediaRate.Every())
 	s.mediaFail(w, r, fail.New(fail.TooMany, "rate_limited", "too many sessions started from your address; wait a moment"))
 	return false
 }
