@@ -72,7 +72,6 @@ type Config struct {
 	CarryDepth    int
 }
 
-// Default returns the settings used when nothing is given.
 // The default media and TURN ports. When another process holds one (a
 // second instance on one machine), serve takes a free port instead and
 // says so; a port set to anything else must be free.
@@ -81,6 +80,7 @@ const (
 	DefaultTURNPort  = 3478
 )
 
+// Default returns the settings used when nothing is given.
 func Default() Config {
 	return Config{
 		DataDir:   "./data",
