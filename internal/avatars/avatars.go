@@ -37,7 +37,14 @@ var Rules = imagecheck.Rules{
 	MaxSide: MaxSide,
 }
 
-var fileRE = regexp.MustCompile(`^[0-9a-f]{32}\.(png|jpg|gif|webp)$`)
+var stemRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// isOurs reports whether name is one Save could have made: a random stem
+// and the extension of an accepted type.
+func isOurs(name string) bool {
+	ext := filepath.Ext(name)
+	return stemRE.MatchString(strings.TrimSuffix(name, ext)) && Rules.KnownExt(ext)
+}
 
 // Dir is the avatar directory.
 type Dir struct{ dir string }
@@ -82,7 +89,7 @@ func (d *Dir) Remove(path string) error {
 // File returns the path on disk of a served file name, if it is one Save
 // could have made.
 func (d *Dir) File(name string) (string, bool) {
-	if !fileRE.MatchString(name) {
+	if !isOurs(name) {
 		return "", false
 	}
 	return filepath.Join(d.dir, name), true
@@ -100,7 +107,7 @@ func (d *Dir) Sweep(inUse map[string]bool, before time.Time) (int, error) {
 	n := 0
 	for _, e := range entries {
 		name := e.Name()
-		ours := fileRE.MatchString(name) || strings.HasPrefix(name, ".upload-")
+		ours := isOurs(name) || strings.HasPrefix(name, ".upload-")
 		info, err := e.Info()
 		if !ours || err != nil || !info.Mode().IsRegular() || !info.ModTime().Before(before) || inUse[URLPrefix+name] {
 			continue
