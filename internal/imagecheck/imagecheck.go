@@ -18,6 +18,7 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"golang.org/x/image/webp"
@@ -76,7 +77,7 @@ func Check(data []byte, r Rules) (string, error) {
 	}
 	ct := http.DetectContentType(data)
 	f, ok := formats[ct]
-	if !ok || !accepts(r, ct) {
+	if !ok || !slices.Contains(r.Types, ct) {
 		return "", fail.New(fail.Invalid, r.Noun+"_type", "%s is %s image", article(r.Noun), names(r.Types))
 	}
 	cfg, err := f.config(bytes.NewReader(data))
@@ -117,15 +118,6 @@ func ContentType(file string) string {
 func (r Rules) KnownExt(ext string) bool {
 	for _, t := range r.Types {
 		if formats[t].ext == ext {
-			return true
-		}
-	}
-	return false
-}
-
-func accepts(r Rules, ct string) bool {
-	for _, t := range r.Types {
-		if t == ct {
 			return true
 		}
 	}
