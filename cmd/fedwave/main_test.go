@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -291,21 +290,9 @@ func TestTimesAreUTC(t *testing.T) {
 	}
 	t.Setenv("TZ", "Asia/Tokyo")
 	url, _, _ := startChildOutput(t, dir)
-	post := func(path, body, tok string) map[string]any {
-		req, _ := http.NewRequest("POST", url+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var out map[string]any
-		json.NewDecoder(res.Body).Decode(&out)
-		return out
-	}
-	tok, _ := post("/api/v1/login", `{"name":"admin","password":"password1"}`, "")["token"].(string)
-	inv, _ := post("/api/v1/admin/invites", `{"uses":1,"seconds":3600}`, tok)["invite"].(map[string]any)
+	api := &apiClient{t: t, URL: url}
+	tok := api.Login("admin", "password1")
+	inv, _ := api.Do("POST", "/api/v1/admin/invites", map[string]int{"uses": 1, "seconds": 3600}, tok).Body["invite"].(map[string]any)
 	for _, k := range []string{"createdAt", "expires"} {
 		if v, _ := inv[k].(string); !strings.HasSuffix(v, "Z") {
 			t.Errorf("the invite's %s is %q, want UTC", k, v)
@@ -324,15 +311,14 @@ func TestPortsTaken(t *testing.T) {
 		}
 	}
 	url, _, _ := startChildOutput(t, t.TempDir(), "--media-port", strconv.Itoa(config.DefaultMediaPort), "--turn-port", strconv.Itoa(config.DefaultTURNPort))
-	res, err := http.Get(url + "/api/v1/ice")
-	if err != nil {
-		t.Fatal(err)
+	ice := (&apiClient{t: t, URL: url}).Do("GET", "/api/v1/ice", nil, "")
+	var urls []any
+	if servers, _ := ice.Body["iceServers"].([]any); len(servers) > 0 {
+		first, _ := servers[0].(map[string]any)
+		urls, _ = first["urls"].([]any)
 	}
-	defer res.Body.Close()
-	var ice struct{ IceServers []struct{ URLs []string } }
-	if err := json.NewDecoder(res.Body).Decode(&ice); err != nil || len(ice.IceServers) == 0 || len(ice.IceServers[0].URLs) == 0 ||
-		strings.Contains(ice.IceServers[0].URLs[0], fmt.Sprint(":", config.DefaultTURNPort)) {
-		t.Errorf("the ICE servers of the second instance: %+v %v, want its own TURN port", ice, err)
+	if len(urls) == 0 || strings.Contains(fmt.Sprint(urls[0]), fmt.Sprint(":", config.DefaultTURNPort)) {
+		t.Errorf("the ICE servers of the second instance: %s, want its own TURN port", ice.Raw)
 	}
 
 	other, err := net.ListenPacket("udp", "0.0.0.0:0")
